@@ -1,0 +1,10 @@
+//! One module per subcommand: its clap arguments and its `run`.
+
+pub mod agent;
+pub mod bench;
+pub mod compare;
+pub mod demo;
+pub mod inventory;
+pub mod multi;
+pub mod serve;
+pub mod sweep;

@@ -1,0 +1,69 @@
+//! `chimera`: parse the command line, run the chosen command, map the outcome to an exit code.
+//!
+//! Exit codes (a documented contract): 0 ok, 1 a gate failed or some agent/run failed,
+//! 2 error (bad input, nothing could run), 130 interrupted.
+
+mod args;
+mod cmd;
+mod progress;
+mod select;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "chimera", version, about = "Benchmark LLM agent workflows on local inference servers and write data-grounded reports.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Ingest a folder of benchmark artifacts and extract facts (no LLM).
+    Inventory(cmd::inventory::Args),
+    /// Run one agent workflow and write its report.
+    Agent(cmd::agent::Args),
+    /// Baseline (server defaults) vs chimera (option overrides) over N runs.
+    Bench(cmd::bench::Args),
+    /// Run N agents at once and measure true concurrency speedup.
+    Multi(cmd::multi::Args),
+    /// Sweep a grid of options and find the best configuration.
+    Sweep(cmd::sweep::Args),
+    /// Compare two outputs and fail when a threshold is crossed.
+    Compare(cmd::compare::Args),
+    /// Serve the embedded engine behind an Ollama-compatible HTTP API.
+    Serve(cmd::serve::Args),
+    /// The main job on a fresh machine: a small real sweep, then agents analyse it.
+    Demo(cmd::demo::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    let result = rt.block_on(async move {
+        match cli.command {
+            Command::Inventory(a) => cmd::inventory::run(a).await,
+            Command::Agent(a) => cmd::agent::run(a).await,
+            Command::Bench(a) => cmd::bench::run(a).await,
+            Command::Multi(a) => cmd::multi::run(a).await,
+            Command::Sweep(a) => cmd::sweep::run(a).await,
+            Command::Compare(a) => cmd::compare::run(a).await,
+            Command::Serve(a) => cmd::serve::run(a).await,
+            Command::Demo(a) => cmd::demo::run(a).await,
+        }
+    });
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}

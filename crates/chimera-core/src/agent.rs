@@ -1,0 +1,1 @@
+//! One agent workflow: ingest → facts → analysis call → parse → report call → grounding → report, each stage timed.

@@ -1,0 +1,1 @@
+//! Parsing a model's analysis text into summary, key findings and recommendations.

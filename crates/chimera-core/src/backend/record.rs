@@ -1,0 +1,220 @@
+//! The per-call record (units in field names) and the recorder that stamps it.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{BackendError, BackendKind, CallFailure, GenRequest, TokenChunk};
+use crate::metrics;
+use crate::options::GenOptions;
+
+/// Server-reported timings (Ollama's final chunk; llama-server `timings`; the embedded engine).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerTimings {
+    pub total_duration_ns: Option<u64>,
+    pub load_duration_ns: Option<u64>,
+    pub prompt_eval_count: Option<u64>,
+    pub prompt_eval_duration_ns: Option<u64>,
+    pub eval_count: Option<u64>,
+    pub eval_duration_ns: Option<u64>,
+}
+
+/// Everything measured about one call. Offsets are ms after the request was sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub backend: BackendKind,
+    pub endpoint: String,
+    pub model: String,
+    pub options: GenOptions,
+    pub started_at: DateTime<Utc>,
+    /// Arrival of every non-empty chunk (thinking included).
+    pub chunk_arrivals_ms: Vec<f64>,
+    pub first_token_ms: Option<f64>,
+    pub first_content_ms: Option<f64>,
+    pub last_token_ms: Option<f64>,
+    pub end_ms: Option<f64>,
+    pub chunks: u64,
+    pub text: String,
+    pub thinking: String,
+    pub server: ServerTimings,
+    pub done_reason: Option<String>,
+    pub prompt_truncated: bool,
+    /// True when the stream ended with its final chunk.
+    pub completed: bool,
+    pub error: Option<BackendError>,
+}
+
+impl CallRecord {
+    /// TTFT in ms (first non-empty chunk, thinking included).
+    pub fn ttft_ms(&self) -> Option<f64> {
+        self.first_token_ms
+    }
+    /// End-to-end time in ms.
+    pub fn e2e_ms(&self) -> Option<f64> {
+        self.end_ms
+    }
+    /// Inter-token latencies in ms.
+    pub fn itl_ms(&self) -> Vec<f64> {
+        metrics::itl_ms(&self.chunk_arrivals_ms)
+    }
+    /// eval_count / eval_duration (server), tok/s.
+    pub fn decode_tok_s(&self) -> Option<f64> {
+        metrics::decode_tok_s(self.server.eval_count?, self.server.eval_duration_ns?)
+    }
+    /// (chunks − 1) / (t_last − t_first), chunks/s.
+    pub fn client_decode_rate(&self) -> Option<f64> {
+        metrics::client_decode_rate(self.chunks, self.first_token_ms?, self.last_token_ms?)
+    }
+    /// Output tokens: the server's eval_count, else the chunk count.
+    pub fn output_tokens(&self) -> u64 {
+        self.server.eval_count.unwrap_or(self.chunks)
+    }
+}
+
+/// Stamps a [`CallRecord`] as a stream arrives. Create it right before sending the request.
+#[derive(Debug)]
+pub struct CallRecorder {
+    t0: Instant,
+    rec: CallRecord,
+}
+
+impl CallRecorder {
+    /// Start the clock for `req` sent to `endpoint`.
+    pub fn start(backend: BackendKind, endpoint: &str, req: &GenRequest) -> Self {
+        CallRecorder {
+            t0: Instant::now(),
+            rec: CallRecord {
+                backend,
+                endpoint: endpoint.to_string(),
+                model: req.model.clone(),
+                options: req.options.clone(),
+                started_at: Utc::now(),
+                chunk_arrivals_ms: Vec::new(),
+                first_token_ms: None,
+                first_content_ms: None,
+                last_token_ms: None,
+                end_ms: None,
+                chunks: 0,
+                text: String::new(),
+                thinking: String::new(),
+                server: ServerTimings::default(),
+                done_reason: None,
+                prompt_truncated: false,
+                completed: false,
+                error: None,
+            },
+        }
+    }
+
+    /// Milliseconds since the request was sent.
+    pub fn elapsed_ms(&self) -> f64 {
+        self.t0.elapsed().as_secs_f64() * 1000.0
+    }
+
+    /// Record one chunk; empty text is ignored. Returns the chunk as passed to sinks.
+    pub fn token<'a>(&mut self, text: &'a str, thinking: bool) -> Option<TokenChunk<'a>> {
+        if text.is_empty() {
+            return None;
+        }
+        let at = self.elapsed_ms();
+        let index = self.rec.chunks;
+        self.rec.chunks += 1;
+        self.rec.chunk_arrivals_ms.push(at);
+        self.rec.first_token_ms.get_or_insert(at);
+        self.rec.last_token_ms = Some(at);
+        if thinking {
+            self.rec.thinking.push_str(text);
+        } else {
+            self.rec.first_content_ms.get_or_insert(at);
+            self.rec.text.push_str(text);
+        }
+        Some(TokenChunk { text, thinking, index, at_ms: at })
+    }
+
+    /// Set the server's timings (merged: fields already set are kept unless `t` sets them).
+    pub fn server_timings(&mut self, t: ServerTimings) {
+        let s = &mut self.rec.server;
+        s.total_duration_ns = t.total_duration_ns.or(s.total_duration_ns);
+        s.load_duration_ns = t.load_duration_ns.or(s.load_duration_ns);
+        s.prompt_eval_count = t.prompt_eval_count.or(s.prompt_eval_count);
+        s.prompt_eval_duration_ns = t.prompt_eval_duration_ns.or(s.prompt_eval_duration_ns);
+        s.eval_count = t.eval_count.or(s.eval_count);
+        s.eval_duration_ns = t.eval_duration_ns.or(s.eval_duration_ns);
+    }
+
+    /// Why generation stopped ("stop", "length", …).
+    pub fn done_reason(&mut self, reason: Option<String>) {
+        if reason.is_some() {
+            self.rec.done_reason = reason;
+        }
+    }
+
+    /// Read access to what has been recorded so far.
+    pub fn record(&self) -> &CallRecord {
+        &self.rec
+    }
+
+    fn close(&mut self) {
+        self.rec.end_ms = Some(self.elapsed_ms());
+        if let (Some(n), Some(ctx)) = (self.rec.server.prompt_eval_count, self.rec.options.num_ctx) {
+            self.rec.prompt_truncated = n >= u64::from(ctx);
+        }
+    }
+
+    /// The stream ended with its final chunk.
+    pub fn finish(mut self) -> CallRecord {
+        self.close();
+        self.rec.completed = true;
+        self.rec
+    }
+
+    /// The stream failed: keep what was measured.
+    pub fn fail(mut self, error: BackendError) -> CallFailure {
+        self.close();
+        self.rec.error = Some(error.clone());
+        CallFailure { error, partial: Box::new(self.rec) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorder_stamps_chunks_and_flags_truncation() {
+        let req = GenRequest::generate(
+            "m",
+            None,
+            "p",
+            GenOptions { num_ctx: Some(8), ..Default::default() },
+        );
+        let mut r = CallRecorder::start(BackendKind::Ollama, "http://x", &req);
+        assert!(r.token("", false).is_none());
+        let c = r.token("think", true).unwrap();
+        assert_eq!((c.index, c.thinking), (0, true));
+        r.token("a", false);
+        r.token("b", false);
+        r.server_timings(ServerTimings { prompt_eval_count: Some(8), eval_count: Some(3), eval_duration_ns: Some(1_000_000_000), ..Default::default() });
+        let rec = r.finish();
+        assert_eq!(rec.chunks, 3);
+        assert_eq!(rec.text, "ab");
+        assert_eq!(rec.thinking, "think");
+        assert!(rec.first_token_ms.unwrap() <= rec.first_content_ms.unwrap());
+        assert_eq!(rec.itl_ms().len(), 2);
+        assert_eq!(rec.decode_tok_s(), Some(3.0));
+        assert!(rec.prompt_truncated);
+        assert!(rec.completed);
+    }
+
+    #[test]
+    fn failure_keeps_partial_record() {
+        let req = GenRequest::generate("m", Some("sys"), "p", GenOptions::default());
+        let mut r = CallRecorder::start(BackendKind::Openai, "http://x", &req);
+        r.token("x", false);
+        let f = r.fail(BackendError::Truncated);
+        assert_eq!(f.partial.chunks, 1);
+        assert!(!f.partial.completed);
+        assert_eq!(f.partial.error, Some(BackendError::Truncated));
+    }
+}

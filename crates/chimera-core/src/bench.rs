@@ -1,0 +1,1 @@
+//! Baseline vs chimera benchmark: warm-ups, interleaved runs, statistics, comparison report.

@@ -1,0 +1,1 @@
+//! Regression gate: compare two outputs with thresholds.

@@ -1,0 +1,64 @@
+//! Measurement events: everything long-running reports progress as [`Event`]s on a channel;
+//! progress bars, JSON lines and quiet mode are interchangeable consumers (in the CLI crate).
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// A stage of an agent workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Ingest,
+    Analysis,
+    Report,
+    Grounding,
+    Write,
+    Warmup,
+}
+
+/// One progress/measurement event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A stage of agent `agent` began.
+    StageStarted { agent: String, stage: Stage },
+    /// Tokens streamed so far in the current call and the live rate.
+    Tokens { agent: String, stage: Stage, tokens: u64, tok_s: f64 },
+    /// A stage ended (ok or not) after `secs`.
+    StageFinished { agent: String, stage: Stage, secs: f64, ok: bool },
+    /// An agent finished its workflow.
+    AgentFinished { agent: String, ok: bool, secs: f64 },
+    /// A unit of a larger job (run, sweep point) started: `done` of `total` finished so far.
+    Progress { job: String, done: u64, total: u64, label: String },
+    /// Free-form note for the user (warnings, chosen backend, …).
+    Note { level: NoteLevel, text: String },
+}
+
+/// Severity of a note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteLevel {
+    Info,
+    Warn,
+}
+
+/// Sender half used by producers. Sending never blocks; a closed channel is ignored.
+#[derive(Debug, Clone, Default)]
+pub struct Events(Option<UnboundedSender<Event>>);
+
+impl Events {
+    /// Events go to `tx`.
+    pub fn new(tx: UnboundedSender<Event>) -> Self {
+        Events(Some(tx))
+    }
+    /// Events go nowhere.
+    pub fn none() -> Self {
+        Events(None)
+    }
+    /// Emit one event.
+    pub fn emit(&self, e: Event) {
+        if let Some(tx) = &self.0 {
+            let _ = tx.send(e);
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Deterministic fact extraction: named numeric measurements with provenance, units normalised, grouped and summarised.

@@ -1,0 +1,1 @@
+//! Grounding check: every number in model text matched against facts and inventory.

@@ -1,0 +1,1 @@
+//! The DataCollector: walks artifact roots, parses CSV/JSON/Markdown, builds the inventory (owned by the inventory work).

@@ -1,0 +1,29 @@
+//! Chimera's core library: everything that measures, analyses and exports, with no terminal I/O.
+//!
+//! The CLI crate (`chimera-cli`) owns printing and progress; the engine crate
+//! (`chimera-engine`) implements [`backend::Backend`] on llama.cpp and serves it over HTTP.
+
+pub mod agent;
+pub mod analysis;
+pub mod backend;
+pub mod bench;
+pub mod compare;
+pub mod events;
+pub mod facts;
+pub mod fsutil;
+pub mod grounding;
+pub mod html;
+pub mod inventory;
+pub mod manifest;
+pub mod metrics;
+pub mod multi;
+pub mod options;
+pub mod persona;
+pub mod plots;
+pub mod prompt;
+pub mod report;
+pub mod stats;
+pub mod sweep;
+
+/// Version of this tool, recorded in every manifest.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,1 @@
+//! Multi-agent concurrency: solo then concurrent phases, true speedup, runs, summaries.

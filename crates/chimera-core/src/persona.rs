@@ -1,0 +1,1 @@
+//! Built-in personas (collector, insight) and persona files.

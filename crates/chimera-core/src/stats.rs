@@ -1,0 +1,149 @@
+//! Descriptive statistics as small pure functions (mean ± sd, median, percentiles, CV,
+//! relative change with propagated error), each tested against hand-computed numbers.
+
+use serde::{Deserialize, Serialize};
+
+/// Summary of a sample. `sd` and `cv` are `None` when n < 2 (a single value has no spread).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub n: usize,
+    pub mean: f64,
+    pub sd: Option<f64>,
+    pub cv: Option<f64>,
+    pub median: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// Arithmetic mean; `None` for an empty sample.
+pub fn mean(xs: &[f64]) -> Option<f64> {
+    if xs.is_empty() {
+        None
+    } else {
+        Some(xs.iter().sum::<f64>() / xs.len() as f64)
+    }
+}
+
+/// Sample standard deviation (n − 1 denominator); `None` when n < 2.
+pub fn sample_sd(xs: &[f64]) -> Option<f64> {
+    if xs.len() < 2 {
+        return None;
+    }
+    let m = mean(xs)?;
+    let ss: f64 = xs.iter().map(|x| (x - m) * (x - m)).sum();
+    Some((ss / (xs.len() - 1) as f64).sqrt())
+}
+
+/// Percentile `q` in [0, 100] of an ascending-sorted sample by linear interpolation
+/// between closest ranks (Hyndman & Fan type 7, the default of R and NumPy).
+pub fn percentile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let q = q.clamp(0.0, 100.0) / 100.0;
+    let h = (sorted.len() - 1) as f64 * q;
+    let lo = h.floor() as usize;
+    let hi = h.ceil() as usize;
+    Some(sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]))
+}
+
+/// Summarise a sample; non-finite values are dropped. `None` when nothing finite is left.
+pub fn summarize(xs: &[f64]) -> Option<Summary> {
+    let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = mean(&v)?;
+    let sd = sample_sd(&v);
+    Some(Summary {
+        n: v.len(),
+        mean: m,
+        sd,
+        cv: sd.and_then(|s| if m != 0.0 { Some(s / m.abs()) } else { None }),
+        median: percentile_sorted(&v, 50.0)?,
+        p95: percentile_sorted(&v, 95.0)?,
+        p99: percentile_sorted(&v, 99.0)?,
+        min: v[0],
+        max: v[v.len() - 1],
+    })
+}
+
+/// A value with its standard uncertainty.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Uncertain {
+    pub value: f64,
+    pub sd: f64,
+}
+
+/// Ratio `num / den` with first-order propagated error:
+/// σ_r = |r| · sqrt((σ_num/num)² + (σ_den/den)²). `None` when `den` is 0.
+pub fn ratio(num: Uncertain, den: Uncertain) -> Option<Uncertain> {
+    if den.value == 0.0 {
+        return None;
+    }
+    let r = num.value / den.value;
+    let rel_n = if num.value != 0.0 { num.sd / num.value } else { 0.0 };
+    let rel_d = den.sd / den.value;
+    Some(Uncertain { value: r, sd: r.abs() * (rel_n * rel_n + rel_d * rel_d).sqrt() })
+}
+
+/// Relative change of `new` against `old`, in percent, with propagated error:
+/// Δ% = (new/old − 1) · 100, σ = 100 · σ_ratio.
+pub fn delta_pct(old: Uncertain, new: Uncertain) -> Option<Uncertain> {
+    let r = ratio(new, old)?;
+    Some(Uncertain { value: (r.value - 1.0) * 100.0, sd: r.sd * 100.0 })
+}
+
+/// `mean ± sd` for display; just the mean when there is no sd (n < 2).
+pub fn fmt_mean_sd(s: &Summary, decimals: usize) -> String {
+    match s.sd {
+        Some(sd) => format!("{:.*} ± {:.*}", decimals, s.mean, decimals, sd),
+        None => format!("{:.*}", decimals, s.mean),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_by_hand() {
+        // 2, 4, 4, 4, 5, 5, 7, 9: mean 5, sum of squares 32, sd = sqrt(32/7) = 2.13809
+        let s = summarize(&[9.0, 2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0]).unwrap();
+        assert_eq!(s.n, 8);
+        assert_eq!(s.mean, 5.0);
+        assert!((s.sd.unwrap() - 2.138_089_935).abs() < 1e-6);
+        assert_eq!(s.median, 4.5);
+        assert_eq!(s.min, 2.0);
+        assert_eq!(s.max, 9.0);
+        // type 7: h = 7 * 0.95 = 6.65 -> 7 + 0.65 * (9 - 7) = 8.3
+        assert!((s.p95 - 8.3).abs() < 1e-12);
+        assert!((s.cv.unwrap() - 2.138_089_935 / 5.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn single_value_has_no_spread() {
+        let s = summarize(&[3.5]).unwrap();
+        assert_eq!((s.n, s.mean, s.median, s.p95), (1, 3.5, 3.5, 3.5));
+        assert_eq!(s.sd, None);
+        assert_eq!(s.cv, None);
+        assert_eq!(fmt_mean_sd(&s, 2), "3.50");
+        assert!(summarize(&[]).is_none());
+        assert!(summarize(&[f64::NAN]).is_none());
+    }
+
+    #[test]
+    fn ratio_and_delta_propagate_error() {
+        // 110 ± 11 over 100 ± 0: r = 1.1, σ = 1.1 * 0.1 = 0.11
+        let r = ratio(Uncertain { value: 110.0, sd: 11.0 }, Uncertain { value: 100.0, sd: 0.0 }).unwrap();
+        assert!((r.value - 1.1).abs() < 1e-12 && (r.sd - 0.11).abs() < 1e-12);
+        let d = delta_pct(Uncertain { value: 100.0, sd: 3.0 }, Uncertain { value: 90.0, sd: 4.0 }).unwrap();
+        // r = 0.9, rel errors 4/90 and 3/100 -> σ_r = 0.9 * sqrt(0.0019753 + 0.0009) = 0.048259
+        assert!((d.value + 10.0).abs() < 1e-9);
+        assert!((d.sd - 4.8259).abs() < 1e-3);
+        assert!(ratio(Uncertain { value: 1.0, sd: 0.0 }, Uncertain { value: 0.0, sd: 0.0 }).is_none());
+    }
+}

@@ -1,0 +1,1 @@
+//! Parameter sweeps: grid, per-point warm-up, resumable results, ranking and Pareto front.

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The README's test command: set up what the tests need (idempotently), then format check,
+# clippy with warnings as errors, and the whole test suite (real model, loopback servers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --test
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
