@@ -1,2 +1,212 @@
 //! Backend selection (`--backend auto|ollama|openai|embedded`): builds the `Backend` a command uses
-//! and says which was chosen.
+//! and says which was chosen (the note is printed and recorded in outputs).
+//!
+//! `auto`: Ollama at `--url` / `OLLAMA_HOST` (default http://127.0.0.1:11434) when it answers
+//! `/api/version` within [`PROBE_TIMEOUT`], otherwise the embedded llama.cpp engine.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chimera_core::backend::ollama::{OllamaClient, ollama_host_url};
+use chimera_core::backend::openai::OpenAiClient;
+use chimera_core::backend::{Backend, Timeouts};
+use chimera_engine::EmbeddedBackend;
+
+use crate::args::{BackendArgs, BackendChoice};
+
+/// How long `auto` waits for Ollama's `/api/version` before choosing the embedded engine.
+pub const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// The backend a command will use, and a one-line note saying which and why.
+pub struct Selected {
+    pub backend: Arc<dyn Backend>,
+    /// e.g. "backend: embedded (no Ollama at http://127.0.0.1:11434)".
+    pub note: String,
+}
+
+impl std::fmt::Debug for Selected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Selected")
+            .field("endpoint", &self.backend.endpoint())
+            .field("note", &self.note)
+            .finish()
+    }
+}
+
+/// Select from the command's flags.
+pub async fn build(args: &BackendArgs) -> anyhow::Result<Selected> {
+    build_for(args.backend, args.url.as_deref(), args).await
+}
+
+/// Select a given kind at a given URL (per-agent backends in `multi` use this), with the other
+/// settings (model path, timeouts, key variable) from `args`.
+pub async fn build_for(
+    choice: BackendChoice,
+    url: Option<&str>,
+    args: &BackendArgs,
+) -> anyhow::Result<Selected> {
+    let timeouts = args.timeouts()?;
+    match choice {
+        BackendChoice::Embedded => embedded(args, "backend: embedded".to_string()),
+        BackendChoice::Ollama => {
+            let url = ollama_url(url);
+            Ok(Selected {
+                backend: ollama_backend(&url, timeouts)?,
+                note: format!("backend: ollama at {url}"),
+            })
+        }
+        BackendChoice::Openai => {
+            let url = url.map(normalize_url).context(
+                "--backend openai needs --url (e.g. --url http://127.0.0.1:8080 for llama-server, or http://127.0.0.1:11434 for Ollama's /v1)",
+            )?;
+            Ok(Selected {
+                backend: openai_backend(&url, &args.api_key_env, timeouts)?,
+                note: format!("backend: openai-compatible at {url}"),
+            })
+        }
+        BackendChoice::Auto => {
+            let url = ollama_url(url);
+            match probe_ollama(&url, PROBE_TIMEOUT).await {
+                Some(version) => Ok(Selected {
+                    backend: ollama_backend(&url, timeouts)?,
+                    note: format!("backend: ollama at {url} (version {version})"),
+                }),
+                None => embedded(args, format!("backend: embedded (no Ollama at {url})")),
+            }
+        }
+    }
+}
+
+fn embedded(args: &BackendArgs, note: String) -> anyhow::Result<Selected> {
+    let b = EmbeddedBackend::discover(args.model_path.as_deref())?;
+    if !b.serves(&args.model) {
+        anyhow::bail!(
+            "model '{}' is not available in the embedded engine, which runs {} from {}; use --model {} \
+             (or --backend ollama for other models)",
+            args.model,
+            chimera_engine::model::DEFAULT_MODEL_NAME,
+            b.model_path().display(),
+            chimera_engine::model::DEFAULT_MODEL_NAME
+        );
+    }
+    let note = format!("{note}; model {} ({})", b.model_path().display(), "CPU only, no GPU in this build");
+    Ok(Selected { backend: Arc::new(b), note })
+}
+
+fn ollama_backend(url: &str, timeouts: Timeouts) -> anyhow::Result<Arc<dyn Backend>> {
+    Ok(Arc::new(OllamaClient::new(url, timeouts)))
+}
+
+fn openai_backend(url: &str, key_env: &str, timeouts: Timeouts) -> anyhow::Result<Arc<dyn Backend>> {
+    Ok(Arc::new(OpenAiClient::from_env_key(url, key_env, timeouts)))
+}
+
+/// `--url`, else `OLLAMA_HOST`, else http://127.0.0.1:11434, read as Ollama's CLI reads
+/// OLLAMA_HOST; a wildcard bind address (0.0.0.0) is reached on loopback.
+pub fn ollama_url(url: Option<&str>) -> String {
+    let env = std::env::var("OLLAMA_HOST").ok();
+    normalize_url(url.or(env.as_deref()).unwrap_or(""))
+}
+
+/// `host`, `host:port`, `http://host[:port]` → a base URL (see `ollama_host_url`).
+pub fn normalize_url(raw: &str) -> String {
+    let u = ollama_host_url(Some(raw));
+    u.replacen("://0.0.0.0:", "://127.0.0.1:", 1).replacen("://[::]:", "://[::1]:", 1)
+}
+
+/// Ollama's version when `GET {url}/api/version` answers within `timeout`.
+pub async fn probe_ollama(url: &str, timeout: Duration) -> Option<String> {
+    let t = Timeouts { connect: timeout, first_token: timeout, idle: timeout };
+    OllamaClient::new(url, t).version().await.ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_normalised_like_ollama_host() {
+        assert_eq!(normalize_url("127.0.0.1"), "http://127.0.0.1:11434");
+        assert_eq!(normalize_url("0.0.0.0:11435"), "http://127.0.0.1:11435");
+        assert_eq!(normalize_url("http://localhost:8080/"), "http://localhost:8080");
+        assert_eq!(normalize_url("https://example.org"), "https://example.org:443");
+        assert_eq!(normalize_url(""), "http://127.0.0.1:11434");
+        assert_eq!(normalize_url("[::1]"), "http://[::1]:11434");
+        assert_eq!(normalize_url("http://h:1/v1"), "http://h:1/v1");
+    }
+
+    fn args(backend: BackendChoice, model: &str) -> BackendArgs {
+        BackendArgs {
+            backend,
+            url: None,
+            model: model.into(),
+            model_path: None,
+            api_key_env: "CHIMERA_TEST_NO_KEY".into(),
+            connect_timeout: 1.0,
+            first_token_timeout: 5.0,
+            idle_timeout: 5.0,
+        }
+    }
+
+    fn closed_port_url() -> String {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        format!("http://127.0.0.1:{port}")
+    }
+
+    #[tokio::test]
+    async fn auto_falls_back_to_embedded_and_says_why() {
+        let url = closed_port_url();
+        let a = args(BackendChoice::Auto, "gemma3:270m");
+        let s = build_for(BackendChoice::Auto, Some(&url), &a).await.expect("the model is installed");
+        assert_eq!(s.backend.kind(), chimera_core::backend::BackendKind::Embedded);
+        assert!(s.note.starts_with(&format!("backend: embedded (no Ollama at {url})")), "{}", s.note);
+        let e = build_for(BackendChoice::Embedded, None, &args(BackendChoice::Embedded, "llama3:8b"))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("not available in the embedded engine"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn explicit_kinds() {
+        let a = args(BackendChoice::Ollama, "gemma3:270m");
+        let s = build_for(BackendChoice::Ollama, Some("127.0.0.1:11999"), &a).await.unwrap();
+        assert_eq!(s.backend.endpoint(), "http://127.0.0.1:11999");
+        assert!(build_for(BackendChoice::Openai, None, &a).await.unwrap_err().to_string().contains("--url"));
+        let s = build_for(BackendChoice::Openai, Some("http://127.0.0.1:8080/v1"), &a).await.unwrap();
+        assert_eq!(s.backend.kind(), chimera_core::backend::BackendKind::Openai);
+    }
+
+    #[tokio::test]
+    async fn probe_fails_fast_on_a_closed_port() {
+        // Bind then drop to get a port nobody listens on.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let url = format!("http://127.0.0.1:{port}");
+        assert_eq!(probe_ollama(&url, Duration::from_millis(500)).await, None);
+    }
+
+    #[tokio::test]
+    async fn probe_reads_the_version_from_a_real_server() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(String::from_utf8_lossy(&buf[..n]).starts_with("GET /api/version "));
+            let body = r#"{"version":"0.9.1"}"#;
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(resp.as_bytes()).await.unwrap();
+        });
+        assert_eq!(probe_ollama(&url, Duration::from_secs(5)).await.as_deref(), Some("0.9.1"));
+        server.await.unwrap();
+    }
+}

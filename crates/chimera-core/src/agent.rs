@@ -1,1 +1,491 @@
-//! One agent workflow: ingest → facts → analysis call → parse → report call → grounding → report, each stage timed.
+//! One agent workflow: ingest → facts → analysis call → parse → report call → grounding →
+//! report, each stage timed and announced as [`Event`]s. [`run_agent`] never panics and always
+//! writes `report.md`, `metrics.json` and `manifest.json` into the output folder, also when a
+//! stage fails (the report then says which stage failed and keeps the metrics gathered so far).
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use futures::FutureExt;
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{self, Analysis};
+use crate::backend::{Backend, BackendInfo, CallRecord, GenRequest, TokenChunk};
+use crate::events::{Event, Events, Stage};
+use crate::fsutil::{write_atomic, write_json_atomic};
+use crate::grounding::{self, Dim, Grounding, KnownNumber};
+use crate::inventory::{self, CollectOptions, Inventory};
+use crate::manifest::Manifest;
+use crate::metrics::ns_to_ms;
+use crate::options::GenOptions;
+use crate::persona::Persona;
+use crate::prompt::{self, PromptPlan};
+use crate::report;
+
+/// Version of the `metrics.json` schema written by [`run_agent`].
+pub const METRICS_SCHEMA_VERSION: u32 = 1;
+
+/// Who the agent is and how it calls the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentSpec {
+    /// `# {label}` of the report, and the agent's name in events.
+    pub label: String,
+    /// Shown as **Agent Type** (the seed shows the label there; defaults to it).
+    pub agent_type: String,
+    pub persona: Persona,
+    pub model: String,
+    /// Options sent with both calls (unset = server default).
+    pub options: GenOptions,
+    /// Output budget of the analysis call when `options.num_predict` is unset.
+    pub analysis_num_predict: i64,
+    /// Output budget of the report call when `options.num_predict` is unset.
+    pub report_num_predict: i64,
+    /// Context window used for the prompt budget when `options.num_ctx` is unset
+    /// (the server's default; [`prompt::DEFAULT_CTX_TOKENS`] when unknown).
+    pub default_ctx_tokens: u32,
+}
+
+impl AgentSpec {
+    /// A spec with the default output budgets (analysis 256, report 384 tokens).
+    pub fn new(
+        label: impl Into<String>,
+        persona: Persona,
+        model: impl Into<String>,
+        options: GenOptions,
+    ) -> Self {
+        let label = label.into();
+        AgentSpec {
+            agent_type: label.clone(),
+            label,
+            persona,
+            model: model.into(),
+            options,
+            analysis_num_predict: prompt::ANALYSIS_NUM_PREDICT,
+            report_num_predict: prompt::REPORT_NUM_PREDICT,
+            default_ctx_tokens: prompt::DEFAULT_CTX_TOKENS,
+        }
+    }
+
+    /// The context window the prompts are budgeted for.
+    pub fn ctx_tokens(&self) -> u32 {
+        self.options.num_ctx.unwrap_or(self.default_ctx_tokens)
+    }
+}
+
+/// One execution of an agent.
+pub struct AgentRun<'a> {
+    pub spec: &'a AgentSpec,
+    pub backend: Arc<dyn Backend>,
+    pub data_dirs: Vec<PathBuf>,
+    pub collect: CollectOptions,
+    pub out_dir: PathBuf,
+    pub events: Events,
+}
+
+/// The seed report's `## Metrics`, aggregated over the agent's LLM calls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentMetrics {
+    /// Σ eval_count / Σ eval_duration over the calls (server-side decode rate).
+    pub throughput_tok_s: Option<f64>,
+    /// Mean TTFT of the calls (client clock).
+    pub ttft_ms: Option<f64>,
+    /// Σ total_duration (server).
+    pub total_duration_ms: Option<f64>,
+    /// Σ output tokens (eval_count, else chunks).
+    pub tokens_generated: u64,
+    /// Σ prompt tokens (prompt_eval_count).
+    pub prompt_tokens: Option<u64>,
+    /// Σ prompt_eval_duration.
+    pub prompt_eval_ms: Option<f64>,
+    /// Σ eval_duration.
+    pub eval_duration_ms: Option<f64>,
+    /// Σ load_duration.
+    pub load_duration_ms: Option<f64>,
+    /// Number of calls aggregated.
+    pub calls: usize,
+}
+
+/// How [`AgentMetrics`] aggregates the calls, printed under `## Metrics`.
+pub const AGGREGATION_NOTE: &str = "Aggregated over the analysis and report calls: Throughput = Σ eval_count / Σ eval_duration; \
+TTFT = mean of the calls' TTFT; Total Duration, Prompt Eval, Eval Duration and Load Duration are sums of the server-reported \
+durations; Tokens Generated = Σ eval_count.";
+
+impl AgentMetrics {
+    /// Aggregate the calls (complete or partial).
+    pub fn from_calls(calls: &[CallRecord]) -> Self {
+        fn sum(xs: impl Iterator<Item = Option<u64>>) -> Option<u64> {
+            xs.flatten().fold(None, |acc, x| Some(acc.unwrap_or(0) + x))
+        }
+        let eval_count = sum(calls.iter().map(|c| c.server.eval_count));
+        let eval_ns = sum(calls.iter().map(|c| c.server.eval_duration_ns));
+        let ttfts: Vec<f64> = calls.iter().filter_map(|c| c.ttft_ms()).collect();
+        AgentMetrics {
+            throughput_tok_s: match (eval_count, eval_ns) {
+                (Some(n), Some(d)) => crate::metrics::decode_tok_s(n, d),
+                _ => None,
+            },
+            ttft_ms: crate::stats::mean(&ttfts),
+            total_duration_ms: sum(calls.iter().map(|c| c.server.total_duration_ns)).map(ns_to_ms),
+            tokens_generated: calls.iter().map(CallRecord::output_tokens).sum(),
+            prompt_tokens: sum(calls.iter().map(|c| c.server.prompt_eval_count)),
+            prompt_eval_ms: sum(calls.iter().map(|c| c.server.prompt_eval_duration_ns)).map(ns_to_ms),
+            eval_duration_ms: eval_ns.map(ns_to_ms),
+            load_duration_ms: sum(calls.iter().map(|c| c.server.load_duration_ns)).map(ns_to_ms),
+            calls: calls.len(),
+        }
+    }
+}
+
+/// What one agent run produced. Serialised into `metrics.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentOutcome {
+    pub label: String,
+    pub persona: String,
+    pub model: String,
+    pub options: GenOptions,
+    pub ok: bool,
+    pub failed_stage: Option<Stage>,
+    pub error: Option<String>,
+    /// LLM calls in order (analysis, report); a failed call keeps its partial record.
+    pub calls: Vec<CallRecord>,
+    /// The stage of each entry of `calls`.
+    pub call_stages: Vec<Stage>,
+    /// Seconds per stage (`ingest`, `analysis`, `report`, `grounding`, `write`).
+    pub stage_secs: BTreeMap<String, f64>,
+    pub wall_secs: f64,
+    pub files_analyzed: usize,
+    pub facts_total: usize,
+    pub metrics: AgentMetrics,
+    pub prompts: Vec<PromptPlan>,
+    pub analysis: Option<Analysis>,
+    /// The report call's text (with its primer), or the analysis when the report call failed.
+    pub model_text: String,
+    pub grounding: Option<Grounding>,
+    pub backend: BackendInfo,
+    /// Non-fatal notes (backend info unavailable, prompt truncated, …).
+    pub notes: Vec<String>,
+    pub report_path: PathBuf,
+    pub metrics_path: PathBuf,
+    pub manifest_path: PathBuf,
+}
+
+/// `metrics.json`: the outcome plus schema version and run manifest.
+#[derive(Debug, Serialize)]
+struct MetricsFile<'a> {
+    schema_version: u32,
+    kind: &'static str,
+    #[serde(flatten)]
+    outcome: &'a AgentOutcome,
+    manifest: &'a Manifest,
+}
+
+fn stage_key(s: Stage) -> &'static str {
+    match s {
+        Stage::Ingest => "ingest",
+        Stage::Analysis => "analysis",
+        Stage::Report => "report",
+        Stage::Grounding => "grounding",
+        Stage::Write => "write",
+        Stage::Warmup => "warmup",
+    }
+}
+
+/// Mutable state of a run, readable after a failure or panic.
+struct State {
+    out: AgentOutcome,
+    inventory: Option<Arc<Inventory>>,
+    current: Stage,
+}
+
+/// A stage failure: which stage, what happened.
+struct Failure {
+    stage: Stage,
+    message: String,
+}
+
+/// Run one agent. Never panics; always tries to write the report, metrics and manifest.
+pub async fn run_agent(run: AgentRun<'_>) -> AgentOutcome {
+    let t0 = Instant::now();
+    let spec = run.spec;
+    let mut st = State {
+        out: AgentOutcome {
+            label: spec.label.clone(),
+            persona: spec.persona.key.clone(),
+            model: spec.model.clone(),
+            options: spec.options.clone(),
+            ok: false,
+            failed_stage: None,
+            error: None,
+            calls: Vec::new(),
+            call_stages: Vec::new(),
+            stage_secs: BTreeMap::new(),
+            wall_secs: 0.0,
+            files_analyzed: 0,
+            facts_total: 0,
+            metrics: AgentMetrics::default(),
+            prompts: Vec::new(),
+            analysis: None,
+            model_text: String::new(),
+            grounding: None,
+            backend: BackendInfo {
+                kind: Some(run.backend.kind()),
+                endpoint: run.backend.endpoint(),
+                ..Default::default()
+            },
+            notes: Vec::new(),
+            report_path: run.out_dir.join("report.md"),
+            metrics_path: run.out_dir.join("metrics.json"),
+            manifest_path: run.out_dir.join("manifest.json"),
+        },
+        inventory: None,
+        current: Stage::Ingest,
+    };
+    let result = AssertUnwindSafe(workflow(&run, &mut st)).catch_unwind().await;
+    match result {
+        Ok(Ok(())) => st.out.ok = true,
+        Ok(Err(f)) => {
+            st.out.failed_stage = Some(f.stage);
+            st.out.error = Some(f.message);
+        }
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            st.out.failed_stage = Some(st.current);
+            st.out.error = Some(format!("internal error (please report it): {msg}"));
+            run.events.emit(Event::StageFinished {
+                agent: spec.label.clone(),
+                stage: st.current,
+                secs: 0.0,
+                ok: false,
+            });
+        }
+    }
+    st.out.metrics = AgentMetrics::from_calls(&st.out.calls);
+    write_outputs(&run, &mut st, t0).await;
+    run.events.emit(Event::AgentFinished {
+        agent: spec.label.clone(),
+        ok: st.out.ok,
+        secs: st.out.wall_secs,
+    });
+    st.out
+}
+
+/// Time one stage and announce it.
+fn begin(run: &AgentRun<'_>, st: &mut State, stage: Stage) -> Instant {
+    st.current = stage;
+    run.events.emit(Event::StageStarted { agent: run.spec.label.clone(), stage });
+    Instant::now()
+}
+
+fn end(run: &AgentRun<'_>, st: &mut State, stage: Stage, t: Instant, ok: bool) {
+    let secs = t.elapsed().as_secs_f64();
+    *st.out.stage_secs.entry(stage_key(stage).to_string()).or_insert(0.0) += secs;
+    run.events.emit(Event::StageFinished { agent: run.spec.label.clone(), stage, secs, ok });
+}
+
+async fn workflow(run: &AgentRun<'_>, st: &mut State) -> Result<(), Failure> {
+    let spec = run.spec;
+    // Backend facts for the manifest; not fatal (the calls report their own errors).
+    match run.backend.info(Some(&spec.model)).await {
+        Ok(info) => st.out.backend = info,
+        Err(e) => {
+            st.out.notes.push(format!("model info unavailable: {e}"));
+            if let Ok(info) = run.backend.info(None).await {
+                st.out.backend = info;
+            }
+        }
+    }
+
+    // Ingest + facts (no LLM).
+    let t = begin(run, st, Stage::Ingest);
+    let dirs = run.data_dirs.clone();
+    let opts = run.collect.clone();
+    let inv = tokio::task::spawn_blocking(move || inventory::collect(&dirs, &opts)).await;
+    let inv = match inv {
+        Ok(Ok(inv)) => inv,
+        Ok(Err(e)) => {
+            end(run, st, Stage::Ingest, t, false);
+            return Err(Failure { stage: Stage::Ingest, message: e.to_string() });
+        }
+        Err(e) => {
+            end(run, st, Stage::Ingest, t, false);
+            return Err(Failure { stage: Stage::Ingest, message: format!("ingest task failed: {e}") });
+        }
+    };
+    st.out.files_analyzed = inv.analysed_files();
+    st.out.facts_total = inv.facts.facts_total;
+    end(run, st, Stage::Ingest, t, true);
+    let inv = Arc::new(inv);
+    st.inventory = Some(inv.clone());
+
+    // Analysis call.
+    let ctx = spec.ctx_tokens();
+    let np = prompt::effective_num_predict(spec.options.num_predict, spec.analysis_num_predict, ctx);
+    let plan = prompt::analysis_prompt(&spec.persona, &inv, ctx, np);
+    let text = call(run, st, Stage::Analysis, &plan).await?;
+    let analysis_text = format!("{}{}", plan.primer, text);
+    let parsed = analysis::parse(&analysis_text);
+    st.out.analysis = Some(parsed.clone());
+    st.out.model_text = analysis_text.clone();
+
+    // Report call.
+    let np = prompt::effective_num_predict(spec.options.num_predict, spec.report_num_predict, ctx);
+    let plan = prompt::report_prompt(&spec.persona, &spec.label, &inv, &parsed, ctx, np);
+    let report_text = call(run, st, Stage::Report, &plan).await?;
+    st.out.model_text = format!("{}{}", plan.primer, report_text);
+
+    // Grounding: every number the model wrote (primers excluded).
+    let t = begin(run, st, Stage::Grounding);
+    let known = known_numbers(&inv, spec);
+    let generated = format!("{text}\n\n{report_text}");
+    st.out.grounding = Some(grounding::check(&generated, &known));
+    end(run, st, Stage::Grounding, t, true);
+    Ok(())
+}
+
+/// One streaming LLM call for `stage`; the record (complete or partial) is kept.
+async fn call(
+    run: &AgentRun<'_>,
+    st: &mut State,
+    stage: Stage,
+    plan: &PromptPlan,
+) -> Result<String, Failure> {
+    let spec = run.spec;
+    let t = begin(run, st, stage);
+    let mut options = spec.options.clone();
+    options.num_predict = Some(plan.num_predict);
+    let req = GenRequest::generate(&spec.model, Some(&plan.system), &plan.prompt, options);
+    let first_at: OnceLock<f64> = OnceLock::new();
+    let agent = spec.label.clone();
+    let events = run.events.clone();
+    let sink = move |c: TokenChunk<'_>| {
+        let first = *first_at.get_or_init(|| c.at_ms);
+        let span_s = (c.at_ms - first) / 1000.0;
+        let tok_s = if c.index > 0 && span_s > 0.0 { c.index as f64 / span_s } else { 0.0 };
+        events.emit(Event::Tokens { agent: agent.clone(), stage, tokens: c.index + 1, tok_s });
+    };
+    let res = run.backend.generate(&req, &sink).await;
+    match res {
+        Ok(rec) => {
+            if rec.prompt_truncated {
+                st.out.notes.push(format!(
+                    "{} prompt filled num_ctx ({} prompt tokens): the server truncated it",
+                    stage_key(stage),
+                    rec.server.prompt_eval_count.unwrap_or(0)
+                ));
+            }
+            let text = rec.text.clone();
+            st.out.calls.push(rec);
+            st.out.prompts.push(plan.clone());
+            st.out.call_stages.push(stage);
+            end(run, st, stage, t, true);
+            Ok(text)
+        }
+        Err(f) => {
+            st.out.calls.push(*f.partial);
+            st.out.call_stages.push(stage);
+            st.out.prompts.push(plan.clone());
+            end(run, st, stage, t, false);
+            Err(Failure { stage, message: f.error.to_string() })
+        }
+    }
+}
+
+/// Numbers the model may cite: facts (with units), every inventory number, and the run's own
+/// configuration and persona text.
+pub fn known_numbers(inv: &Inventory, spec: &AgentSpec) -> Vec<KnownNumber> {
+    let mut k = Vec::new();
+    let dim_of = |unit: &str| match unit {
+        "ms" => Some((Dim::TimeMs, 1.0)),
+        "s" => Some((Dim::TimeMs, 1000.0)),
+        "tok/s" => Some((Dim::Rate, 1.0)),
+        "%" => Some((Dim::Percent, 1.0)),
+        "bytes" => Some((Dim::Bytes, 1.0)),
+        "KB" => Some((Dim::Bytes, 1024.0)),
+        "MB" => Some((Dim::Bytes, 1_048_576.0)),
+        "GB" => Some((Dim::Bytes, 1_073_741_824.0)),
+        _ => None,
+    };
+    for f in &inv.facts.facts {
+        let (dim, scale) = dim_of(&f.unit).unwrap_or((Dim::Plain, 1.0));
+        k.push(KnownNumber::new(
+            f.value * scale,
+            dim,
+            format!("{} {} ({} {})", f.metric, f.stat, f.file, f.location),
+        ));
+    }
+    for g in &inv.facts.groups {
+        let (dim, scale) = dim_of(&g.unit).unwrap_or((Dim::Plain, 1.0));
+        let s = &g.summary;
+        let what = format!("{} {} in {}", g.metric, g.stat, g.files.join(", "));
+        for (x, name) in
+            [(s.mean, "mean"), (s.median, "median"), (s.p95, "p95"), (s.min, "min"), (s.max, "max")]
+        {
+            k.push(KnownNumber::new(x * scale, dim, format!("{name} of {what}")));
+        }
+        if let Some(sd) = s.sd {
+            k.push(KnownNumber::new(sd * scale, dim, format!("sd of {what}")));
+        }
+        if let Some(cv) = s.cv {
+            k.push(KnownNumber::new(cv * 100.0, Dim::Percent, format!("CV of {what}")));
+        }
+    }
+    for (v, label) in inv.known_numbers() {
+        k.push(KnownNumber::new(v, Dim::Plain, format!("inventory: {label}")));
+    }
+    let o = &spec.options;
+    let cfg: [(&str, Option<f64>); 7] = [
+        ("num_gpu", o.num_gpu.map(|v| v as f64)),
+        ("num_ctx", o.num_ctx.map(f64::from)),
+        ("temperature", o.temperature),
+        ("top_p", o.top_p),
+        ("top_k", o.top_k.map(f64::from)),
+        ("repeat_penalty", o.repeat_penalty),
+        ("num_predict", o.num_predict.map(|v| v as f64)),
+    ];
+    for (name, v) in cfg {
+        if let Some(v) = v {
+            k.push(KnownNumber::new(v, Dim::Plain, format!("configuration {name}")));
+        }
+    }
+    for f in grounding::extract(&spec.persona.text).0 {
+        k.push(KnownNumber::new(f.value, Dim::Plain, "persona prompt"));
+    }
+    k
+}
+
+async fn write_outputs(run: &AgentRun<'_>, st: &mut State, t0: Instant) {
+    let t = begin(run, st, Stage::Write);
+    st.out.wall_secs = t0.elapsed().as_secs_f64();
+    let manifest = Manifest::new(st.out.backend.clone(), run.spec.options.clone());
+    let res = write_all(&run.out_dir, run.spec, st, &manifest);
+    end(run, st, Stage::Write, t, res.is_ok());
+    if let Err(e) = res {
+        st.out.ok = false;
+        if st.out.failed_stage.is_none() {
+            st.out.failed_stage = Some(Stage::Write);
+            st.out.error =
+                Some(format!("cannot write into {}: {e}; check the --out folder", run.out_dir.display()));
+        }
+    }
+}
+
+fn write_all(dir: &Path, spec: &AgentSpec, st: &mut State, manifest: &Manifest) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let md = report::render_agent(spec, &st.out, st.inventory.as_deref(), manifest);
+    write_atomic(&st.out.report_path, md.as_bytes())?;
+    write_json_atomic(&st.out.manifest_path, manifest)?;
+    let file = MetricsFile {
+        schema_version: METRICS_SCHEMA_VERSION,
+        kind: "chimera.agent",
+        outcome: &st.out,
+        manifest,
+    };
+    write_json_atomic(&st.out.metrics_path, &file)
+}

@@ -1,1 +1,499 @@
-//! Regression gate: compare two outputs with thresholds.
+//! `chimera compare OLD NEW`: the regression gate. Reads two outputs of the same kind (sweep,
+//! multi or bench), pairs their throughput and TTFT figures, computes Δ% with a noise band
+//! (±2σ propagated from both sample sds) and fails when a threshold is crossed.
+//!
+//! The gate judges the change of the means (Δ%) against the thresholds; the noise band is
+//! reported beside it so a reader can tell a real regression from run-to-run spread.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::stats::{Summary, Uncertain, delta_pct, summarize};
+
+/// What a figure measures, which decides its threshold and its good direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricClass {
+    /// Higher is better; gated by `max_throughput_drop_pct`.
+    Throughput,
+    /// Lower is better; gated by `max_ttft_rise_pct`.
+    Ttft,
+}
+
+/// A figure of an output: mean, sd and n.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    pub name: String,
+    pub class: MetricClass,
+    pub mean: f64,
+    pub sd: Option<f64>,
+    pub n: usize,
+}
+
+impl Figure {
+    fn from_summary(name: impl Into<String>, class: MetricClass, s: &Summary) -> Self {
+        Figure { name: name.into(), class, mean: s.mean, sd: s.sd, n: s.n }
+    }
+}
+
+/// The kind of an output folder and its figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Extracted {
+    pub kind: String,
+    pub dir: PathBuf,
+    pub figures: Vec<Figure>,
+}
+
+/// Errors of `compare`; messages say what to pass instead.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error(
+        "{0}: no summary.json here; pass the output folder (--out) of a chimera bench, multi or sweep run"
+    )]
+    NotOutput(String),
+    #[error("reading {path}: {detail}")]
+    Read { path: String, detail: String },
+    #[error("{path}: unknown output kind {kind:?}; compare reads chimera sweep, multi and bench outputs")]
+    UnknownKind { path: String, kind: String },
+    #[error("cannot compare a {old} output with a {new} output; pass two outputs of the same command")]
+    KindMismatch { old: String, new: String },
+    #[error("the two outputs share no figure (different grids or agents?); nothing to compare")]
+    NothingShared,
+}
+
+fn read_json(path: &Path) -> Result<Value, CompareError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CompareError::Read { path: path.display().to_string(), detail: e.to_string() })?;
+    serde_json::from_str(&text)
+        .map_err(|e| CompareError::Read { path: path.display().to_string(), detail: e.to_string() })
+}
+
+fn summary_at(v: &Value) -> Option<Summary> {
+    serde_json::from_value(v.clone()).ok()
+}
+
+/// Read the figures of an output folder (or of its `summary.json` given directly).
+pub fn extract(path: &Path) -> Result<Extracted, CompareError> {
+    let dir = if path.is_file() {
+        path.parent().unwrap_or(Path::new(".")).to_path_buf()
+    } else {
+        path.to_path_buf()
+    };
+    // sweep and multi write summary.json; bench writes metrics.json (kind "chimera.bench")
+    let sp =
+        if dir.join("summary.json").is_file() { dir.join("summary.json") } else { dir.join("metrics.json") };
+    if !sp.is_file() {
+        return Err(CompareError::NotOutput(dir.display().to_string()));
+    }
+    let v = read_json(&sp)?;
+    let tag =
+        v.get("kind").or_else(|| v.get("schema")).and_then(Value::as_str).unwrap_or_default().to_string();
+    let mut figures = Vec::new();
+    let kind = if tag == crate::sweep::summary::KIND {
+        let s: crate::sweep::summary::SweepSummary = serde_json::from_value(v)
+            .map_err(|e| CompareError::Read { path: sp.display().to_string(), detail: e.to_string() })?;
+        for p in &s.points {
+            if let Some(t) = &p.throughput_tok_s {
+                figures.push(Figure::from_summary(
+                    format!("{} · throughput (tok/s)", p.label),
+                    MetricClass::Throughput,
+                    t,
+                ));
+            }
+            if let Some(t) = &p.ttft_ms {
+                figures.push(Figure::from_summary(format!("{} · TTFT (ms)", p.label), MetricClass::Ttft, t));
+            }
+        }
+        "sweep"
+    } else if tag.starts_with("chimera.multi") {
+        multi_figures(&dir, &v, &mut figures)?;
+        "multi"
+    } else if tag.contains("bench") {
+        bench_figures(&v, &mut figures);
+        "bench"
+    } else {
+        return Err(CompareError::UnknownKind { path: sp.display().to_string(), kind: tag });
+    };
+    Ok(Extracted { kind: kind.into(), dir, figures })
+}
+
+/// Multi: aggregate throughput and per-agent decode rate from `summary.json`; per-agent TTFT
+/// (concurrent phase) from each `run_N/metrics.json`.
+fn multi_figures(dir: &Path, v: &Value, out: &mut Vec<Figure>) -> Result<(), CompareError> {
+    if let Some(s) = v.pointer("/aggregates/aggregate_tok_s").and_then(summary_at) {
+        out.push(Figure::from_summary("aggregate throughput (tok/s)", MetricClass::Throughput, &s));
+    }
+    let agents = v.get("per_agent").and_then(Value::as_array).cloned().unwrap_or_default();
+    for a in &agents {
+        let label = a.get("label").and_then(Value::as_str).unwrap_or("agent");
+        if let Some(s) = a.get("decode_tok_s").and_then(summary_at) {
+            out.push(Figure::from_summary(
+                format!("{label} · throughput (tok/s)"),
+                MetricClass::Throughput,
+                &s,
+            ));
+        }
+    }
+    // TTFT per agent over runs.
+    let mut ttft: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    let runs = v.get("runs").and_then(Value::as_array).cloned().unwrap_or_default();
+    for r in &runs {
+        let Some(n) = r.get("run").and_then(Value::as_u64) else { continue };
+        let p = dir.join(format!("run_{n}")).join("metrics.json");
+        let Ok(rv) = read_json(&p) else { continue };
+        for a in rv.get("agents").and_then(Value::as_array).into_iter().flatten() {
+            let label = a.get("label").and_then(Value::as_str).unwrap_or("agent").to_string();
+            if let Some(t) = a.pointer("/concurrent/ttft_ms").and_then(Value::as_f64) {
+                ttft.entry(label).or_default().push(t);
+            }
+        }
+    }
+    for (label, xs) in ttft {
+        if let Some(s) = summarize(&xs) {
+            out.push(Figure::from_summary(format!("{label} · TTFT (ms)"), MetricClass::Ttft, &s));
+        }
+    }
+    Ok(())
+}
+
+/// Bench (`metrics.json`): the Throughput and TTFT rows of `comparisons`, for each side.
+fn bench_figures(v: &Value, out: &mut Vec<Figure>) {
+    let rows = v.get("comparisons").and_then(Value::as_array).cloned().unwrap_or_default();
+    for r in &rows {
+        let metric = r.get("metric").and_then(Value::as_str).unwrap_or_default();
+        let unit = r.get("unit").and_then(Value::as_str).unwrap_or_default();
+        let class = match metric.to_ascii_lowercase().as_str() {
+            "throughput" => MetricClass::Throughput,
+            "ttft" => MetricClass::Ttft,
+            _ => continue,
+        };
+        for side in ["baseline", "chimera"] {
+            if let Some(s) = r.get(side).and_then(summary_at) {
+                out.push(Figure::from_summary(format!("{side} · {metric} ({unit})"), class, &s));
+            }
+        }
+    }
+    if out.is_empty() {
+        generic_figures(v, out);
+    }
+}
+
+/// Any object holding a throughput or TTFT summary (`{"n","mean",…}` under a key naming
+/// tok/s, throughput or ttft), named by its JSON path.
+fn generic_figures(v: &Value, out: &mut Vec<Figure>) {
+    fn walk(v: &Value, path: &str, out: &mut Vec<Figure>) {
+        if let Value::Object(m) = v {
+            for (k, x) in m {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let lk = k.to_ascii_lowercase();
+                let class = if lk.contains("ttft") {
+                    Some(MetricClass::Ttft)
+                } else if lk.contains("tok_s") || lk.contains("throughput") {
+                    Some(MetricClass::Throughput)
+                } else {
+                    None
+                };
+                match (class, summary_at(x)) {
+                    (Some(c), Some(s)) => out.push(Figure::from_summary(p, c, &s)),
+                    _ => walk(x, &p, out),
+                }
+            }
+        } else if let Value::Array(a) = v {
+            for (i, x) in a.iter().enumerate() {
+                let name =
+                    x.get("label").or_else(|| x.get("name")).and_then(Value::as_str).map(str::to_string);
+                walk(x, &format!("{path}[{}]", name.unwrap_or_else(|| i.to_string())), out);
+            }
+        }
+    }
+    walk(v, "", out);
+}
+
+/// Gate thresholds in percent.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// Fail when a throughput falls by more than this (percent of OLD).
+    pub max_throughput_drop_pct: f64,
+    /// Fail when a TTFT rises by more than this (percent of OLD).
+    pub max_ttft_rise_pct: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds { max_throughput_drop_pct: 5.0, max_ttft_rise_pct: 10.0 }
+    }
+}
+
+/// Parse `5%`, `5` or `2.5 %` as a percentage ≥ 0.
+pub fn parse_pct(s: &str) -> Result<f64, String> {
+    let t = s.trim().trim_end_matches('%').trim();
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a percentage; write it like 5% or 2.5")),
+    }
+}
+
+/// Verdict of one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// Not gated (no delta could be computed, e.g. OLD mean is 0).
+    Skipped,
+}
+
+/// One paired figure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    pub name: String,
+    pub class: MetricClass,
+    pub old: Figure,
+    pub new: Figure,
+    /// Δ% = (new/old − 1)·100 with propagated sd.
+    pub delta_pct: Option<Uncertain>,
+    /// Δ ± 2σ, percent.
+    pub noise_band_pct: Option<(f64, f64)>,
+    /// True when the band contains 0 (the change is within run-to-run noise); None without sds.
+    pub within_noise: Option<bool>,
+    pub verdict: Verdict,
+}
+
+/// The comparison of two outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub kind: String,
+    pub old: PathBuf,
+    pub new: PathBuf,
+    pub thresholds: Thresholds,
+    pub rows: Vec<Row>,
+    pub only_in_old: Vec<String>,
+    pub only_in_new: Vec<String>,
+    /// Some row failed its threshold.
+    pub failed: bool,
+}
+
+fn row(old: &Figure, new: &Figure, th: &Thresholds) -> Row {
+    let d = delta_pct(
+        Uncertain { value: old.mean, sd: old.sd.unwrap_or(0.0) },
+        Uncertain { value: new.mean, sd: new.sd.unwrap_or(0.0) },
+    );
+    let has_sd = old.sd.is_some() || new.sd.is_some();
+    let band = d.filter(|_| has_sd).map(|d| (d.value - 2.0 * d.sd, d.value + 2.0 * d.sd));
+    let verdict = match d {
+        None => Verdict::Skipped,
+        Some(d) => {
+            let bad = match old.class {
+                MetricClass::Throughput => -d.value > th.max_throughput_drop_pct,
+                MetricClass::Ttft => d.value > th.max_ttft_rise_pct,
+            };
+            if bad { Verdict::Fail } else { Verdict::Pass }
+        }
+    };
+    Row {
+        name: old.name.clone(),
+        class: old.class,
+        old: old.clone(),
+        new: new.clone(),
+        delta_pct: d,
+        noise_band_pct: band,
+        within_noise: band.map(|(lo, hi)| lo <= 0.0 && 0.0 <= hi),
+        verdict,
+    }
+}
+
+/// Pair the figures of `old` and `new` by name and gate them.
+pub fn compare(old: &Extracted, new: &Extracted, th: Thresholds) -> Result<Comparison, CompareError> {
+    if old.kind != new.kind {
+        return Err(CompareError::KindMismatch { old: old.kind.clone(), new: new.kind.clone() });
+    }
+    let rows: Vec<Row> = old
+        .figures
+        .iter()
+        .filter_map(|o| {
+            new.figures.iter().find(|n| n.name == o.name && n.class == o.class).map(|n| row(o, n, &th))
+        })
+        .collect();
+    if rows.is_empty() {
+        return Err(CompareError::NothingShared);
+    }
+    let has = |set: &Extracted, name: &str| set.figures.iter().any(|f| f.name == name);
+    Ok(Comparison {
+        kind: old.kind.clone(),
+        old: old.dir.clone(),
+        new: new.dir.clone(),
+        thresholds: th,
+        failed: rows.iter().any(|r| r.verdict == Verdict::Fail),
+        only_in_old: old.figures.iter().filter(|f| !has(new, &f.name)).map(|f| f.name.clone()).collect(),
+        only_in_new: new.figures.iter().filter(|f| !has(old, &f.name)).map(|f| f.name.clone()).collect(),
+        rows,
+    })
+}
+
+fn fig(f: &Figure) -> String {
+    match f.sd {
+        Some(sd) => format!("{:.2} ± {:.2} (n={})", f.mean, sd, f.n),
+        None => format!("{:.2} (n={})", f.mean, f.n),
+    }
+}
+
+impl Comparison {
+    /// Exit code of the gate: 1 when a threshold was crossed, else 0.
+    pub fn exit_code(&self) -> i32 {
+        i32::from(self.failed)
+    }
+
+    /// The Markdown report.
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# Comparison ({} outputs)\n", self.kind);
+        let _ = writeln!(s, "- **OLD:** {}\n- **NEW:** {}", self.old.display(), self.new.display());
+        let _ = writeln!(
+            s,
+            "- **Gate:** throughput may drop at most {}%, TTFT may rise at most {}% (Δ of the means)",
+            self.thresholds.max_throughput_drop_pct, self.thresholds.max_ttft_rise_pct
+        );
+        let fails = self.rows.iter().filter(|r| r.verdict == Verdict::Fail).count();
+        let _ = writeln!(
+            s,
+            "- **Result:** {}\n",
+            if self.failed {
+                format!("FAIL — {fails} figure(s) crossed a threshold")
+            } else {
+                "PASS".into()
+            }
+        );
+        let _ = writeln!(s, "| Figure | OLD | NEW | Δ% | Noise band (Δ ± 2σ) | Verdict |");
+        let _ = writeln!(s, "|---|---|---|---|---|---|");
+        for r in &self.rows {
+            let d = r.delta_pct.map_or("–".into(), |d| format!("{:+.1}%", d.value));
+            let band = match (r.noise_band_pct, r.within_noise) {
+                (Some((lo, hi)), Some(w)) => {
+                    format!("{lo:+.1}% … {hi:+.1}%{}", if w { " (within noise)" } else { "" })
+                }
+                _ => "no sd (n < 2)".into(),
+            };
+            let v = match r.verdict {
+                Verdict::Pass => "pass",
+                Verdict::Fail => "**FAIL**",
+                Verdict::Skipped => "skipped",
+            };
+            let _ = writeln!(s, "| {} | {} | {} | {d} | {band} | {v} |", r.name, fig(&r.old), fig(&r.new));
+        }
+        if !self.only_in_old.is_empty() || !self.only_in_new.is_empty() {
+            let _ = writeln!(s, "\nNot compared (present on one side only):");
+            for n in &self.only_in_old {
+                let _ = writeln!(s, "- OLD only: {n}");
+            }
+            for n in &self.only_in_new {
+                let _ = writeln!(s, "- NEW only: {n}");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "\nΔ% = (NEW / OLD − 1) · 100; σ propagated from both sample sds: σ = 100·|r|·√((σ_old/old)² + (σ_new/new)²)."
+        );
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ext(tput: &[(&str, f64, Option<f64>)]) -> Extracted {
+        Extracted {
+            kind: "sweep".into(),
+            dir: PathBuf::from("x"),
+            figures: tput
+                .iter()
+                .map(|(n, m, sd)| Figure {
+                    name: n.to_string(),
+                    class: if n.contains("TTFT") { MetricClass::Ttft } else { MetricClass::Throughput },
+                    mean: *m,
+                    sd: *sd,
+                    n: 3,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn ten_percent_slower_fails_equal_passes() {
+        let old = ext(&[("a throughput", 100.0, Some(1.0)), ("a TTFT", 50.0, Some(1.0))]);
+        let slow = ext(&[("a throughput", 90.0, Some(1.0)), ("a TTFT", 50.0, Some(1.0))]);
+        let c = compare(&old, &slow, Thresholds::default()).unwrap();
+        assert!(c.failed);
+        assert_eq!(c.exit_code(), 1);
+        assert_eq!(c.rows[0].verdict, Verdict::Fail);
+        assert_eq!(c.rows[1].verdict, Verdict::Pass);
+        assert!((c.rows[0].delta_pct.unwrap().value + 10.0).abs() < 1e-9);
+        assert_eq!(c.rows[0].within_noise, Some(false));
+        let c = compare(&old, &old, Thresholds::default()).unwrap();
+        assert!(!c.failed);
+        assert_eq!(c.exit_code(), 0);
+        assert_eq!(c.rows[0].within_noise, Some(true));
+        assert!(c.to_markdown().contains("PASS"));
+    }
+
+    #[test]
+    fn ttft_rise_gate_and_band_by_hand() {
+        // TTFT 100 ± 5 -> 112 ± 0: Δ = +12 %, σ = 112/100 · 5/100 · 100 = 5.6 % -> band 0.8 … 23.2
+        let old = ext(&[("TTFT", 100.0, Some(5.0))]);
+        let new = ext(&[("TTFT", 112.0, None)]);
+        let c = compare(&old, &new, Thresholds::default()).unwrap();
+        let r = &c.rows[0];
+        assert_eq!(r.verdict, Verdict::Fail);
+        let (lo, hi) = r.noise_band_pct.unwrap();
+        assert!((lo - 0.8).abs() < 1e-9 && (hi - 23.2).abs() < 1e-9, "{lo} {hi}");
+        let c = compare(&old, &new, Thresholds { max_throughput_drop_pct: 5.0, max_ttft_rise_pct: 15.0 })
+            .unwrap();
+        assert!(!c.failed);
+    }
+
+    #[test]
+    fn bench_metrics_json_is_read() {
+        let d = tempfile::tempdir().unwrap();
+        let sm = |m: f64| serde_json::json!({"n": 3, "mean": m, "sd": 1.0, "cv": 0.01, "median": m, "p95": m, "p99": m, "min": m, "max": m});
+        let v = serde_json::json!({"schema_version": 1, "kind": "chimera.bench", "comparisons": [
+            {"metric": "Throughput", "unit": "tok/s", "higher_is_better": true, "baseline": sm(100.0), "chimera": sm(120.0)},
+            {"metric": "TTFT", "unit": "ms", "higher_is_better": false, "baseline": sm(50.0), "chimera": sm(40.0)},
+            {"metric": "Load Duration", "unit": "ms", "higher_is_better": false, "baseline": sm(5.0), "chimera": sm(5.0)},
+        ]});
+        std::fs::write(d.path().join("metrics.json"), v.to_string()).unwrap();
+        let e = extract(d.path()).unwrap();
+        assert_eq!(e.kind, "bench");
+        let names: Vec<&str> = e.figures.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "baseline · Throughput (tok/s)",
+                "chimera · Throughput (tok/s)",
+                "baseline · TTFT (ms)",
+                "chimera · TTFT (ms)"
+            ]
+        );
+        assert_eq!(e.figures[3].class, MetricClass::Ttft);
+        assert!(extract(&d.path().join("nothing")).is_err());
+    }
+
+    #[test]
+    fn mismatches_are_errors() {
+        let mut m = ext(&[("x", 1.0, None)]);
+        m.kind = "multi".into();
+        assert!(matches!(
+            compare(&ext(&[("x", 1.0, None)]), &m, Thresholds::default()),
+            Err(CompareError::KindMismatch { .. })
+        ));
+        assert!(matches!(
+            compare(&ext(&[("x", 1.0, None)]), &ext(&[("y", 1.0, None)]), Thresholds::default()),
+            Err(CompareError::NothingShared)
+        ));
+        assert_eq!(parse_pct("5%").unwrap(), 5.0);
+        assert_eq!(parse_pct(" 2.5 ").unwrap(), 2.5);
+        assert!(parse_pct("-1%").is_err() && parse_pct("abc").is_err());
+    }
+}

@@ -1,1 +1,34 @@
-//! Parameter sweeps: grid, per-point warm-up, resumable results, ranking and Pareto front.
+//! `chimera sweep`: a grid over any generation options, measured point by point with a
+//! warm-up whenever a load-time option changes, resumable, then ranked (throughput, TTFT,
+//! composite), with the Pareto front and the best configuration against the baseline.
+//!
+//! Workload of a point: one generation call per run with a fixed prompt (see [`run`]); the
+//! agent workflow is not used because a sweep point must isolate the options' effect on
+//! a single call (an agent makes several calls whose prompts depend on earlier answers).
+
+pub mod grid;
+pub mod output;
+pub mod rank;
+pub mod run;
+pub mod store;
+pub mod summary;
+
+pub use grid::{Axis, Grid, Point};
+pub use rank::{Best, Ranking, rank};
+pub use run::{SweepConfig, run_sweep};
+pub use store::{PointResult, RunSample, Store};
+
+/// Errors of a sweep; the message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("invalid grid: {0}")]
+    Grid(String),
+    #[error("option {name}={value} is not valid: {detail}")]
+    BadOption { name: String, value: String, detail: String },
+    #[error("{0} already holds sweep results; pass --resume to continue it or choose another --out")]
+    Exists(String),
+    #[error("writing results: {0}")]
+    Io(String),
+    #[error("the sweep was interrupted after {done} of {total} points; run again with --resume")]
+    Interrupted { done: usize, total: usize },
+}

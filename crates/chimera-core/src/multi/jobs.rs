@@ -1,0 +1,164 @@
+//! Jobs the multi-agent scheduler runs: [`WorkflowJob`], the full agent workflow
+//! ([`crate::agent::run_agent`], the production job), and [`CallsJob`], a fixed list of
+//! generation calls per agent (used by tests and the scaling benchmark).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::orchestrate::{AgentJob, JobOutcome, Phase};
+use crate::agent::{AgentRun, AgentSpec, run_agent};
+use crate::backend::{Backend, CallRecord, GenRequest, no_sink};
+use crate::events::{Event, Events, Stage};
+use crate::fsutil::write_json_atomic;
+use crate::inventory::CollectOptions;
+use crate::options::GenOptions;
+
+/// One agent of a [`CallsJob`]: its backend (share one `Arc` per server = one pool), model,
+/// options and the (system, prompt) pairs it sends in order.
+#[derive(Clone)]
+pub struct CallsAgent {
+    pub label: String,
+    pub backend: Arc<dyn Backend>,
+    pub model: String,
+    pub options: GenOptions,
+    pub prompts: Vec<(Option<String>, String)>,
+}
+
+/// Each agent sends its prompts one after the other; `calls.json` records every call when
+/// `write_calls` is set.
+pub struct CallsJob {
+    pub agents: Vec<CallsAgent>,
+    pub events: Events,
+    /// Write `calls.json` (atomically, fsync'd) into the agent's folder after its calls.
+    pub write_calls: bool,
+}
+
+/// Fold call records into a job outcome (tokens summed, decode tok/s averaged, first TTFT).
+pub fn outcome_from_calls(calls: &[CallRecord], error: Option<String>) -> JobOutcome {
+    let rates: Vec<f64> = calls.iter().filter_map(CallRecord::decode_tok_s).collect();
+    JobOutcome {
+        ok: error.is_none(),
+        error,
+        failed_stage: None,
+        tokens: calls.iter().map(CallRecord::output_tokens).sum(),
+        decode_tok_s: crate::stats::mean(&rates),
+        ttft_ms: calls.first().and_then(CallRecord::ttft_ms),
+        report_path: None,
+    }
+}
+
+#[async_trait]
+impl AgentJob for CallsJob {
+    async fn warmup(&self, agent: usize) -> Result<(), String> {
+        let a = self.agents.get(agent).ok_or("no such agent")?;
+        warm(a.backend.as_ref(), &a.model, &a.options).await
+    }
+
+    async fn run(&self, agent: usize, phase: Phase, out_dir: PathBuf) -> JobOutcome {
+        let Some(a) = self.agents.get(agent) else {
+            return JobOutcome { error: Some(format!("no agent #{agent}")), ..Default::default() };
+        };
+        let t0 = std::time::Instant::now();
+        self.events.emit(Event::StageStarted { agent: a.label.clone(), stage: Stage::Analysis });
+        let mut calls = Vec::new();
+        let mut error = None;
+        for (system, prompt) in &a.prompts {
+            let req = GenRequest::generate(&a.model, system.as_deref(), prompt, a.options.clone());
+            match a.backend.generate(&req, &no_sink).await {
+                Ok(rec) => calls.push(rec),
+                Err(f) => {
+                    error = Some(f.error.to_string());
+                    calls.push(*f.partial);
+                    break;
+                }
+            }
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let ok = error.is_none();
+        self.events.emit(Event::StageFinished { agent: a.label.clone(), stage: Stage::Analysis, secs, ok });
+        self.events.emit(Event::AgentFinished { agent: a.label.clone(), ok, secs });
+        let mut out = outcome_from_calls(&calls, error);
+        if !ok {
+            out.failed_stage = Some(format!("call {}", calls.len()));
+        }
+        if !self.write_calls {
+            return out;
+        }
+        let path = out_dir.join("calls.json");
+        let doc = serde_json::json!({ "label": a.label, "phase": phase, "calls": calls });
+        // File I/O (with fsync) off the async workers, so concurrent agents do not queue on it.
+        let p = path.clone();
+        let written = tokio::task::spawn_blocking(move || write_json_atomic(&p, &doc))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        match written {
+            Ok(()) => out.report_path = Some(path),
+            Err(e) => {
+                out.ok = false;
+                out.error.get_or_insert_with(|| format!("cannot write {}: {e}", path.display()));
+            }
+        }
+        out
+    }
+}
+
+/// One agent of a [`WorkflowJob`]: its spec and backend (one `Arc` per server = one pool).
+#[derive(Clone)]
+pub struct WorkflowAgent {
+    pub spec: AgentSpec,
+    pub backend: Arc<dyn Backend>,
+}
+
+/// The production job: each agent runs the whole workflow (ingest → analysis → report →
+/// grounding) over `data_dirs` and writes its report in the seed layout.
+pub struct WorkflowJob {
+    pub agents: Vec<WorkflowAgent>,
+    pub data_dirs: Vec<PathBuf>,
+    pub collect: CollectOptions,
+    pub events: Events,
+}
+
+/// A one-token call with `options` (load-time options included), so the server loads the
+/// model the way the measured calls will need it.
+async fn warm(backend: &dyn Backend, model: &str, options: &GenOptions) -> Result<(), String> {
+    let opts = options.merged(&GenOptions { num_predict: Some(1), ..Default::default() });
+    let req = GenRequest::generate(model, None, "Hello", opts);
+    backend.generate(&req, &no_sink).await.map(|_| ()).map_err(|e| e.to_string())
+}
+
+#[async_trait]
+impl AgentJob for WorkflowJob {
+    async fn warmup(&self, agent: usize) -> Result<(), String> {
+        let a = self.agents.get(agent).ok_or("no such agent")?;
+        warm(a.backend.as_ref(), &a.spec.model, &a.spec.options).await
+    }
+
+    async fn run(&self, agent: usize, _phase: Phase, out_dir: PathBuf) -> JobOutcome {
+        let Some(a) = self.agents.get(agent) else {
+            return JobOutcome { error: Some(format!("no agent #{agent}")), ..Default::default() };
+        };
+        let out = run_agent(AgentRun {
+            spec: &a.spec,
+            backend: Arc::clone(&a.backend),
+            data_dirs: self.data_dirs.clone(),
+            collect: self.collect.clone(),
+            out_dir,
+            events: self.events.clone(),
+        })
+        .await;
+        JobOutcome {
+            ok: out.ok,
+            error: out.error,
+            failed_stage: out
+                .failed_stage
+                .and_then(|s| serde_json::to_value(s).ok())
+                .and_then(|v| v.as_str().map(str::to_string)),
+            tokens: out.metrics.tokens_generated,
+            decode_tok_s: out.metrics.throughput_tok_s,
+            ttft_ms: out.metrics.ttft_ms,
+            report_path: out.report_path.is_file().then_some(out.report_path),
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Aggregates over the runs of a multi-agent benchmark (root `summary.json`): mean ± sd and
+//! min…max of speedup, efficiency, wall times, throughput and per-agent slowdown, via
+//! [`crate::stats`]; interrupted runs are listed but left out of the statistics.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::orchestrate::{MultiPlan, RunRecord, RunStatus};
+use crate::stats::{Summary, summarize};
+
+/// Schema tag of `summary.json`.
+pub const SUMMARY_SCHEMA: &str = "chimera.multi.summary/1";
+
+/// One agent of the benchmark.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryAgent {
+    pub label: String,
+    pub server: String,
+}
+
+/// One line per run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunBrief {
+    pub run: u32,
+    pub status: RunStatus,
+    pub concurrent_wall_secs: Option<f64>,
+    pub solo_sum_secs: Option<f64>,
+    pub speedup: Option<f64>,
+    pub efficiency: Option<f64>,
+    pub aggregate_tok_s: Option<f64>,
+    pub original_speedup: Option<f64>,
+    pub contention: bool,
+    pub failures: Vec<String>,
+}
+
+/// Statistics over completed runs (None when no run has the figure).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Aggregates {
+    pub speedup: Option<Summary>,
+    pub efficiency: Option<Summary>,
+    pub concurrent_wall_secs: Option<Summary>,
+    pub solo_sum_secs: Option<Summary>,
+    pub aggregate_tok_s: Option<Summary>,
+    pub original_speedup: Option<Summary>,
+    pub original_efficiency: Option<Summary>,
+}
+
+/// One agent over the completed runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentAggregate {
+    pub label: String,
+    pub solo_secs: Option<Summary>,
+    pub concurrent_secs: Option<Summary>,
+    pub slowdown: Option<Summary>,
+    pub tokens: Option<Summary>,
+    pub decode_tok_s: Option<Summary>,
+    pub contended_runs: u32,
+    pub failed_runs: u32,
+}
+
+/// The root `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultiSummary {
+    pub schema: String,
+    pub created_at: DateTime<Utc>,
+    pub scenario: String,
+    pub agents: Vec<SummaryAgent>,
+    pub runs_planned: u32,
+    /// Runs that reached their end (ok or failed).
+    pub runs_completed: u32,
+    pub interrupted: bool,
+    /// Some agent failed in some run.
+    pub failed: bool,
+    pub solo_phase: bool,
+    pub contention_threshold: f64,
+    pub runs: Vec<RunBrief>,
+    pub aggregates: Aggregates,
+    pub per_agent: Vec<AgentAggregate>,
+    pub manifest: serde_json::Value,
+}
+
+impl MultiSummary {
+    /// The command's exit code: 130 interrupted, 1 something failed, 0 all ok.
+    pub fn exit_code(&self) -> i32 {
+        if self.interrupted {
+            130
+        } else if self.failed || self.runs_completed < self.runs_planned {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+fn stat(xs: impl Iterator<Item = Option<f64>>) -> Option<Summary> {
+    summarize(&xs.flatten().collect::<Vec<_>>())
+}
+
+/// Build the summary of `records` (pure; interrupted runs are listed but not aggregated).
+pub fn summarize_runs(plan: &MultiPlan, records: &[RunRecord]) -> MultiSummary {
+    let done: Vec<&RunRecord> = records.iter().filter(|r| r.status != RunStatus::Interrupted).collect();
+    let agg = Aggregates {
+        speedup: stat(done.iter().map(|r| r.speedup)),
+        efficiency: stat(done.iter().map(|r| r.efficiency)),
+        concurrent_wall_secs: stat(done.iter().map(|r| r.concurrent_wall_secs)),
+        solo_sum_secs: stat(done.iter().map(|r| r.solo_sum_secs)),
+        aggregate_tok_s: stat(done.iter().map(|r| r.aggregate_tok_s)),
+        original_speedup: stat(done.iter().map(|r| r.original.as_ref().map(|o| o.speedup))),
+        original_efficiency: stat(done.iter().map(|r| r.original.as_ref().map(|o| o.efficiency))),
+    };
+    let per_agent = plan
+        .agents
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let recs = || done.iter().filter_map(move |r| r.agents.get(i));
+            let ok_solo = || recs().filter_map(|x| x.solo.as_ref().filter(|s| s.ok));
+            let ok_conc = || recs().filter_map(|x| x.concurrent.as_ref().filter(|c| c.ok));
+            AgentAggregate {
+                label: a.label.clone(),
+                solo_secs: stat(ok_solo().map(|s| Some(s.secs))),
+                concurrent_secs: stat(ok_conc().map(|c| Some(c.secs))),
+                slowdown: stat(recs().map(|x| x.slowdown)),
+                tokens: stat(ok_conc().map(|c| Some(c.tokens as f64))),
+                decode_tok_s: stat(ok_conc().map(|c| c.decode_tok_s)),
+                contended_runs: recs().filter(|x| x.contended).count() as u32,
+                failed_runs: recs()
+                    .filter(|x| [&x.solo, &x.concurrent].iter().any(|p| p.as_ref().is_some_and(|p| !p.ok)))
+                    .count() as u32,
+            }
+        })
+        .collect();
+    MultiSummary {
+        schema: SUMMARY_SCHEMA.into(),
+        created_at: Utc::now(),
+        scenario: plan.scenario.clone(),
+        agents: plan
+            .agents
+            .iter()
+            .map(|a| SummaryAgent { label: a.label.clone(), server: a.server.clone() })
+            .collect(),
+        runs_planned: plan.runs,
+        runs_completed: done.len() as u32,
+        interrupted: records.iter().any(|r| r.status == RunStatus::Interrupted),
+        failed: records.iter().any(|r| !r.failures().is_empty()),
+        solo_phase: plan.solo,
+        contention_threshold: plan.contention_threshold,
+        runs: records
+            .iter()
+            .map(|r| RunBrief {
+                run: r.run,
+                status: r.status,
+                concurrent_wall_secs: r.concurrent_wall_secs,
+                solo_sum_secs: r.solo_sum_secs,
+                speedup: r.speedup,
+                efficiency: r.efficiency,
+                aggregate_tok_s: r.aggregate_tok_s,
+                original_speedup: r.original.as_ref().map(|o| o.speedup),
+                contention: r.contention,
+                failures: r.failures(),
+            })
+            .collect(),
+        aggregates: agg,
+        per_agent,
+        manifest: plan.manifest.clone(),
+    }
+}

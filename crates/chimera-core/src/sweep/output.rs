@@ -1,0 +1,39 @@
+//! Writes a sweep's summary files (`summary.json`, `summary.md`), its plots and the HTML
+//! report into the output folder, beside `points.csv` / `points.jsonl`.
+
+use std::path::{Path, PathBuf};
+
+use crate::fsutil::{write_atomic, write_json_atomic};
+use crate::manifest::Manifest;
+
+use super::SweepError;
+use super::summary::SweepSummary;
+
+/// Paths written by [`write_outputs`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub summary_md: PathBuf,
+    pub summary_json: PathBuf,
+    pub html: PathBuf,
+}
+
+/// Write `summary.json`, `summary.md`, `manifest.json` (when given), `plots/*.svg` and
+/// `report.html` into `dir`.
+pub fn write_outputs(
+    dir: &Path,
+    s: &SweepSummary,
+    manifest: Option<&Manifest>,
+) -> Result<Written, SweepError> {
+    let io = |p: &Path, e: std::io::Error| SweepError::Io(format!("{}: {e}", p.display()));
+    let summary_json = dir.join("summary.json");
+    write_json_atomic(&summary_json, s).map_err(|e| io(&summary_json, e))?;
+    let summary_md = dir.join("summary.md");
+    write_atomic(&summary_md, s.to_markdown().as_bytes()).map_err(|e| io(&summary_md, e))?;
+    if let Some(m) = manifest {
+        let p = dir.join("manifest.json");
+        write_json_atomic(&p, m).map_err(|e| io(&p, e))?;
+    }
+    let html = crate::html::write_report(dir, &format!("Chimera sweep — {}", s.config.model))
+        .map_err(|e| SweepError::Io(e.to_string()))?;
+    Ok(Written { summary_md, summary_json, html })
+}

@@ -1,0 +1,336 @@
+//! Per-point results and their files: `points.jsonl` (one [`PointResult`] per line, the
+//! source of truth for `--resume`) and `points.csv` (the same, flat), appended as each point
+//! finishes and flushed to disk so a crash or Ctrl-C loses at most the point in flight.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::backend::CallRecord;
+use crate::fsutil::write_atomic;
+use crate::metrics::ns_to_ms;
+use crate::options::GenOptions;
+use crate::stats::{Summary, summarize};
+
+use super::SweepError;
+use super::grid::Point;
+
+/// One measured run of a point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSample {
+    pub run: usize,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub ttft_ms: Option<f64>,
+    /// Server decode throughput, eval_count / eval_duration.
+    pub decode_tok_s: Option<f64>,
+    pub e2e_ms: Option<f64>,
+    pub output_tokens: u64,
+    pub prompt_tokens: Option<u64>,
+    pub load_ms: Option<f64>,
+    pub prompt_eval_ms: Option<f64>,
+    pub eval_ms: Option<f64>,
+}
+
+impl RunSample {
+    /// Metrics of one call (failed calls keep what was measured).
+    pub fn from_record(run: usize, rec: &CallRecord) -> Self {
+        RunSample {
+            run,
+            ok: rec.completed && rec.error.is_none(),
+            error: rec.error.as_ref().map(|e| e.to_string()),
+            ttft_ms: rec.ttft_ms(),
+            decode_tok_s: rec.decode_tok_s(),
+            e2e_ms: rec.e2e_ms(),
+            output_tokens: rec.output_tokens(),
+            prompt_tokens: rec.server.prompt_eval_count,
+            load_ms: rec.server.load_duration_ns.map(ns_to_ms),
+            prompt_eval_ms: rec.server.prompt_eval_duration_ns.map(ns_to_ms),
+            eval_ms: rec.server.eval_duration_ns.map(ns_to_ms),
+        }
+    }
+}
+
+/// Everything measured at one sweep point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointResult {
+    pub key: String,
+    pub label: String,
+    pub baseline: bool,
+    pub coords: BTreeMap<String, Value>,
+    pub options: GenOptions,
+    /// Position in the run order (0-based).
+    pub order: usize,
+    /// Duration of the warm-up call made before this point (a load-time option changed).
+    pub warmup_ms: Option<f64>,
+    pub runs: Vec<RunSample>,
+    /// Summaries over successful runs.
+    pub throughput_tok_s: Option<Summary>,
+    pub ttft_ms: Option<Summary>,
+    pub e2e_ms: Option<Summary>,
+    pub finished_at: DateTime<Utc>,
+}
+
+impl PointResult {
+    /// Summarise the runs of `point`.
+    pub fn new(point: &Point, order: usize, warmup_ms: Option<f64>, runs: Vec<RunSample>) -> Self {
+        let ok: Vec<&RunSample> = runs.iter().filter(|r| r.ok).collect();
+        let col = |f: fn(&RunSample) -> Option<f64>| -> Vec<f64> { ok.iter().filter_map(|r| f(r)).collect() };
+        PointResult {
+            key: point.key.clone(),
+            label: point.label.clone(),
+            baseline: point.baseline,
+            coords: point.coords.clone(),
+            options: point.options.clone(),
+            order,
+            warmup_ms,
+            throughput_tok_s: summarize(&col(|r| r.decode_tok_s)),
+            ttft_ms: summarize(&col(|r| r.ttft_ms)),
+            e2e_ms: summarize(&col(|r| r.e2e_ms)),
+            runs,
+            finished_at: Utc::now(),
+        }
+    }
+
+    /// Runs that failed.
+    pub fn failed(&self) -> usize {
+        self.runs.iter().filter(|r| !r.ok).count()
+    }
+}
+
+/// CSV header of `points.csv`.
+pub const CSV_HEADER: &[&str] = &[
+    "order",
+    "label",
+    "baseline",
+    "n_ok",
+    "n_failed",
+    "throughput_mean_tok_s",
+    "throughput_sd_tok_s",
+    "ttft_mean_ms",
+    "ttft_sd_ms",
+    "ttft_p95_ms",
+    "e2e_mean_ms",
+    "output_tokens_mean",
+    "warmup_ms",
+    "num_gpu",
+    "num_ctx",
+    "num_batch",
+    "num_thread",
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "repeat_penalty",
+    "repeat_last_n",
+    "seed",
+    "num_predict",
+    "finished_at",
+];
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_default()
+}
+
+/// One CSV row for `p` (columns as [`CSV_HEADER`]).
+pub fn csv_row(p: &PointResult) -> Vec<String> {
+    let o = &p.options;
+    let ok: Vec<&RunSample> = p.runs.iter().filter(|r| r.ok).collect();
+    let tokens = if ok.is_empty() {
+        None
+    } else {
+        Some(ok.iter().map(|r| r.output_tokens as f64).sum::<f64>() / ok.len() as f64)
+    };
+    vec![
+        p.order.to_string(),
+        p.label.clone(),
+        p.baseline.to_string(),
+        ok.len().to_string(),
+        p.failed().to_string(),
+        opt(p.throughput_tok_s.as_ref().map(|s| format!("{:.3}", s.mean))),
+        opt(p.throughput_tok_s.as_ref().and_then(|s| s.sd).map(|v| format!("{v:.3}"))),
+        opt(p.ttft_ms.as_ref().map(|s| format!("{:.3}", s.mean))),
+        opt(p.ttft_ms.as_ref().and_then(|s| s.sd).map(|v| format!("{v:.3}"))),
+        opt(p.ttft_ms.as_ref().map(|s| format!("{:.3}", s.p95))),
+        opt(p.e2e_ms.as_ref().map(|s| format!("{:.3}", s.mean))),
+        opt(tokens.map(|v| format!("{v:.1}"))),
+        opt(p.warmup_ms.map(|v| format!("{v:.3}"))),
+        opt(o.num_gpu),
+        opt(o.num_ctx),
+        opt(o.num_batch),
+        opt(o.num_thread),
+        opt(o.temperature),
+        opt(o.top_p),
+        opt(o.top_k),
+        opt(o.min_p),
+        opt(o.repeat_penalty),
+        opt(o.repeat_last_n),
+        opt(o.seed),
+        opt(o.num_predict),
+        p.finished_at.to_rfc3339(),
+    ]
+}
+
+fn csv_line(fields: &[String]) -> Result<Vec<u8>, SweepError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(fields).map_err(|e| SweepError::Io(e.to_string()))?;
+    w.into_inner().map_err(|e| SweepError::Io(e.to_string()))
+}
+
+/// The sweep's result files in `dir`.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    done: Vec<PointResult>,
+    /// Lines of `points.jsonl` that could not be parsed when resuming (a point cut off by a kill).
+    pub skipped_lines: usize,
+}
+
+impl Store {
+    pub fn jsonl_path(dir: &Path) -> PathBuf {
+        dir.join("points.jsonl")
+    }
+    pub fn csv_path(dir: &Path) -> PathBuf {
+        dir.join("points.csv")
+    }
+
+    /// Start a new sweep in `dir`: fails if results are already there (use `--resume`).
+    pub fn create(dir: &Path) -> Result<Store, SweepError> {
+        if Self::jsonl_path(dir).exists() {
+            return Err(SweepError::Exists(dir.display().to_string()));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let s = Store { dir: dir.to_path_buf(), done: Vec::new(), skipped_lines: 0 };
+        s.rewrite()?;
+        Ok(s)
+    }
+
+    /// Reopen `dir`, keeping every finished point; a torn last line is dropped and both files
+    /// are rewritten from what parsed.
+    pub fn resume(dir: &Path) -> Result<Store, SweepError> {
+        let path = Self::jsonl_path(dir);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Self::create(dir),
+            Err(e) => return Err(io(&path, e)),
+        };
+        let mut done = Vec::new();
+        let mut skipped = 0;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str::<PointResult>(line) {
+                Ok(p) => done.push(p),
+                Err(_) => skipped += 1,
+            }
+        }
+        let s = Store { dir: dir.to_path_buf(), done, skipped_lines: skipped };
+        s.rewrite()?;
+        Ok(s)
+    }
+
+    /// Load finished points of `dir` without touching the files.
+    pub fn load(dir: &Path) -> Result<Vec<PointResult>, SweepError> {
+        let path = Self::jsonl_path(dir);
+        let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+        Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+    }
+
+    fn rewrite(&self) -> Result<(), SweepError> {
+        let mut jsonl = Vec::new();
+        let mut csv = csv_line(&CSV_HEADER.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        for p in &self.done {
+            jsonl.extend(serde_json::to_vec(p).map_err(|e| SweepError::Io(e.to_string()))?);
+            jsonl.push(b'\n');
+            csv.extend(csv_line(&csv_row(p))?);
+        }
+        let jp = Self::jsonl_path(&self.dir);
+        write_atomic(&jp, &jsonl).map_err(|e| io(&jp, e))?;
+        let cp = Self::csv_path(&self.dir);
+        write_atomic(&cp, &csv).map_err(|e| io(&cp, e))
+    }
+
+    /// Keys of finished points.
+    pub fn finished_keys(&self) -> HashSet<String> {
+        self.done.iter().map(|p| p.key.clone()).collect()
+    }
+
+    /// Finished points, in the order they finished.
+    pub fn results(&self) -> &[PointResult] {
+        &self.done
+    }
+
+    /// Append one finished point to both files and sync them to disk.
+    pub fn append(&mut self, p: PointResult) -> Result<(), SweepError> {
+        let mut line = serde_json::to_vec(&p).map_err(|e| SweepError::Io(e.to_string()))?;
+        line.push(b'\n');
+        append_sync(&Self::jsonl_path(&self.dir), &line)?;
+        append_sync(&Self::csv_path(&self.dir), &csv_line(&csv_row(&p))?)?;
+        self.done.push(p);
+        Ok(())
+    }
+}
+
+fn append_sync(path: &Path, bytes: &[u8]) -> Result<(), SweepError> {
+    let mut f = std::fs::OpenOptions::new().append(true).create(true).open(path).map_err(|e| io(path, e))?;
+    f.write_all(bytes).map_err(|e| io(path, e))?;
+    f.sync_data().map_err(|e| io(path, e))
+}
+
+fn io(path: &Path, e: std::io::Error) -> SweepError {
+    SweepError::Io(format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::grid::{Grid, parse_values};
+
+    fn sample(run: usize, tok_s: f64, ttft: f64) -> RunSample {
+        RunSample {
+            run,
+            ok: true,
+            error: None,
+            ttft_ms: Some(ttft),
+            decode_tok_s: Some(tok_s),
+            e2e_ms: Some(ttft + 100.0),
+            output_tokens: 10,
+            prompt_tokens: Some(5),
+            load_ms: None,
+            prompt_eval_ms: None,
+            eval_ms: None,
+        }
+    }
+
+    #[test]
+    fn append_then_resume_keeps_points_and_drops_torn_line() {
+        let d = tempfile::tempdir().unwrap();
+        let pts =
+            Grid::from_lists(&[("num_ctx".into(), parse_values("256,512"))]).unwrap().points(true).unwrap();
+        let mut s = Store::create(d.path()).unwrap();
+        s.append(PointResult::new(
+            &pts[0],
+            0,
+            Some(12.0),
+            vec![sample(0, 10.0, 50.0), sample(1, 12.0, 70.0)],
+        ))
+        .unwrap();
+        s.append(PointResult::new(&pts[1], 1, None, vec![sample(0, 20.0, 40.0)])).unwrap();
+        assert!(Store::create(d.path()).is_err(), "an existing sweep must not be overwritten");
+        // a kill in the middle of writing the third point
+        append_sync(&Store::jsonl_path(d.path()), b"{\"key\":\"torn").unwrap();
+        let r = Store::resume(d.path()).unwrap();
+        assert_eq!(r.skipped_lines, 1);
+        assert_eq!(r.results().len(), 2);
+        assert!(r.finished_keys().contains(&pts[1].key));
+        assert!(!r.finished_keys().contains(&pts[2].key));
+        let t = r.results()[0].throughput_tok_s.as_ref().unwrap();
+        assert_eq!((t.n, t.mean), (2, 11.0));
+        let csv = std::fs::read_to_string(Store::csv_path(d.path())).unwrap();
+        assert_eq!(csv.lines().count(), 3, "{csv}");
+        assert!(csv.lines().nth(2).unwrap().contains("num_ctx=256"));
+        assert!(!std::fs::read_to_string(Store::jsonl_path(d.path())).unwrap().contains("torn"));
+    }
+}

@@ -1,0 +1,132 @@
+//! The DataCollector on the real seed-101 corpus: counts, and facts checked by hand.
+//! Expected values were computed with python3 (csv + statistics modules) from the files.
+
+use std::path::PathBuf;
+
+use chimera_core::facts::FactGroup;
+use chimera_core::inventory::{CollectOptions, FileKind, Inventory, ParseStatus, collect};
+
+fn seed() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/seed-101"))
+}
+
+fn inventory() -> Inventory {
+    collect(&[seed()], &CollectOptions::default()).expect("seed-101 collects")
+}
+
+fn group<'a>(inv: &'a Inventory, file: &str, metric: &str) -> Vec<&'a FactGroup> {
+    inv.facts.groups.iter().filter(|g| g.files == [file] && g.metric == metric && g.stat == "value").collect()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+}
+
+#[test]
+fn seed_101_counts_exactly() {
+    let inv = inventory();
+    assert_eq!(inv.analysed_files(), 101);
+    assert_eq!(inv.count(FileKind::Csv), 28);
+    assert_eq!(inv.count(FileKind::Json), 44);
+    assert_eq!(inv.count(FileKind::Markdown), 29);
+    assert_eq!(inv.count(FileKind::Ignored), 0);
+    assert_eq!(inv.files.len(), 101);
+    // No file of seed-101 fails to parse (the UTF-16 one is decoded).
+    assert!(inv.files.iter().all(|f| f.status == ParseStatus::Ok), "{:?}", inv.problems);
+    let cov: Vec<(&str, bool, usize)> =
+        inv.coverage.iter().map(|c| (c.root.as_str(), c.present, c.files)).collect();
+    assert_eq!(cov, vec![("reports", true, 83), ("csv_data", true, 18), ("artifacts", false, 0)]);
+    let summary = inv.data_summary();
+    assert!(summary.starts_with("Total files analyzed: 101\n"), "{summary}");
+    assert!(summary.contains("CSV Files (28)") && summary.contains("... and 23 more"), "{summary}");
+    assert!(summary.contains("JSON Files (44)") && summary.contains("MARKDOWN Files (29)"), "{summary}");
+}
+
+#[test]
+fn seed_101_gemma3_baseline_tokens_per_s_by_hand() {
+    let inv = inventory();
+    // (file, n, mean tokens_s, mean ttft in ms = mean(ttft_s) * 1000)
+    let expected = [
+        ("reports/gemma3/gemma3_1b-it-qat_baseline.csv", 5, 182.87119781352473, 548.4441400000001),
+        ("reports/gemma3/gemma3_270m_baseline.csv", 5, 283.55815019892515, 1620.86772),
+        ("reports/gemma3/gemma3_baseline.csv", 5, 102.20091037789203, 566.69218),
+    ];
+    for (file, n, tps, ttft) in expected {
+        let g = group(&inv, file, "tokens_per_s");
+        assert_eq!(g.len(), 1, "{file}: {g:?}");
+        assert_eq!(g[0].summary.n, n, "{file}");
+        assert!(close(g[0].summary.mean, tps), "{file}: {} vs {tps}", g[0].summary.mean);
+        assert_eq!(g[0].unit, "tok/s");
+        let t = group(&inv, file, "ttft_ms");
+        assert_eq!(t[0].summary.n, n);
+        assert!(close(t[0].summary.mean, ttft), "{file}: {} vs {ttft}", t[0].summary.mean);
+    }
+    // 270m: median 294.9590366184081, min 238.23929187638413, max 299.1941610721553.
+    let g = group(&inv, "reports/gemma3/gemma3_270m_baseline.csv", "tokens_per_s")[0];
+    assert!(close(g.summary.median, 294.9590366184081));
+    assert!(close(g.summary.min, 238.23929187638413) && close(g.summary.max, 299.1941610721553));
+}
+
+#[test]
+fn seed_101_facts_carry_provenance_groups_and_units() {
+    let inv = inventory();
+    // The JSON twin names the model: $.results[0].tokens_s = 238.23929187638413.
+    let f = inv
+        .facts
+        .facts
+        .iter()
+        .find(|f| {
+            f.file == "reports/gemma3/gemma3_270m_baseline.json" && f.location == "$.results[0].tokens_s"
+        })
+        .expect("fact at $.results[0].tokens_s");
+    assert_eq!(f.value, 238.23929187638413);
+    assert_eq!(f.group.get("model").map(String::as_str), Some("gemma3:270m"));
+    // CSV row 1 ttft_s = 7.8366299 s → 7836.6299 ms.
+    let f = inv
+        .facts
+        .facts
+        .iter()
+        .find(|f| f.file == "reports/gemma3/gemma3_270m_baseline.csv" && f.location == "column ttft_s, row 1")
+        .expect("ttft fact");
+    assert!(close(f.value, 7836.6299) && f.unit == "ms" && f.metric == "ttft_ms");
+    // Rows with a filled error column are left out: gemma3_270m_param_tuning.csv rows 19 and 20
+    // ("timed out") have no tokens_s facts; the other 34 rows do.
+    let n: usize = group(&inv, "reports/gemma3/gemma3_270m_param_tuning.csv", "tokens_per_s")
+        .iter()
+        .map(|g| g.summary.n)
+        .sum();
+    assert_eq!(n, 34);
+    // A run CSV with a model column groups by it: 5 gemma3:latest runs, mean 88.904 tok/s.
+    let g = group(&inv, "reports/ollama/20251008-122911/gemma3_benchmark_fixed_runs.csv", "tokens_per_s");
+    assert_eq!(g.len(), 1);
+    assert_eq!(g[0].group.get("model").map(String::as_str), Some("gemma3:latest"));
+    assert_eq!(g[0].summary.n, 5);
+    assert!(close(g[0].summary.mean, 88.904));
+}
+
+#[test]
+fn seed_101_decodes_the_utf16_file_and_finds_redundancy() {
+    let inv = inventory();
+    let ncu = inv.files.iter().find(|f| f.rel_path == "reports/profiling/ncu_summary.csv").unwrap();
+    assert_eq!(ncu.encoding.as_deref(), Some("utf-16le (BOM re-encoded as UTF-8)"));
+    assert!(ncu.notes.iter().any(|n| n.contains("UTF-16")), "{:?}", ncu.notes);
+    let stems: Vec<&str> = inv.redundancy.same_stem.iter().map(|s| s.key.as_str()).collect();
+    assert!(stems.contains(&"reports/compilation/conv_bench_20251002-170837"));
+    assert_eq!(inv.redundancy.identical_content.len(), 4);
+    assert_eq!(inv.timeline.busiest_day.as_deref(), Some("2025-10-02"));
+    assert!(inv.naming.outliers.iter().any(|o| o.file == "reports/gemma3/Analysis_Summary.md"));
+    assert!(inv.gaps.missing_families.iter().any(|(f, _)| f == "total_duration"));
+}
+
+#[test]
+fn seed_101_output_is_deterministic() {
+    let a = inventory();
+    let b = collect(&[seed()], &CollectOptions { batch_files: 7, ..CollectOptions::default() }).unwrap();
+    assert!(a.to_json() == b.to_json(), "JSON differs between batch sizes");
+    assert!(a.to_markdown() == b.to_markdown(), "Markdown differs between batch sizes");
+    let known = a.known_numbers();
+    assert!(known.iter().any(|(v, l)| *v == 101.0 && l == "analysed files"));
+    assert!(
+        known.iter().any(|(v, l)| close(*v, 283.55815019892515) && l.starts_with("mean of tokens_per_s"))
+    );
+}

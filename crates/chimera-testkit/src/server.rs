@@ -1,0 +1,345 @@
+//! The scripted loopback HTTP/1.1 server: real TCP on 127.0.0.1, keep-alive, chunked streaming,
+//! concurrent or serial request handling, and a log of every request received.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use crate::script::{Format, Renderer, Script, Step};
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// Path including any query string, e.g. `/api/generate`.
+    pub path: String,
+    /// Header names lower-cased, in arrival order.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// The body parsed as JSON, when it is JSON.
+    pub json: Option<Value>,
+    /// When the request was fully read (server clock).
+    pub received_at: std::time::Instant,
+}
+
+impl Request {
+    /// First header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
+    }
+    /// The JSON body's `model` field.
+    pub fn model(&self) -> Option<&str> {
+        self.json.as_ref()?.get("model")?.as_str()
+    }
+    /// The JSON body's `options` object (Ollama), when present.
+    pub fn options(&self) -> Option<&serde_json::Map<String, Value>> {
+        self.json.as_ref()?.get("options")?.as_object()
+    }
+    /// `options.<name>` as an integer (e.g. `num_ctx`).
+    pub fn option_i64(&self, name: &str) -> Option<i64> {
+        self.options()?.get(name)?.as_i64()
+    }
+    /// `options.<name>` as a float (e.g. `temperature`).
+    pub fn option_f64(&self, name: &str) -> Option<f64> {
+        self.options()?.get(name)?.as_f64()
+    }
+}
+
+/// What the server answers.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// Stream the script as Ollama NDJSON (`/api/chat` paths render `message.content`,
+    /// everything else renders `response`).
+    Ollama(Script),
+    /// Stream the script as OpenAI SSE (`data: {...}` events).
+    OpenAi(Script),
+    /// Status with this body (sent as JSON content type when the body parses as JSON).
+    Status(u16, String),
+    /// 200 with this JSON body.
+    Json(Value),
+    /// Any status with a JSON body (e.g. `404 {"error": "model \"x\" not found"}`).
+    JsonStatus(u16, Value),
+    /// Wait, then answer with the inner reply (headers are only sent after the wait).
+    Delay(Duration, Box<Reply>),
+    /// Close the connection without answering.
+    Close,
+}
+
+type Handler = Arc<dyn Fn(&Request) -> Reply + Send + Sync + 'static>;
+
+/// A scripted HTTP server on `127.0.0.1:<ephemeral port>`. Stops on [`ScriptedServer::shutdown`]
+/// or when dropped (every connection task is aborted).
+pub struct ScriptedServer {
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<Request>>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl ScriptedServer {
+    /// Serve requests concurrently (one task per connection, keep-alive honoured).
+    pub async fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> ScriptedServer {
+        Self::start_inner(Arc::new(handler), false).await
+    }
+
+    /// Serve ONE request at a time: others wait (connections are accepted, requests queue) like a
+    /// server with a single slot. Script offsets count from when processing starts.
+    pub async fn start_serial(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> ScriptedServer {
+        Self::start_inner(Arc::new(handler), true).await
+    }
+
+    async fn start_inner(handler: Handler, serial: bool) -> ScriptedServer {
+        let listener =
+            TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0 for the scripted server");
+        let addr = listener.local_addr().expect("local address of the scripted server");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let gate = serial.then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let task_log = log.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = JoinSet::new();
+            loop {
+                tokio::select! {
+                    acc = listener.accept() => {
+                        let Ok((stream, _)) = acc else { continue };
+                        let (h, l, g) = (handler.clone(), task_log.clone(), gate.clone());
+                        conns.spawn(async move {
+                            let _ = serve_conn(stream, h, l, g).await;
+                        });
+                    }
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                }
+            }
+        });
+        ScriptedServer { addr, log, task: Some(task) }
+    }
+
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<Request> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Stop accepting and abort every connection.
+    pub async fn shutdown(mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for ScriptedServer {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+const MAX_HEAD: usize = 1 << 20;
+
+async fn serve_conn(
+    mut stream: TcpStream,
+    handler: Handler,
+    log: Arc<Mutex<Vec<Request>>>,
+    gate: Option<Arc<tokio::sync::Mutex<()>>>,
+) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut buf = Vec::new();
+    loop {
+        let Some(req) = read_request(&mut stream, &mut buf).await? else { return Ok(()) };
+        if let Ok(mut l) = log.lock() {
+            l.push(req.clone());
+        }
+        let _slot = match &gate {
+            Some(g) => Some(g.clone().lock_owned().await),
+            None => None,
+        };
+        let t0 = Instant::now();
+        let reply = handler(&req);
+        if !write_reply(&mut stream, &req, reply, t0).await? {
+            return Ok(());
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Read one request (head + Content-Length body). `None` on a clean close between requests.
+async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<Option<Request>> {
+    let mut tmp = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(p) = find(buf, b"\r\n\r\n") {
+            break p;
+        }
+        if buf.len() > MAX_HEAD {
+            return Err(std::io::Error::other("request head too large"));
+        }
+        let n = stream.read(&mut tmp).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or_default().split_whitespace();
+    let method = first.next().unwrap_or_default().to_string();
+    let path = first.next().unwrap_or_default().to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let len: usize =
+        headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let body_start = head_end + 4;
+    while buf.len() < body_start + len {
+        let n = stream.read(&mut tmp).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    }
+    let body = String::from_utf8_lossy(&buf[body_start..body_start + len]).into_owned();
+    buf.drain(..body_start + len);
+    let json = serde_json::from_str(&body).ok();
+    Ok(Some(Request { method, path, headers, body, json, received_at: std::time::Instant::now() }))
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+async fn write_full(stream: &mut TcpStream, status: u16, ctype: &str, body: &[u8]) -> std::io::Result<bool> {
+    let mut out = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
+        reason(status),
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    stream.write_all(&out).await?;
+    Ok(true)
+}
+
+async fn write_chunk(stream: &mut TcpStream, data: &[u8]) -> std::io::Result<()> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    let mut out = format!("{:x}\r\n", data.len()).into_bytes();
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+    stream.write_all(&out).await
+}
+
+/// Sleep until `deadline` with sub-millisecond precision: the timer wheel gets close, a short
+/// yield loop covers the last millisecond.
+async fn wait_until(deadline: Instant) {
+    let spin = Duration::from_millis(1);
+    if deadline > Instant::now() + spin {
+        tokio::time::sleep_until(deadline - spin).await;
+    }
+    while Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Returns whether the connection stays open.
+async fn write_reply(
+    stream: &mut TcpStream,
+    req: &Request,
+    reply: Reply,
+    t0: Instant,
+) -> std::io::Result<bool> {
+    match reply {
+        Reply::Status(code, body) => {
+            let ctype =
+                if serde_json::from_str::<Value>(&body).is_ok() { "application/json" } else { "text/plain" };
+            write_full(stream, code, ctype, body.as_bytes()).await
+        }
+        Reply::Json(v) => write_full(stream, 200, "application/json", v.to_string().as_bytes()).await,
+        Reply::JsonStatus(code, v) => {
+            write_full(stream, code, "application/json", v.to_string().as_bytes()).await
+        }
+        Reply::Delay(d, inner) => {
+            tokio::time::sleep(d).await;
+            Box::pin(write_reply(stream, req, *inner, t0)).await
+        }
+        Reply::Close => Ok(false),
+        Reply::Ollama(script) => {
+            let format =
+                if req.path.starts_with("/api/chat") { Format::OllamaChat } else { Format::OllamaGenerate };
+            stream_script(stream, req, script, format, t0).await
+        }
+        Reply::OpenAi(script) => stream_script(stream, req, script, Format::OpenAi, t0).await,
+    }
+}
+
+async fn stream_script(
+    stream: &mut TcpStream,
+    req: &Request,
+    script: Script,
+    format: Format,
+    t0: Instant,
+) -> std::io::Result<bool> {
+    let r = Renderer { format, model: req.model().unwrap_or("scripted").to_string() };
+    let mut head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nTransfer-Encoding: chunked\r\n",
+        format.content_type()
+    );
+    if format == Format::OpenAi {
+        head.push_str("Cache-Control: no-cache\r\n");
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    for (offset, step) in script.events {
+        wait_until(t0 + offset).await;
+        match step {
+            Step::Drop => {
+                stream.flush().await?;
+                return Ok(false);
+            }
+            Step::Stall(d) => tokio::time::sleep(d).await,
+            Step::Split(inner) => {
+                let bytes = r.render(&inner);
+                let cut = (bytes.len() / 2).max(1).min(bytes.len());
+                write_chunk(stream, &bytes[..cut]).await?;
+                stream.flush().await?;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                write_chunk(stream, &bytes[cut..]).await?;
+            }
+            other => write_chunk(stream, &r.render(&other)).await?,
+        }
+        stream.flush().await?;
+    }
+    stream.write_all(b"0\r\n\r\n").await?;
+    stream.flush().await?;
+    Ok(true)
+}
