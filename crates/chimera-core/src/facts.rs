@@ -108,9 +108,38 @@ pub struct RawFacts {
     /// Per-group summaries `(metric index, group index, summary)` in output order, filled by
     /// [`RawFacts::summarize`] (the parser does it on its worker thread).
     pub summaries: Vec<(u32, u32, Summary)>,
+    /// Set instead of `summaries` when the collector's group summaries were already full
+    /// (`max_groups`): the number of summaries the file has, from [`RawFacts::count_summaries`].
+    pub summary_count: Option<usize>,
+    /// Facts counted but not kept in `items` (when the collector keeps no more facts nor
+    /// summaries, only the counts travel back from the parser).
+    pub dropped_items: usize,
 }
 
 impl RawFacts {
+    /// Index of the first metric with the same (metric, statistic, unit) as each metric.
+    fn canonical_metrics(&self) -> Vec<u32> {
+        let key = |m: usize| {
+            let c = &self.metrics[m].0;
+            (&c.metric, &c.stat, &c.unit)
+        };
+        (0..self.metrics.len()).map(|m| (0..m).find(|&e| key(e) == key(m)).unwrap_or(m) as u32).collect()
+    }
+
+    /// How many summaries [`RawFacts::summarize`] returns, without computing them.
+    pub fn count_summaries(&self) -> usize {
+        let canon = self.canonical_metrics();
+        let mut pairs: Vec<(u32, u32)> = self
+            .items
+            .iter()
+            .filter(|r| r.value.is_finite())
+            .map(|r| (canon[r.metric as usize], r.group))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        pairs.len()
+    }
+
     /// Summarise the values per (metric, unit, statistic, configuration), sorted by metric,
     /// statistic, unit and configuration. Columns with different names but the same canonical
     /// metric share a group.
@@ -119,8 +148,7 @@ impl RawFacts {
             let c = &self.metrics[m].0;
             (&c.metric, &c.stat, &c.unit)
         };
-        let canon: Vec<u32> =
-            (0..self.metrics.len()).map(|m| (0..m).find(|&e| key(e) == key(m)).unwrap_or(m) as u32).collect();
+        let canon = self.canonical_metrics();
         // Sort (metric, group, value) triples, then summarise each run of equal keys.
         let mut triples: Vec<(u32, u32, f64)> =
             self.items.iter().map(|r| (canon[r.metric as usize], r.group, r.value)).collect();
@@ -147,12 +175,22 @@ impl RawFacts {
         out
     }
 
+    /// Number of facts (kept in `items` or only counted).
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.items.len() + self.dropped_items
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len() == 0
+    }
+
+    /// Keep only the counts (facts and summaries), freeing the rest.
+    pub fn into_counts(self) -> RawFacts {
+        RawFacts {
+            summary_count: Some(self.summary_count.unwrap_or(self.summaries.len())),
+            dropped_items: self.len(),
+            ..RawFacts::default()
+        }
     }
 
     /// Materialise fact `i` for `file`.
@@ -199,6 +237,16 @@ impl FactSetBuilder {
 
     /// Add one file's facts. Groups are closed per file (values of one file at a time).
     pub fn add_raw(&mut self, file: &str, raw: &RawFacts) {
+        if let Some(n) = raw.summary_count
+            && self.groups.len() >= self.max_groups
+        {
+            // No room for summaries: only their number is needed.
+            self.groups_total += n;
+            self.facts_total += raw.len();
+            let room = self.max_facts.saturating_sub(self.facts.len()).min(raw.items.len());
+            self.facts.extend((0..room).map(|i| raw.fact(file, i)));
+            return;
+        }
         let computed;
         let summaries = if raw.summaries.is_empty() && !raw.items.is_empty() {
             computed = raw.summarize();
@@ -218,7 +266,7 @@ impl FactSetBuilder {
                 files: vec![file.to_string()],
             });
         }
-        self.facts_total += raw.items.len();
+        self.facts_total += raw.len();
         let room = self.max_facts.saturating_sub(self.facts.len()).min(raw.items.len());
         self.facts.extend((0..room).map(|i| raw.fact(file, i)));
     }
@@ -256,6 +304,16 @@ impl FactSetBuilder {
     }
 
     /// Finish: groups sorted by file, metric, stat and configuration.
+    /// No more group summaries will be kept (later files' summaries are only counted).
+    pub fn groups_full(&self) -> bool {
+        self.groups.len() >= self.max_groups
+    }
+
+    /// No more individual facts will be kept (later files' facts are only counted).
+    pub fn facts_full(&self) -> bool {
+        self.facts.len() >= self.max_facts
+    }
+
     pub fn finish(mut self) -> FactSet {
         self.groups.sort_by(|a, b| {
             (&a.files, &a.metric, &a.stat, &a.unit, &a.group)

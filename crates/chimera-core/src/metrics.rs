@@ -13,21 +13,13 @@ pub const FORMULAS_MD: &str = "\
 
 /// Server-side decode throughput in tokens/s: `eval_count / eval_duration`.
 pub fn decode_tok_s(eval_count: u64, eval_duration_ns: u64) -> Option<f64> {
-    if eval_duration_ns == 0 {
-        None
-    } else {
-        Some(eval_count as f64 / (eval_duration_ns as f64 / 1e9))
-    }
+    if eval_duration_ns == 0 { None } else { Some(eval_count as f64 / (eval_duration_ns as f64 / 1e9)) }
 }
 
 /// Client-side decode rate in chunks/s: `(chunks − 1) / (t_last − t_first)`.
 pub fn client_decode_rate(chunks: u64, first_ms: f64, last_ms: f64) -> Option<f64> {
     let span_s = (last_ms - first_ms) / 1000.0;
-    if chunks < 2 || span_s <= 0.0 {
-        None
-    } else {
-        Some((chunks - 1) as f64 / span_s)
-    }
+    if chunks < 2 || span_s <= 0.0 { None } else { Some((chunks - 1) as f64 / span_s) }
 }
 
 /// Inter-token latencies: consecutive differences of chunk arrival offsets.

@@ -197,7 +197,12 @@ mod tests {
 
     #[test]
     fn describe_matches_seed_layout() {
-        let o = GenOptions { num_gpu: Some(80), num_ctx: Some(512), temperature: Some(1.0), ..Default::default() };
+        let o = GenOptions {
+            num_gpu: Some(80),
+            num_ctx: Some(512),
+            temperature: Some(1.0),
+            ..Default::default()
+        };
         assert_eq!(
             o.describe(),
             "num_gpu=80, num_ctx=512, temp=1, top_p=default, top_k=default, repeat_penalty=default"

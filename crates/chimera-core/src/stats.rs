@@ -19,11 +19,7 @@ pub struct Summary {
 
 /// Arithmetic mean; `None` for an empty sample.
 pub fn mean(xs: &[f64]) -> Option<f64> {
-    if xs.is_empty() {
-        None
-    } else {
-        Some(xs.iter().sum::<f64>() / xs.len() as f64)
-    }
+    if xs.is_empty() { None } else { Some(xs.iter().sum::<f64>() / xs.len() as f64) }
 }
 
 /// Sample standard deviation (n − 1 denominator); `None` when n < 2.

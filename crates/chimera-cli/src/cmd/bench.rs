@@ -124,6 +124,10 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     for side in [Side::Baseline, Side::Chimera] {
         println!("{} report: {}", side.name(), args.out.join(format!("{}_report.md", side.name())).display());
     }
+    match chimera_core::html::write_report(&args.out, "chimera bench: baseline vs chimera") {
+        Ok(p) => println!("html:    {}", p.display()),
+        Err(e) => eprintln!("warning: the HTML report was not written: {e}"),
+    }
     Ok(if out.ok() { 0 } else { 1 })
 }
 

@@ -285,11 +285,23 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     drop(events);
     let _ = display.await;
     let summary = result?;
+    let html =
+        chimera_core::html::write_report(&out_dir, &format!("chimera multi: {}", summary_title(&out_dir)));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         println!("{}", headline(&summary));
         println!("summary: {}", out_dir.join("summary.md").display());
     }
+    match html {
+        Ok(p) if !args.json => println!("html:    {}", p.display()),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: the HTML report was not written: {e}"),
+    }
     Ok(summary.exit_code())
+}
+
+/// The output folder's name, for the HTML page title.
+fn summary_title(out_dir: &std::path::Path) -> String {
+    out_dir.file_name().map_or_else(|| out_dir.display().to_string(), |n| n.to_string_lossy().into_owned())
 }

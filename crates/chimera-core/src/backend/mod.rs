@@ -91,10 +91,9 @@ impl GenRequest {
     pub fn system(&self) -> Option<&str> {
         match &self.input {
             Input::Generate { system, .. } => system.as_deref(),
-            Input::Chat { messages } => messages
-                .iter()
-                .find(|m| m.role == Role::System)
-                .map(|m| m.content.as_str()),
+            Input::Chat { messages } => {
+                messages.iter().find(|m| m.role == Role::System).map(|m| m.content.as_str())
+            }
         }
     }
 
@@ -160,9 +159,13 @@ pub enum BackendError {
          (or `chimera serve --port PORT`), set OLLAMA_HOST, or use `--backend embedded`"
     )]
     Connect { url: String, detail: String },
-    #[error("connecting to {url} took longer than {timeout_ms} ms; check the address or raise --connect-timeout")]
+    #[error(
+        "connecting to {url} took longer than {timeout_ms} ms; check the address or raise --connect-timeout"
+    )]
     ConnectTimeout { url: String, timeout_ms: u64 },
-    #[error("model '{model}' not found on {url}; pull it with `ollama pull {model}` (or pick one from `/api/tags`)")]
+    #[error(
+        "model '{model}' not found on {url}; pull it with `ollama pull {model}` (or pick one from `/api/tags`)"
+    )]
     ModelNotFound { model: String, url: String },
     #[error("HTTP {status} from {url}: {body}")]
     Http { status: u16, url: String, body: String },
@@ -170,7 +173,9 @@ pub enum BackendError {
     Server { message: String },
     #[error("malformed stream line ({detail}): {line}")]
     Malformed { line: String, detail: String },
-    #[error("no token within {timeout_ms} ms of sending the request; raise --first-token-timeout if the prompt is long")]
+    #[error(
+        "no token within {timeout_ms} ms of sending the request; raise --first-token-timeout if the prompt is long"
+    )]
     FirstTokenTimeout { timeout_ms: u64 },
     #[error("the stream stalled: nothing for {timeout_ms} ms; raise --idle-timeout if the server is slow")]
     IdleTimeout { timeout_ms: u64 },

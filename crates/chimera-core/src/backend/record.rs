@@ -183,19 +183,19 @@ mod tests {
 
     #[test]
     fn recorder_stamps_chunks_and_flags_truncation() {
-        let req = GenRequest::generate(
-            "m",
-            None,
-            "p",
-            GenOptions { num_ctx: Some(8), ..Default::default() },
-        );
+        let req = GenRequest::generate("m", None, "p", GenOptions { num_ctx: Some(8), ..Default::default() });
         let mut r = CallRecorder::start(BackendKind::Ollama, "http://x", &req);
         assert!(r.token("", false).is_none());
         let c = r.token("think", true).unwrap();
         assert_eq!((c.index, c.thinking), (0, true));
         r.token("a", false);
         r.token("b", false);
-        r.server_timings(ServerTimings { prompt_eval_count: Some(8), eval_count: Some(3), eval_duration_ns: Some(1_000_000_000), ..Default::default() });
+        r.server_timings(ServerTimings {
+            prompt_eval_count: Some(8),
+            eval_count: Some(3),
+            eval_duration_ns: Some(1_000_000_000),
+            ..Default::default()
+        });
         let rec = r.finish();
         assert_eq!(rec.chunks, 3);
         assert_eq!(rec.text, "ab");

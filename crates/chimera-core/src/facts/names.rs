@@ -49,7 +49,26 @@ pub fn normalize(name: &str) -> String {
 /// The configuration key a name stands for (`temp` → `temperature`, `model_name` → `model`),
 /// or `None` when the name is not a configuration column/key.
 pub fn group_key(name: &str) -> Option<&'static str> {
-    Some(match normalize(name).as_str() {
+    // `normalize` into a stack buffer (this runs for every JSON key and CSV header): a
+    // normalised name longer than the buffer is longer than every configuration key.
+    let mut buf = [0u8; 32];
+    let mut len = 0;
+    for c in name.chars() {
+        let b = if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase() as u8
+        } else if len > 0 && buf[len - 1] == b'_' {
+            continue;
+        } else {
+            b'_'
+        };
+        if len == buf.len() {
+            return None;
+        }
+        buf[len] = b;
+        len += 1;
+    }
+    let norm = std::str::from_utf8(&buf[..len]).ok()?.trim_matches('_');
+    Some(match norm {
         "model" | "model_name" | "model_id" => "model",
         "backend" => "backend",
         "device" => "device",

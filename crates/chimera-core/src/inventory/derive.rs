@@ -144,18 +144,24 @@ fn timeline(files: &[FileEntry]) -> Timeline {
 }
 
 fn redundancy(files: &[FileEntry]) -> Redundancy {
-    let mut by_stem: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    let mut by_hash: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    // (key, path) pairs sorted by key (stable: files stay in path order), then runs of equal
+    // keys; only the sets of more than one file are copied out.
+    let mut by_stem: Vec<(&str, &str)> = Vec::with_capacity(files.len());
+    let mut by_hash: Vec<(&str, &str)> = Vec::with_capacity(files.len());
     for f in files.iter().filter(|f| f.kind != FileKind::Ignored) {
-        by_stem.entry(stem_of(&f.rel_path).0).or_default().push(f.rel_path.clone());
+        by_stem.push((stem_of(&f.rel_path).0, &f.rel_path));
         if let Some(h) = &f.sha256 {
-            by_hash.entry(h).or_default().push(f.rel_path.clone());
+            by_hash.push((h, &f.rel_path));
         }
     }
-    let sets = |m: BTreeMap<&str, Vec<String>>| -> Vec<FileSet> {
-        m.into_iter()
-            .filter(|(_, v)| v.len() > 1)
-            .map(|(k, files)| FileSet { key: k.to_string(), files })
+    let sets = |mut m: Vec<(&str, &str)>| -> Vec<FileSet> {
+        m.sort_by(|a, b| a.0.cmp(b.0));
+        m.chunk_by(|a, b| a.0 == b.0)
+            .filter(|run| run.len() > 1)
+            .map(|run| FileSet {
+                key: run[0].0.to_string(),
+                files: run.iter().map(|(_, p)| p.to_string()).collect(),
+            })
             .collect()
     };
     let mut identical = sets(by_hash);

@@ -357,7 +357,9 @@ pub fn collect_with(
     };
     // Each batch is parsed on the pool, then folded in path order (deterministic output).
     for batch in walked.files.chunks(opts.batch_files.max(1)) {
-        fold.add(batch.par_iter().map(|f| parse::parse_file(f, opts, reader)).collect());
+        // Once the kept facts / summaries are full, later files only need counting.
+        let keep = parse::Keep { facts: !fold.builder.facts_full(), summaries: !fold.builder.groups_full() };
+        fold.add(batch.par_iter().map(|f| parse::parse_file_keeping(f, opts, reader, keep)).collect());
     }
     let Fold { builder, families, files, mut problems, .. } = fold;
     problems.sort_by(|a, b| (&a.path, a.severity, &a.reason).cmp(&(&b.path, b.severity, &b.reason)));

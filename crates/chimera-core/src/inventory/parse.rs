@@ -3,8 +3,10 @@
 //! JSON depth is checked by an iterative byte scan before parsing, and the parsed value is
 //! walked with an explicit stack, so deep nesting can never overflow the thread stack.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use sha2::{Digest, Sha256};
 
 use super::walk::WalkedFile;
@@ -41,8 +43,33 @@ impl Parsed {
     }
 }
 
+/// What the collector still keeps besides counts: once its individual facts (`max_facts`) or
+/// group summaries (`max_groups`) are full, later files skip building what would be dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keep {
+    /// Fact locations (JSON paths) are needed.
+    pub facts: bool,
+    /// Group summaries are needed (else only their number, [`RawFacts::summary_count`]).
+    pub summaries: bool,
+}
+
+impl Keep {
+    pub const ALL: Keep = Keep { facts: true, summaries: true };
+}
+
 /// Parse one walked file. Never panics on bad input; every failure lands in `problems`.
 pub fn parse_file(f: &WalkedFile, opts: &CollectOptions, reader: &dyn FileReader) -> Parsed {
+    parse_file_keeping(f, opts, reader, Keep::ALL)
+}
+
+/// [`parse_file`], building only what `keep` says the collector still keeps (the counts and
+/// everything else in the output are the same).
+pub fn parse_file_keeping(
+    f: &WalkedFile,
+    opts: &CollectOptions,
+    reader: &dyn FileReader,
+    keep: Keep,
+) -> Parsed {
     let entry = FileEntry {
         rel_path: f.rel_path.clone(),
         kind: f.kind,
@@ -120,19 +147,27 @@ pub fn parse_file(f: &WalkedFile, opts: &CollectOptions, reader: &dyn FileReader
         FileKind::Json => {
             let lower = f.rel_path.to_ascii_lowercase();
             if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") {
-                parse_jsonl(&mut p, &dec.text, opts.max_json_depth)
+                parse_jsonl(&mut p, &dec.text, opts.max_json_depth, keep.facts)
             } else {
-                parse_json(&mut p, &dec.text, opts.max_json_depth)
+                parse_json(&mut p, &dec.text, opts.max_json_depth, keep.facts)
             }
         }
         FileKind::Markdown => parse_markdown(&mut p, &dec.text),
         FileKind::Ignored => {}
     }
     p.entry.facts = p.facts.len();
-    p.facts.summaries = p.facts.summarize();
+    if keep.summaries {
+        p.facts.summaries = p.facts.summarize();
+    } else {
+        p.facts.summary_count = Some(p.facts.count_summaries());
+    }
     p.families = p.facts.items.iter().map(|r| p.facts.metrics[r.metric as usize].0.family).collect();
     p.families.sort_unstable();
     p.families.dedup();
+    if !keep.facts && !keep.summaries {
+        // Only counts are needed: free the rest here, on the worker thread.
+        p.facts = std::mem::take(&mut p.facts).into_counts();
+    }
     p
 }
 
@@ -152,6 +187,28 @@ impl Groups {
         self.index.insert(g, i);
         i
     }
+}
+
+thread_local! {
+    /// Column/key name → classification, per worker thread (the same few names recur in
+    /// every file; classifying one costs several allocations).
+    static CLASSIFIED: std::cell::RefCell<HashMap<String, Option<names::Classified>>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// [`names::classify`], memoised per thread (at most 4,096 names are remembered).
+fn classify_cached(name: &str) -> Option<names::Classified> {
+    CLASSIFIED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(c) = cache.get(name) {
+            return c.clone();
+        }
+        let c = names::classify(name);
+        if cache.len() < 4096 {
+            cache.insert(name.to_string(), c.clone());
+        }
+        c
+    })
 }
 
 /// Register a classified source name; returns its metric index.
@@ -175,7 +232,7 @@ fn parse_csv(p: &mut Parsed, text: &str) {
     }
     let headers: Vec<String> = cur.fields().map(|s| s.trim().to_string()).collect();
     let classes: Vec<Option<u32>> =
-        headers.iter().map(|h| names::classify(h).map(|c| add_metric(p, c, h))).collect();
+        headers.iter().map(|h| classify_cached(h).map(|c| add_metric(p, c, h))).collect();
     let group_cols: Vec<(usize, &'static str)> =
         headers.iter().enumerate().filter_map(|(i, h)| names::group_key(h).map(|k| (i, k))).collect();
     let error_col =
@@ -281,7 +338,122 @@ pub fn json_depth(text: &str) -> usize {
     max
 }
 
-fn parse_value(text: &str, max_depth: usize) -> Result<(serde_json::Value, usize), String> {
+/// A JSON value borrowed from the text where it can be (keys and strings without escapes),
+/// so parsing a file does not allocate a `String` per key as `serde_json::Value` does.
+/// Objects keep `serde_json::Map`'s semantics: keys sorted, the last of duplicate keys wins.
+enum JVal<'a> {
+    Null,
+    Bool(bool),
+    Num(serde_json::Number),
+    Str(Cow<'a, str>),
+    Arr(Vec<JVal<'a>>),
+    Obj(Vec<(Cow<'a, str>, JVal<'a>)>),
+}
+
+impl<'a> JVal<'a> {
+    fn get(&self, key: &str) -> Option<&JVal<'a>> {
+        match self {
+            JVal::Obj(m) => m.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok().map(|i| &m[i].1),
+            _ => None,
+        }
+    }
+}
+
+/// A string borrowed from the input when it has no escapes.
+struct BStr<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for BStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BStr<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(BStr(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(BStr(Cow::Owned(s.to_string())))
+            }
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Self::Value, E> {
+                Ok(BStr(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for JVal<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = JVal<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any valid JSON value")
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Self::Value, E> {
+                Ok(JVal::Bool(b))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
+                Ok(JVal::Num(n.into()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
+                Ok(JVal::Num(n.into()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, x: f64) -> Result<Self::Value, E> {
+                Ok(serde_json::Number::from_f64(x).map_or(JVal::Null, JVal::Num))
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(JVal::Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(JVal::Str(Cow::Owned(s.to_string())))
+            }
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Self::Value, E> {
+                Ok(JVal::Str(Cow::Owned(s)))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(JVal::Null)
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(JVal::Null)
+            }
+            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+                JVal::deserialize(d)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(x) = seq.next_element()? {
+                    v.push(x);
+                }
+                Ok(JVal::Arr(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut v: Vec<(Cow<'de, str>, JVal<'de>)> = Vec::new();
+                while let Some(BStr(k)) = map.next_key()? {
+                    v.push((k, map.next_value()?));
+                }
+                // As `serde_json::Map` (a BTreeMap): sorted keys, the last duplicate wins.
+                if !v.is_sorted_by(|a, b| a.0 < b.0) {
+                    v.sort_by(|a, b| a.0.cmp(&b.0));
+                    let mut out: Vec<(Cow<'de, str>, JVal<'de>)> = Vec::with_capacity(v.len());
+                    for kv in v {
+                        match out.last_mut() {
+                            Some(last) if last.0 == kv.0 => *last = kv,
+                            _ => out.push(kv),
+                        }
+                    }
+                    v = out;
+                }
+                Ok(JVal::Obj(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn parse_value(text: &str, max_depth: usize) -> Result<(JVal<'_>, usize), String> {
     let depth = json_depth(text);
     // serde_json itself refuses more than 128 levels; stay below it.
     let limit = max_depth.min(127);
@@ -293,10 +465,10 @@ fn parse_value(text: &str, max_depth: usize) -> Result<(serde_json::Value, usize
     serde_json::from_str(text).map(|v| (v, depth)).map_err(|e| format!("malformed JSON: {e}"))
 }
 
-fn parse_json(p: &mut Parsed, text: &str, max_depth: usize) {
+fn parse_json(p: &mut Parsed, text: &str, max_depth: usize, paths: bool) {
     match parse_value(text, max_depth) {
         Ok((v, depth)) => {
-            let mut w = JsonWalker::default();
+            let mut w = JsonWalker { paths, ..Default::default() };
             let numbers = w.walk(p, &v, "$");
             p.entry.json = Some(JsonStats { max_depth: depth, numbers, lines: 0, bad_lines: 0 });
         }
@@ -304,10 +476,10 @@ fn parse_json(p: &mut Parsed, text: &str, max_depth: usize) {
     }
 }
 
-fn parse_jsonl(p: &mut Parsed, text: &str, max_depth: usize) {
+fn parse_jsonl(p: &mut Parsed, text: &str, max_depth: usize, paths: bool) {
     let mut st = JsonStats::default();
     let mut first_bad = None;
-    let mut w = JsonWalker::default();
+    let mut w = JsonWalker { paths, ..Default::default() };
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         st.lines += 1;
         match parse_value(line, max_depth) {
@@ -331,11 +503,11 @@ fn parse_jsonl(p: &mut Parsed, text: &str, max_depth: usize) {
     p.entry.json = Some(st);
 }
 
-fn scalar_string(v: &serde_json::Value) -> Option<String> {
+fn scalar_string(v: &JVal) -> Option<String> {
     match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
+        JVal::Str(s) => Some(s.to_string()),
+        JVal::Num(n) => Some(n.to_string()),
+        JVal::Bool(b) => Some(b.to_string()),
         _ => None,
     }
 }
@@ -363,22 +535,24 @@ struct JsonWalker {
     /// Key name → metric index (or not a measurement).
     metric_of: HashMap<String, Option<u32>>,
     groups: Groups,
+    /// Build container paths (false when no more facts are kept: locations are never shown).
+    paths: bool,
 }
 
 impl JsonWalker {
     /// Emit a fact for every number whose key names a measurement; configuration keys of an
     /// object (and of its ancestors) form the fact's group. Returns the count of numbers.
-    fn walk(&mut self, p: &mut Parsed, root: &serde_json::Value, root_path: &str) -> usize {
-        use serde_json::Value;
+    fn walk(&mut self, p: &mut Parsed, root: &JVal, root_path: &str) -> usize {
         /// (value, parent path index, step, nearest key, configuration id)
-        type Frame<'a> = (&'a Value, u32, Seg<'a>, Option<&'a str>, u32);
+        type Frame<'a, 'b> = (&'a JVal<'b>, u32, Seg<'a>, Option<&'a str>, u32);
         let empty = self.groups.id(&mut p.facts, BTreeMap::new());
         let mut numbers = 0;
         let base = p.facts.paths.len() as u32;
         p.facts.paths.push(root_path.to_string());
         let mut stack: Vec<Frame> = vec![(root, base, Seg::Root, None, empty)];
+        let paths = self.paths;
         let container = |p: &mut Parsed, parent: u32, seg: Seg| -> u32 {
-            if matches!(seg, Seg::Root) {
+            if matches!(seg, Seg::Root) || !paths {
                 return parent;
             }
             let path = join_path(&p.facts.paths[parent as usize], seg);
@@ -387,13 +561,13 @@ impl JsonWalker {
         };
         while let Some((v, parent, seg, key, group)) = stack.pop() {
             match v {
-                Value::Number(n) => {
+                JVal::Num(n) => {
                     numbers += 1;
                     let (Some(k), Some(x)) = (key, n.as_f64()) else { continue };
                     let m = match self.metric_of.get(k) {
                         Some(m) => *m,
                         None => {
-                            let m = names::classify(k).map(|c| add_metric(p, c, k));
+                            let m = classify_cached(k).map(|c| add_metric(p, c, k));
                             self.metric_of.insert(k.to_string(), m);
                             m
                         }
@@ -406,13 +580,13 @@ impl JsonWalker {
                         push_fact(p, m, x, group, RawLoc::Json { parent, index });
                     }
                 }
-                Value::Array(items) => {
+                JVal::Arr(items) => {
                     let path = container(p, parent, seg);
                     for (i, item) in items.iter().enumerate().rev() {
                         stack.push((item, path, Seg::Index(i), key, group));
                     }
                 }
-                Value::Object(map) => {
+                JVal::Obj(map) => {
                     let path = container(p, parent, seg);
                     let mut added: Vec<(&'static str, String)> = Vec::new();
                     for (k, child) in map {
@@ -433,9 +607,8 @@ impl JsonWalker {
                         map.extend(added.into_iter().map(|(k, v)| (k.to_string(), v)));
                         self.groups.id(&mut p.facts, map)
                     };
-                    let children: Vec<_> = map.iter().collect();
-                    for (k, child) in children.into_iter().rev() {
-                        stack.push((child, path, Seg::Key(k), Some(k.as_str()), g));
+                    for (k, child) in map.iter().rev() {
+                        stack.push((child, path, Seg::Key(k), Some(k.as_ref()), g));
                     }
                 }
                 _ => {}
