@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use chimera_core::events::{Event, Events, NoteLevel, Stage};
+use chimera_core::events::{Event, Events, NoteLevel};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio::task::JoinHandle;
@@ -77,17 +77,6 @@ async fn consume(mut rx: UnboundedReceiver<Event>, mode: Mode) {
     }
 }
 
-fn stage_name(s: Stage) -> &'static str {
-    match s {
-        Stage::Ingest => "ingest",
-        Stage::Analysis => "analysis",
-        Stage::Report => "report",
-        Stage::Grounding => "grounding",
-        Stage::Write => "write",
-        Stage::Warmup => "warm-up",
-    }
-}
-
 /// The undecorated line printed for `ev` when stderr is not a terminal (milestones only;
 /// per-token events are skipped).
 pub fn plain_line(ev: &Event) -> Option<String> {
@@ -95,7 +84,7 @@ pub fn plain_line(ev: &Event) -> Option<String> {
         Event::StageStarted { .. } | Event::Tokens { .. } => None,
         Event::StageFinished { agent, stage, secs, ok } => Some(format!(
             "{agent}: {} {} in {secs:.2} s",
-            stage_name(*stage),
+            stage.as_str(),
             if *ok { "done" } else { "FAILED" }
         )),
         Event::AgentFinished { agent, ok, secs } => {
@@ -141,15 +130,14 @@ impl Live {
             Event::StageStarted { agent, stage } => {
                 let pb = self.agent(agent);
                 pb.reset_elapsed();
-                pb.set_message(format!("{} …", stage_name(*stage)));
+                pb.set_message(format!("{} …", stage.as_str()));
             }
             Event::Tokens { agent, stage, tokens, tok_s } => {
-                self.agent(agent)
-                    .set_message(format!("{} {tokens} tok  {tok_s:.1} tok/s", stage_name(*stage)));
+                self.agent(agent).set_message(format!("{} {tokens} tok  {tok_s:.1} tok/s", stage.as_str()));
             }
             Event::StageFinished { agent, stage, secs, ok } => {
                 let verdict = if *ok { "done" } else { "FAILED" };
-                self.agent(agent).set_message(format!("{} {verdict} in {secs:.2} s", stage_name(*stage)));
+                self.agent(agent).set_message(format!("{} {verdict} in {secs:.2} s", stage.as_str()));
             }
             Event::AgentFinished { agent, ok, secs } => {
                 let pb = self.agent(agent).clone();
@@ -194,6 +182,7 @@ impl Live {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chimera_core::events::Stage;
 
     #[test]
     fn plain_lines_skip_token_noise_and_say_failures() {

@@ -182,17 +182,6 @@ struct MetricsFile<'a> {
     manifest: &'a Manifest,
 }
 
-fn stage_key(s: Stage) -> &'static str {
-    match s {
-        Stage::Ingest => "ingest",
-        Stage::Analysis => "analysis",
-        Stage::Report => "report",
-        Stage::Grounding => "grounding",
-        Stage::Write => "write",
-        Stage::Warmup => "warmup",
-    }
-}
-
 /// Mutable state of a run, readable after a failure or panic.
 struct State {
     out: AgentOutcome,
@@ -285,7 +274,7 @@ fn begin(run: &AgentRun<'_>, st: &mut State, stage: Stage) -> Instant {
 
 fn end(run: &AgentRun<'_>, st: &mut State, stage: Stage, t: Instant, ok: bool) {
     let secs = t.elapsed().as_secs_f64();
-    *st.out.stage_secs.entry(stage_key(stage).to_string()).or_insert(0.0) += secs;
+    *st.out.stage_secs.entry(stage.as_str().to_string()).or_insert(0.0) += secs;
     run.events.emit(Event::StageFinished { agent: run.spec.label.clone(), stage, secs, ok });
 }
 
@@ -376,7 +365,7 @@ async fn call(
             if rec.prompt_truncated {
                 st.out.notes.push(format!(
                     "{} prompt filled num_ctx ({} prompt tokens): the server truncated it",
-                    stage_key(stage),
+                    stage.as_str(),
                     rec.server.prompt_eval_count.unwrap_or(0)
                 ));
             }

@@ -16,6 +16,27 @@ pub enum Stage {
     Warmup,
 }
 
+impl Stage {
+    /// The stage's name as written in reports, metrics keys and progress lines (same as its
+    /// serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Ingest => "ingest",
+            Stage::Analysis => "analysis",
+            Stage::Report => "report",
+            Stage::Grounding => "grounding",
+            Stage::Write => "write",
+            Stage::Warmup => "warmup",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One progress/measurement event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

@@ -24,17 +24,6 @@ pub fn f2(x: Option<f64>) -> String {
     x.map_or_else(|| "n/a".into(), |v| format!("{v:.2}"))
 }
 
-fn stage_name(s: Stage) -> &'static str {
-    match s {
-        Stage::Ingest => "ingest",
-        Stage::Analysis => "analysis",
-        Stage::Report => "report",
-        Stage::Grounding => "grounding",
-        Stage::Write => "write",
-        Stage::Warmup => "warm-up",
-    }
-}
-
 /// Render the agent report.
 pub fn render_agent(
     spec: &AgentSpec,
@@ -51,7 +40,7 @@ pub fn render_agent(
     let _ = writeln!(o, "**Model:** {}", spec.model);
     let _ = writeln!(o, "**Configuration:** {}", spec.options.describe());
     if let (Some(stage), Some(err)) = (out.failed_stage, &out.error) {
-        let _ = writeln!(o, "**Status:** FAILED at stage `{}`: {}", stage_name(stage), err);
+        let _ = writeln!(o, "**Status:** FAILED at stage `{}`: {}", stage.as_str(), err);
     }
     o.push_str("\n---\n\n");
     if out.model_text.trim().is_empty() {
@@ -218,7 +207,7 @@ fn calls_section(o: &mut String, out: &AgentOutcome) {
     );
     let _ = writeln!(o, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for (rec, stage) in out.calls.iter().zip(&out.call_stages) {
-        let _ = writeln!(o, "{}", call_row(stage_name(*stage), rec));
+        let _ = writeln!(o, "{}", call_row(stage.as_str(), rec));
     }
 }
 
@@ -262,7 +251,7 @@ fn prompt_section(o: &mut String, out: &AgentOutcome) {
         let _ = writeln!(
             o,
             "- {}: context {} tokens, output budget {} tokens, prompt ≈ {} tokens (estimated). Included: {}. Left out: {}.",
-            stage_name(*stage),
+            stage.as_str(),
             p.ctx_tokens,
             p.num_predict,
             p.est_prompt_tokens,
