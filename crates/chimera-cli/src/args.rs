@@ -39,6 +39,10 @@ pub struct BackendArgs {
     /// Environment variable holding the API key for --backend openai.
     #[arg(long, default_value = "OPENAI_API_KEY")]
     pub api_key_env: String,
+    /// Generations the embedded engine runs at once in this process (default 1, or
+    /// CHIMERA_NUM_PARALLEL; further calls queue). Each uses num_thread CPU threads.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: Option<u16>,
     /// Seconds to wait for a TCP connection.
     #[arg(long, default_value_t = 5.0)]
     pub connect_timeout: f64,

@@ -79,7 +79,10 @@ pub async fn build_for(
 }
 
 fn embedded(args: &BackendArgs, note: String) -> anyhow::Result<Selected> {
-    let b = EmbeddedBackend::discover(args.model_path.as_deref())?;
+    let mut b = EmbeddedBackend::discover(args.model_path.as_deref())?;
+    if let Some(n) = args.parallel {
+        b = b.with_parallel(usize::from(n));
+    }
     if !b.serves(&args.model) {
         anyhow::bail!(
             "model '{}' is not available in the embedded engine, which runs {} from {}; use --model {} \
@@ -146,6 +149,7 @@ mod tests {
             connect_timeout: 1.0,
             first_token_timeout: 5.0,
             idle_timeout: 5.0,
+            parallel: None,
         }
     }
 

@@ -76,6 +76,7 @@ fn backend_args(model_path: Option<PathBuf>) -> BackendArgs {
         connect_timeout: 5.0,
         first_token_timeout: 300.0,
         idle_timeout: 60.0,
+        parallel: None,
     }
 }
 
@@ -174,6 +175,11 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     }
     if let Some(t) = best.num_thread {
         flags.extend(["--chimera-num-thread".into(), t.to_string()]);
+        // Both agents can generate at once when their threads fit the cores; otherwise the
+        // engine queues them (and the measured speedup says so).
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let parallel = (cores / (t.max(1) as usize)).clamp(1, 2);
+        flags.extend(["--parallel".into(), parallel.to_string()]);
     }
     flags.extend(["--seed".into(), "42".into()]);
     if let Some(n) = plan.agent_num_predict {
