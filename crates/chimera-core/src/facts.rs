@@ -129,15 +129,28 @@ impl RawFacts {
     /// How many summaries [`RawFacts::summarize`] returns, without computing them.
     pub fn count_summaries(&self) -> usize {
         let canon = self.canonical_metrics();
-        let mut pairs: Vec<(u32, u32)> = self
-            .items
-            .iter()
-            .filter(|r| r.value.is_finite())
-            .map(|r| (canon[r.metric as usize], r.group))
-            .collect();
-        pairs.sort_unstable();
-        pairs.dedup();
-        pairs.len()
+        let groups = self.groups.len().max(1);
+        if self.metrics.len().saturating_mul(groups) > 1 << 16 {
+            let mut pairs: Vec<(u32, u32)> = self
+                .items
+                .iter()
+                .filter(|r| r.value.is_finite())
+                .map(|r| (canon[r.metric as usize], r.group))
+                .collect();
+            pairs.sort_unstable();
+            pairs.dedup();
+            return pairs.len();
+        }
+        let mut seen = vec![false; self.metrics.len() * groups];
+        let mut n = 0;
+        for r in self.items.iter().filter(|r| r.value.is_finite()) {
+            let at = canon[r.metric as usize] as usize * groups + r.group as usize;
+            if let Some(s) = seen.get_mut(at).filter(|s| !**s) {
+                *s = true;
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Summarise the values per (metric, unit, statistic, configuration), sorted by metric,

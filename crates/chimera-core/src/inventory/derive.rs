@@ -50,6 +50,24 @@ pub fn name_date(rel_path: &str) -> Option<NaiveDateTime> {
     rel_path.rsplit('/').find_map(date_in)
 }
 
+/// `YYYY-MM-DD HH:MM:SS`, as `format("%Y-%m-%d %H:%M:%S")` for the four-digit years that
+/// [`name_date`] finds, without parsing a format string per file.
+pub fn fmt_name_date(d: NaiveDateTime) -> String {
+    use chrono::{Datelike, Timelike};
+    if !(0..=9999).contains(&d.year()) {
+        return d.format("%Y-%m-%d %H:%M:%S").to_string();
+    }
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        d.year(),
+        d.month(),
+        d.day(),
+        d.hour(),
+        d.minute(),
+        d.second()
+    )
+}
+
 /// The naming style of a file stem.
 pub fn naming_style(stem: &str) -> &'static str {
     let has_lower = stem.chars().any(|c| c.is_ascii_lowercase());

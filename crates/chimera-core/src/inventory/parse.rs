@@ -80,7 +80,7 @@ pub fn parse_file_keeping(
         status: ParseStatus::NotParsed,
         reason: None,
         notes: Vec::new(),
-        name_date: derive::name_date(&f.rel_path).map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string()),
+        name_date: derive::name_date(&f.rel_path).map(derive::fmt_name_date),
         facts: 0,
         duplicate_of: None,
         csv: None,
@@ -161,7 +161,11 @@ pub fn parse_file_keeping(
     } else {
         p.facts.summary_count = Some(p.facts.count_summaries());
     }
-    p.families = p.facts.items.iter().map(|r| p.facts.metrics[r.metric as usize].0.family).collect();
+    let mut used = vec![false; p.facts.metrics.len()];
+    for r in &p.facts.items {
+        used[r.metric as usize] = true;
+    }
+    p.families = p.facts.metrics.iter().zip(&used).filter(|(_, u)| **u).map(|((c, _), _)| c.family).collect();
     p.families.sort_unstable();
     p.families.dedup();
     if !keep.facts && !keep.summaries {
