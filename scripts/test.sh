@@ -9,4 +9,4 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
 # `chimera demo --quick` on the real model (a few minutes on 2 cores), kept out of the default
 # `cargo test` loop with #[ignore] and run here so CI runs it every time.
-cargo test -p chimera-cli --test demo_cli -- --ignored
+cargo test --workspace --test demo_cli -- --ignored

@@ -1,6 +1,6 @@
 //! `chimera demo`: a missing model is an error that says how to get it (always runs), and the
 //! whole `--quick` demo on the real embedded model (ignored by default because it takes
-//! minutes on 2 cores; CI runs it with `cargo test -p chimera-cli --test demo_cli -- --ignored`).
+//! minutes on 2 cores; CI runs it with `cargo test --workspace --test demo_cli -- --ignored`).
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
