@@ -165,7 +165,7 @@ pub fn data_blocks(inv: &Inventory) -> Vec<Block> {
                 || t.starts_with("Directory coverage")
                 || t.starts_with("Gaps") =>
             {
-                1
+                2
             }
             t if t.starts_with("Facts") || t.starts_with("Files") => continue, // facts below; per-file list too long
             t if t.starts_with("Timeline") => 3,
@@ -179,7 +179,9 @@ pub fn data_blocks(inv: &Inventory) -> Vec<Block> {
         blocks.push(Block {
             title: format!("Facts: {}", title.trim()),
             body: body.trim().to_string(),
-            priority: 2,
+            // The numbers come right after the data summary: a model shown only names and
+            // counts writes "I would need access to the actual data" (the original's flaw).
+            priority: 1,
         });
     }
     blocks

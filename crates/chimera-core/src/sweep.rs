@@ -15,7 +15,7 @@ pub mod summary;
 
 pub use grid::{Axis, Grid, Point};
 pub use rank::{Best, Ranking, rank};
-pub use run::{SweepConfig, run_sweep};
+pub use run::{AgentWorkload, SweepConfig, run_sweep, run_sweep_agents};
 pub use store::{PointResult, RunSample, Store};
 
 /// Errors of a sweep; the message says what to do.

@@ -66,6 +66,7 @@ fn sweep_dir(dir: &Path) {
         runs: 3,
         warmup: Warmup::OnLoadChange,
         shuffle_seed: None,
+        agent: None,
     };
     write_outputs(dir, &SweepSummary::new(cfg, grid, points), None).unwrap();
 }

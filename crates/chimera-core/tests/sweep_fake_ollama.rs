@@ -58,6 +58,7 @@ fn cfg(runs: usize) -> SweepConfig {
         runs,
         warmup: Warmup::OnLoadChange,
         shuffle_seed: None,
+        agent: None,
     }
 }
 
@@ -151,5 +152,89 @@ async fn resume_reruns_nothing_finished() {
     // 5 remaining points × 1 run + warm-ups (first resumed point, then each load change)
     assert_eq!(after.len(), 5 + out.warmups);
     assert_eq!(Store::load(dir.path()).unwrap().len(), 9);
+    srv.shutdown().await;
+}
+
+/// A sweep whose unit is one agent workflow per run: the persona reaches the server as the
+/// system prompt of both calls, the artifact's numbers reach the model, every run writes its
+/// report, and the ranking follows the aggregated server decode rate (Σ eval_count /
+/// Σ eval_duration is exact here: 1000 / itl).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_workload_sweep_ranks_agent_runs() {
+    use std::sync::Arc;
+
+    use chimera_core::backend::Backend;
+    use chimera_core::persona::Persona;
+    use chimera_core::sweep::run::{AgentWorkload, point_dir, run_sweep_agents};
+
+    // decode 1000 / itl: num_gpu=80 → 500 tok/s, anything else → 200 tok/s
+    let srv = FakeOllama::with_profile(|req: &Request| {
+        let itl = if req.option_i64("num_gpu") == Some(80) { 2 } else { 5 };
+        LatencyProfile::new(Duration::from_millis(20), Duration::from_millis(itl), 12)
+    })
+    .models(&[MODEL])
+    .start()
+    .await;
+    let client: Arc<dyn Backend> = Arc::new(OllamaClient::new(&srv.url(), Timeouts::default()));
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(data.path().join("reports")).unwrap();
+    std::fs::write(
+        data.path().join("reports/bench.csv"),
+        "model,tokens_s,ttft_ms\ngemma3:270m,101.5,220\ngemma3:270m,99.5,240\n",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let grid = Grid::from_lists(&[
+        ("num_gpu".into(), parse_values("60,80")),
+        ("num_ctx".into(), parse_values("2048")),
+        ("num_predict".into(), parse_values("12")),
+    ])
+    .unwrap();
+    let points = grid.points(true).unwrap();
+    assert_eq!(points.len(), 3);
+    let cfg = SweepConfig {
+        agent: Some(AgentWorkload {
+            persona: Persona::collector(),
+            data_dirs: vec![data.path().to_path_buf()],
+            out_dir: out.path().to_path_buf(),
+        }),
+        ..cfg(1)
+    };
+    let mut store = Store::create(out.path()).unwrap();
+    let o = run_sweep_agents(Arc::clone(&client), &cfg, &points, &mut store, &Events::none(), None)
+        .await
+        .unwrap();
+    assert_eq!((o.ran, o.failed_calls, o.warmups), (3, 0, 3));
+    // 3 warm-ups (baseline + two load keys) + 3 points × 1 run × (analysis + report)
+    let reqs = generate_requests(&srv);
+    assert_eq!(reqs.len(), 3 + 3 * 2);
+    let agent_calls: Vec<&Request> = reqs
+        .iter()
+        .filter(|r| {
+            r.json
+                .as_ref()
+                .and_then(|j| j["system"].as_str())
+                .is_some_and(|s| s.contains("DataCollector-9000"))
+        })
+        .collect();
+    assert_eq!(agent_calls.len(), 6, "the persona is the system prompt of every agent call");
+    assert!(
+        agent_calls.iter().any(|r| r.body.contains("101.5")),
+        "the artifact's numbers reach the model: {}",
+        agent_calls[0].body
+    );
+    for p in &points {
+        assert!(
+            out.path().join("agents").join(point_dir(&p.label)).join("run_1/report.md").is_file(),
+            "{}",
+            p.label
+        );
+    }
+    let s = SweepSummary::new(cfg, grid, store.results().to_vec());
+    let best_t = &s.points[s.ranking.by_throughput[0]];
+    assert_eq!(best_t.label, "num_gpu=80");
+    assert!((best_t.throughput_tok_s.as_ref().unwrap().mean - 500.0).abs() < 1e-6);
+    assert!(s.points.iter().all(|p| p.runs.iter().all(|r| r.output_tokens == 24)), "12 tokens × 2 calls");
+    assert!(s.to_markdown().contains("`collector` agent workflow"));
     srv.shutdown().await;
 }

@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use chimera_core::manifest::Manifest;
+use chimera_core::persona::Persona;
 use chimera_core::sweep::grid::{Grid, order, parse_values};
 use chimera_core::sweep::output::write_outputs;
-use chimera_core::sweep::run::{DEFAULT_PROMPT, SweepConfig, Warmup, run_sweep};
+use chimera_core::sweep::run::{AgentWorkload, DEFAULT_PROMPT, SweepConfig, Warmup, run_sweep_agents};
 use chimera_core::sweep::summary::SweepSummary;
 use chimera_core::sweep::{Store, SweepError};
 
@@ -104,6 +105,16 @@ pub struct Args {
     /// System prompt.
     #[arg(long)]
     pub system: Option<String>,
+    /// Measure one agent workflow per run (analysing this artifact folder: ingest, analysis
+    /// and report calls, grounding) instead of one generation call with a fixed prompt.
+    #[arg(long, value_name = "DIR")]
+    pub agent_data: Option<PathBuf>,
+    /// Persona of the --agent-data workflow: collector (default) or insight.
+    #[arg(long, value_name = "NAME", requires = "agent_data", conflicts_with = "agent_persona_file")]
+    pub agent_persona: Option<String>,
+    /// Persona file of the --agent-data workflow.
+    #[arg(long, value_name = "FILE", requires = "agent_data")]
+    pub agent_persona_file: Option<PathBuf>,
     /// Output folder.
     #[arg(long, default_value = "chimera-sweep")]
     pub out: PathBuf,
@@ -172,7 +183,22 @@ impl Args {
                 .with_context(|| format!("reading --prompt-file {}", f.display()))?,
             (None, None) => DEFAULT_PROMPT.to_string(),
         };
+        let agent = match &self.agent_data {
+            None => None,
+            Some(dir) => {
+                if !dir.is_dir() {
+                    anyhow::bail!("--agent-data {}: no such folder", dir.display());
+                }
+                let persona = match (&self.agent_persona_file, &self.agent_persona) {
+                    (Some(f), _) => Persona::from_file(f)?,
+                    (None, Some(k)) => Persona::builtin(k).context("--agent-persona")?,
+                    (None, None) => Persona::collector(),
+                };
+                Some(AgentWorkload { persona, data_dirs: vec![dir.clone()], out_dir: self.out.clone() })
+            }
+        };
         Ok(SweepConfig {
+            agent,
             model: self.backend.model.clone(),
             system: self.system.clone(),
             prompt,
@@ -228,7 +254,8 @@ pub async fn execute(args: &Args, sel: &select::Selected) -> anyhow::Result<Swee
     });
     let (events, rx) = progress::channel();
     let display = progress::spawn(rx, progress::Mode::detect(args.quiet));
-    let res = run_sweep(sel.backend.as_ref(), &cfg, &run_order, &mut store, &events, Some(stop)).await;
+    let res =
+        run_sweep_agents(Arc::clone(&sel.backend), &cfg, &run_order, &mut store, &events, Some(stop)).await;
     drop(events);
     let _ = display.await;
     ctrlc.abort();

@@ -1,15 +1,21 @@
 //! The sweep runner: for each point in order, a warm-up call whenever the load-time options
 //! (num_ctx, num_gpu, num_batch, num_thread) differ from the previous point's, then N measured
-//! calls; each finished point is appended to the [`Store`] before the next one starts.
+//! runs — one generation call each, or one whole agent workflow each ([`AgentWorkload`]); each
+//! finished point is appended to the [`Store`] before the next one starts.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::agent::{AgentRun, AgentSpec, run_agent};
 use crate::backend::{Backend, GenRequest, no_sink};
 use crate::events::{Event, Events, NoteLevel, Stage};
+use crate::inventory::CollectOptions;
 use crate::options::LoadKey;
+use crate::persona::Persona;
 
 use super::SweepError;
 use super::grid::Point;
@@ -44,6 +50,80 @@ pub struct SweepConfig {
     pub warmup: Warmup,
     /// Seed of the shuffled point order (None = grid order).
     pub shuffle_seed: Option<u64>,
+    /// Run a whole agent workflow per measured run instead of one call (see [`run_sweep_agents`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentWorkload>,
+}
+
+/// A sweep whose unit of work is one agent workflow (ingest → analysis call → report call →
+/// grounding → report) over `data_dirs`, with the point's options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentWorkload {
+    pub persona: Persona,
+    pub data_dirs: Vec<PathBuf>,
+    /// Each run's report goes to `out_dir/agents/<point label>/run_<n>/` (see [`point_dir`]).
+    pub out_dir: PathBuf,
+}
+
+/// One measured run at a point.
+#[async_trait]
+trait Measure: Send + Sync {
+    async fn measure(&self, point: &Point, run: usize) -> RunSample;
+}
+
+/// One generation call with the sweep's fixed prompt.
+struct CallMeasure<'a> {
+    backend: &'a dyn Backend,
+    cfg: &'a SweepConfig,
+}
+
+#[async_trait]
+impl Measure for CallMeasure<'_> {
+    async fn measure(&self, p: &Point, run: usize) -> RunSample {
+        let req = request(self.cfg, p);
+        match self.backend.generate(&req, &no_sink).await {
+            Ok(rec) => RunSample::from_record(run, &rec),
+            Err(f) => RunSample::from_record(run, &f.partial),
+        }
+    }
+}
+
+/// One agent workflow; its metrics aggregate the analysis and report calls.
+struct AgentMeasure<'a> {
+    backend: Arc<dyn Backend>,
+    cfg: &'a SweepConfig,
+    agent: &'a AgentWorkload,
+    events: &'a Events,
+}
+
+#[async_trait]
+impl Measure for AgentMeasure<'_> {
+    async fn measure(&self, p: &Point, run: usize) -> RunSample {
+        let spec =
+            AgentSpec::new(p.label.clone(), self.agent.persona.clone(), &self.cfg.model, p.options.clone());
+        let out_dir =
+            self.agent.out_dir.join("agents").join(point_dir(&p.label)).join(format!("run_{}", run + 1));
+        let outcome = run_agent(AgentRun {
+            spec: &spec,
+            backend: Arc::clone(&self.backend),
+            data_dirs: self.agent.data_dirs.clone(),
+            collect: CollectOptions::default(),
+            out_dir,
+            events: self.events.clone(),
+        })
+        .await;
+        RunSample::from_agent(run, &outcome)
+    }
+}
+
+/// A folder name for a point: its label (`baseline`, `num_ctx=512 temperature=0.6`) with
+/// anything but letters, digits and `=._-` replaced by `_`.
+pub fn point_dir(label: &str) -> String {
+    label.chars().map(|c| if c.is_ascii_alphanumeric() || "=._-".contains(c) { c } else { '_' }).collect()
+}
+
+fn request(cfg: &SweepConfig, p: &Point) -> GenRequest {
+    GenRequest::generate(&cfg.model, cfg.system.as_deref(), &cfg.prompt, p.options.clone())
 }
 
 /// Result of [`run_sweep`].
@@ -59,12 +139,42 @@ pub struct SweepOutcome {
     pub failed_calls: usize,
 }
 
-/// Run every point of `points` (already in run order) that `store` has not finished.
-/// `stop` is polled between calls: when set, the sweep ends with [`SweepError::Interrupted`]
-/// after keeping every finished point.
+/// Run every point of `points` (already in run order) that `store` has not finished, one
+/// generation call per measured run. `stop` is polled between calls: when set, the sweep ends
+/// with [`SweepError::Interrupted`] after keeping every finished point.
 pub async fn run_sweep(
     backend: &dyn Backend,
     cfg: &SweepConfig,
+    points: &[Point],
+    store: &mut Store,
+    events: &Events,
+    stop: Option<Arc<AtomicBool>>,
+) -> Result<SweepOutcome, SweepError> {
+    run_points(backend, cfg, &CallMeasure { backend, cfg }, points, store, events, stop).await
+}
+
+/// Like [`run_sweep`], but each measured run is one agent workflow (`cfg.agent`), so the sweep
+/// ranks configurations by what an agent experiences: decode throughput = Σ eval_count /
+/// Σ eval_duration over its calls, TTFT = the mean of its calls' TTFT.
+pub async fn run_sweep_agents(
+    backend: Arc<dyn Backend>,
+    cfg: &SweepConfig,
+    points: &[Point],
+    store: &mut Store,
+    events: &Events,
+    stop: Option<Arc<AtomicBool>>,
+) -> Result<SweepOutcome, SweepError> {
+    let Some(agent) = cfg.agent.as_ref() else {
+        return run_sweep(backend.as_ref(), cfg, points, store, events, stop).await;
+    };
+    let measure = AgentMeasure { backend: Arc::clone(&backend), cfg, agent, events };
+    run_points(backend.as_ref(), cfg, &measure, points, store, events, stop).await
+}
+
+async fn run_points(
+    backend: &dyn Backend,
+    cfg: &SweepConfig,
+    measure: &dyn Measure,
     points: &[Point],
     store: &mut Store,
     events: &Events,
@@ -89,7 +199,7 @@ pub async fn run_sweep(
             total: total as u64,
             label: p.label.clone(),
         });
-        let req = GenRequest::generate(&cfg.model, cfg.system.as_deref(), &cfg.prompt, p.options.clone());
+        let req = request(cfg, p);
         let load = p.options.load_key();
         let need_warmup = match cfg.warmup {
             Warmup::Always => true,
@@ -125,17 +235,19 @@ pub async fn run_sweep(
             if stopped() {
                 return Err(SweepError::Interrupted { done: out.skipped + out.ran, total });
             }
-            let sample = match backend.generate(&req, &no_sink).await {
-                Ok(rec) => RunSample::from_record(i, &rec),
-                Err(f) => {
-                    out.failed_calls += 1;
-                    events.emit(Event::Note {
-                        level: NoteLevel::Warn,
-                        text: format!("{} run {}: {}", p.label, i + 1, f.error),
-                    });
-                    RunSample::from_record(i, &f.partial)
-                }
-            };
+            let sample = measure.measure(p, i).await;
+            if !sample.ok {
+                out.failed_calls += 1;
+                events.emit(Event::Note {
+                    level: NoteLevel::Warn,
+                    text: format!(
+                        "{} run {}: {}",
+                        p.label,
+                        i + 1,
+                        sample.error.as_deref().unwrap_or("failed")
+                    ),
+                });
+            }
             runs.push(sample);
         }
         store.append(PointResult::new(p, order, warmup_ms, runs))?;

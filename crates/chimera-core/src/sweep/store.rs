@@ -55,6 +55,28 @@ impl RunSample {
     }
 }
 
+impl RunSample {
+    /// Metrics of one agent workflow, aggregated over its calls as its report's `## Metrics`
+    /// does (throughput = Σ eval_count / Σ eval_duration, TTFT = mean of the calls; e2e = the
+    /// workflow's wall time).
+    pub fn from_agent(run: usize, o: &crate::agent::AgentOutcome) -> Self {
+        let m = &o.metrics;
+        RunSample {
+            run,
+            ok: o.ok,
+            error: o.error.clone(),
+            ttft_ms: m.ttft_ms,
+            decode_tok_s: m.throughput_tok_s,
+            e2e_ms: Some(o.wall_secs * 1000.0),
+            output_tokens: m.tokens_generated,
+            prompt_tokens: m.prompt_tokens,
+            load_ms: m.load_duration_ms,
+            prompt_eval_ms: m.prompt_eval_ms,
+            eval_ms: m.eval_duration_ms,
+        }
+    }
+}
+
 /// Everything measured at one sweep point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PointResult {

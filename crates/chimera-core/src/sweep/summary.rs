@@ -71,7 +71,15 @@ impl SweepSummary {
         );
         let _ = writeln!(
             s,
-            "- **Workload per run:** one generation call with a fixed prompt; {} measured run(s) per point; warm-up: {}; order: {}",
+            "- **Workload per run:** {}; {} measured run(s) per point; warm-up: {}; order: {}",
+            match &self.config.agent {
+                None => "one generation call with a fixed prompt".to_string(),
+                Some(a) => format!(
+                    "one `{}` agent workflow over {} (analysis + report calls; throughput = Σ eval_count / Σ eval_duration, TTFT = mean of the calls)",
+                    a.persona.key,
+                    a.data_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                ),
+            },
             self.config.runs,
             match self.config.warmup {
                 super::run::Warmup::OnLoadChange =>
