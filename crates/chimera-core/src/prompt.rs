@@ -21,6 +21,17 @@ const MARGIN_TOKENS: usize = 24;
 /// Fact-table rows per metric offered to the model.
 const FACT_ROWS: usize = 3;
 
+/// Fact metrics that go into the prompt first, most important first.
+const KEY_METRICS: &[&str] = &[
+    "tokens_per_s",
+    "ttft_ms",
+    "latency_ms",
+    "eval_duration_ms",
+    "prompt_eval_duration_ms",
+    "load_duration_ms",
+    "total_duration_ms",
+];
+
 /// Token estimate for budgeting, calibrated on Gemma 3's tokenizer over the seed-101 inventory
 /// (tables, paths, prose): every digit is a token (Gemma splits numbers into digits), every
 /// punctuation mark and line break a token, ASCII words one token per 5 letters, other
@@ -105,7 +116,7 @@ pub struct Fitted {
 }
 
 /// Greedy fill by priority (stable), keeping the blocks' original order in the output. A block
-/// that does not fit whole is cut to its first lines when at least 3 lines fit.
+/// that does not fit whole is cut to the first lines that fit (one line of facts is a whole group).
 pub fn fit(blocks: &[Block], budget_tokens: usize) -> Fitted {
     let mut idx: Vec<usize> = (0..blocks.len()).collect();
     idx.sort_by_key(|&i| blocks[i].priority);
@@ -129,7 +140,7 @@ pub fn fit(blocks: &[Block], budget_tokens: usize) -> Fitted {
 }
 
 /// The block's first lines that fit in `room` tokens (with a note saying how many were left
-/// out), or `None` when fewer than 3 lines fit.
+/// out), or `None` when not even one line fits.
 fn cut_to(b: &Block, room: usize) -> Option<(Block, usize)> {
     let lines: Vec<&str> = b.body.lines().collect();
     let make = |k: usize| Block {
@@ -143,10 +154,10 @@ fn cut_to(b: &Block, room: usize) -> Option<(Block, usize)> {
         acc += estimate_tokens(lines[k]) + 1;
         k += 1;
     }
-    while k >= 3 && estimate_tokens(&render_block(&make(k))) > room {
+    while k >= 1 && estimate_tokens(&render_block(&make(k))) > room {
         k -= 1;
     }
-    (k >= 3 && k < lines.len()).then(|| (make(k), lines.len() - k))
+    (k >= 1 && k < lines.len()).then(|| (make(k), lines.len() - k))
 }
 
 fn render_block(b: &Block) -> String {
@@ -168,23 +179,56 @@ pub fn data_blocks(inv: &Inventory) -> Vec<Block> {
                 2
             }
             t if t.starts_with("Facts") || t.starts_with("Files") => continue, // facts below; per-file list too long
-            t if t.starts_with("Timeline") => 3,
-            _ => 4,
+            t if t.starts_with("Timeline") => 4,
+            _ => 5,
         };
         blocks.push(Block { title, body: body.trim().to_string(), priority });
     }
-    let tables = inv.facts.to_markdown_tables(FACT_ROWS);
-    for table in tables.split("### ").filter(|t| !t.trim().is_empty()) {
-        let (title, body) = table.split_once('\n').unwrap_or((table, ""));
+    // The LLM-speed numbers come right after the data summary (in this order): a model shown
+    // only names and counts writes "I would need access to the actual data" (the original's
+    // flaw). Other measurements follow the coverage and gaps.
+    let mut metrics = inv.facts.metrics();
+    let rank = |m: &str| KEY_METRICS.iter().position(|k| *k == m).unwrap_or(KEY_METRICS.len());
+    metrics.sort_by_key(|m| rank(m));
+    for metric in metrics {
         blocks.push(Block {
-            title: format!("Facts: {}", title.trim()),
-            body: body.trim().to_string(),
-            // The numbers come right after the data summary: a model shown only names and
-            // counts writes "I would need access to the actual data" (the original's flaw).
-            priority: 1,
+            title: format!("Facts: {metric}"),
+            body: fact_lines(inv, &metric),
+            priority: if rank(&metric) < KEY_METRICS.len() { 1 } else { 3 },
         });
     }
     blocks
+}
+
+/// One metric's fact groups as compact lines for the prompt (one group a line, most samples
+/// first): `file [configuration] stat: n=5 mean=… median=… min=… max=… unit`. Tables of the same
+/// numbers (with p95) are in the report; the prompt drops the table syntax, whose pipes and
+/// dashes cost tokens a small context cannot spare.
+fn fact_lines(inv: &Inventory, metric: &str) -> String {
+    use crate::facts::{fmt_group, fmt_num};
+    let mut gs: Vec<_> = inv.facts.groups_for(metric).collect();
+    gs.sort_by(|a, b| b.summary.n.cmp(&a.summary.n).then_with(|| a.files.cmp(&b.files)));
+    let mut out = String::new();
+    for g in gs.iter().take(FACT_ROWS) {
+        let s = &g.summary;
+        let _ = writeln!(
+            out,
+            "{} [{}] {}: n={} mean={} median={} min={} max={} {}",
+            g.files.join(", "),
+            fmt_group(&g.group),
+            g.stat,
+            s.n,
+            fmt_num(s.mean),
+            fmt_num(s.median),
+            fmt_num(s.min),
+            fmt_num(s.max),
+            g.unit
+        );
+    }
+    if gs.len() > FACT_ROWS {
+        let _ = writeln!(out, "… and {} more groups of {metric}", gs.len() - FACT_ROWS);
+    }
+    out.trim_end().to_string()
 }
 
 /// The effective output budget: the flag when set, else `default`, never more than a
