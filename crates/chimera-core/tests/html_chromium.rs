@@ -17,10 +17,17 @@ fn script() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/screenshot_html.sh"))
 }
 
+/// Whether Chromium is installed. Under CI (`CI` set, as `.ci/run` runs) it must be: the
+/// set-up installs it, so a missing browser fails the test instead of skipping it.
 fn chromium() -> bool {
-    ["chromium", "chromium-browser"].iter().any(|b| {
+    let found = ["chromium", "chromium-browser"].iter().any(|b| {
         Command::new("sh").arg("-c").arg(format!("command -v {b}")).output().is_ok_and(|o| o.status.success())
-    })
+    });
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "chromium is missing under CI: scripts/setup.sh --test should have installed it"
+    );
+    found
 }
 
 fn sample(run: usize, tok_s: f64, ttft: f64) -> RunSample {
