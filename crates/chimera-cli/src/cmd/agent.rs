@@ -93,12 +93,8 @@ pub struct Args {
     /// Output folder for report.md, metrics.json and manifest.json.
     #[arg(long, value_name = "DIR", default_value = "chimera-out/agent")]
     pub out: PathBuf,
-    /// Output tokens of the analysis call when --num-predict is not given.
-    #[arg(long, value_name = "N", default_value_t = ANALYSIS_NUM_PREDICT)]
-    pub analysis_num_predict: i64,
-    /// Output tokens of the report call when --num-predict is not given.
-    #[arg(long, value_name = "N", default_value_t = REPORT_NUM_PREDICT)]
-    pub report_num_predict: i64,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
     /// Print warnings only.
     #[arg(long, short)]
     pub quiet: bool,
@@ -109,11 +105,36 @@ pub struct Args {
 }
 
 /// Check an output budget flag.
-pub fn check_budget(name: &str, v: i64) -> anyhow::Result<()> {
+fn check_budget(name: &str, v: i64) -> anyhow::Result<()> {
     if v < 1 {
         anyhow::bail!("--{name} must be at least 1, got {v}");
     }
     Ok(())
+}
+
+/// Output budgets of an agent's two calls (shared by `agent` and `bench`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct BudgetArgs {
+    /// Output tokens of the analysis call when --num-predict is not given.
+    #[arg(long, value_name = "N", default_value_t = ANALYSIS_NUM_PREDICT)]
+    pub analysis_num_predict: i64,
+    /// Output tokens of the report call when --num-predict is not given.
+    #[arg(long, value_name = "N", default_value_t = REPORT_NUM_PREDICT)]
+    pub report_num_predict: i64,
+}
+
+impl BudgetArgs {
+    /// Both budgets must be at least 1 (checked before any request).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        check_budget("analysis-num-predict", self.analysis_num_predict)?;
+        check_budget("report-num-predict", self.report_num_predict)
+    }
+
+    /// Set the budgets on `spec`.
+    pub fn apply(&self, spec: &mut AgentSpec) {
+        spec.analysis_num_predict = self.analysis_num_predict;
+        spec.report_num_predict = self.report_num_predict;
+    }
 }
 
 /// Run `chimera agent`.
@@ -121,13 +142,11 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let options = args.options.to_options()?;
     let persona = args.persona.persona()?;
     let (dirs, collect) = args.data.resolve()?;
-    check_budget("analysis-num-predict", args.analysis_num_predict)?;
-    check_budget("report-num-predict", args.report_num_predict)?;
+    args.budget.validate()?;
     let selected = select::build(&args.backend).await?;
 
     let mut spec = AgentSpec::new(&args.label, persona, &args.backend.model, options);
-    spec.analysis_num_predict = args.analysis_num_predict;
-    spec.report_num_predict = args.report_num_predict;
+    args.budget.apply(&mut spec);
 
     let (events, rx) = progress::channel();
     let display = progress::spawn(rx, progress::Mode::detect(args.quiet));

@@ -14,9 +14,8 @@ use chimera_core::agent::AgentSpec;
 use chimera_core::bench::{BenchRun, BenchSpec, Side, run_bench};
 use chimera_core::events::{Event, NoteLevel};
 use chimera_core::options::GenOptions;
-use chimera_core::prompt::{ANALYSIS_NUM_PREDICT, REPORT_NUM_PREDICT};
 
-use super::agent::{DataArgs, PersonaArgs, check_budget};
+use super::agent::{BudgetArgs, DataArgs, PersonaArgs};
 use crate::args::{BackendArgs, OptionArgs};
 use crate::{progress, select};
 
@@ -33,12 +32,8 @@ pub struct Args {
     /// Output folder.
     #[arg(long, value_name = "DIR", default_value = "chimera-out/bench")]
     pub out: PathBuf,
-    /// Output tokens of each analysis call when --num-predict is not given.
-    #[arg(long, value_name = "N", default_value_t = ANALYSIS_NUM_PREDICT)]
-    pub analysis_num_predict: i64,
-    /// Output tokens of each report call when --num-predict is not given.
-    #[arg(long, value_name = "N", default_value_t = REPORT_NUM_PREDICT)]
-    pub report_num_predict: i64,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
     /// Print warnings only.
     #[arg(long, short)]
     pub quiet: bool,
@@ -76,14 +71,12 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let (baseline_opts, chimera_opts) = split_options(&all);
     let persona = args.persona.persona()?;
     let (dirs, collect) = args.data.resolve()?;
-    check_budget("analysis-num-predict", args.analysis_num_predict)?;
-    check_budget("report-num-predict", args.report_num_predict)?;
+    args.budget.validate()?;
     let selected = select::build(&args.backend).await?;
 
     let make = |label: &str, options: GenOptions| {
         let mut s = AgentSpec::new(label, persona.clone(), &args.backend.model, options);
-        s.analysis_num_predict = args.analysis_num_predict;
-        s.report_num_predict = args.report_num_predict;
+        args.budget.apply(&mut s);
         s
     };
     let spec = BenchSpec {
