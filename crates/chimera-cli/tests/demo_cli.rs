@@ -46,12 +46,14 @@ fn quick_demo_writes_everything() {
         "sweep/points.csv",
         "sweep/summary.md",
         "sweep/plots/heatmap.svg",
+        "sweep/plots/heatmap.png",
         "bench_data/csv_data/chimera_param_tuning.csv",
         "multi/summary.json",
         "multi/summary.md",
         "multi/report.html",
         "multi/plots/efficiency.svg",
         "multi/plots/timeline_run_1.svg",
+        "multi/plots/timeline_run_1.png",
     ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }

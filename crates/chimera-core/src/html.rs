@@ -1,11 +1,16 @@
 //! The HTML report: one self-contained file (inline CSS, inline SVG plots, no script, no
 //! network) built from a [`Page`] of sections; plus [`page_for_dir`] which assembles the page
-//! for a bench, multi or sweep output folder (summary, tables, plots, agent reports, manifest).
+//! for a bench, multi or sweep output folder (summary, tables, plots, agent reports, manifest),
+//! and [`write_report_files`] which writes a folder's plots (SVG + PNG), links the PNGs from its
+//! `summary.md` and writes `report.html`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use pulldown_cmark::{Event, Options, Parser, html};
+use rayon::prelude::*;
+
+use crate::plots::{Drawn, PlotError, links};
 
 /// A page of the report.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -177,11 +182,15 @@ pub enum HtmlError {
     Write { path: String, detail: String },
     #[error(transparent)]
     Plot(#[from] crate::plots::PlotError),
+    #[error(
+        "some plots could not be drawn ({failed}); every other plot, its SVG and PNG, and {html} were written; please report this with the folder's summary.json"
+    )]
+    PlotsFailed { html: String, failed: String },
 }
 
 /// The plots that belong to output folder `dir`, by its `summary.json` kind (sweep or multi;
-/// none for other kinds).
-pub fn plots_for_dir(dir: &Path) -> Result<Vec<(String, String)>, HtmlError> {
+/// none for other kinds), each drawn or with the error that stopped it.
+pub fn plots_for_dir(dir: &Path) -> Result<Vec<Drawn>, HtmlError> {
     let sp = dir.join("summary.json");
     let Ok(text) = std::fs::read_to_string(&sp) else { return Ok(Vec::new()) };
     let v: serde_json::Value = serde_json::from_str(&text)
@@ -190,27 +199,109 @@ pub fn plots_for_dir(dir: &Path) -> Result<Vec<(String, String)>, HtmlError> {
     if tag == crate::sweep::summary::KIND {
         let s: crate::sweep::summary::SweepSummary = serde_json::from_value(v)
             .map_err(|e| HtmlError::Read { path: sp.display().to_string(), detail: e.to_string() })?;
-        Ok(crate::plots::sweep::sweep_plots(&s)?)
+        Ok(crate::plots::sweep::sweep_plots(&s))
     } else if tag.starts_with("chimera.multi") {
-        Ok(crate::plots::multi::multi_plots(dir)?)
+        Ok(crate::plots::multi::multi_plots(dir))
     } else {
         Ok(Vec::new())
     }
 }
 
-/// Write the plots of `dir` to `dir/plots/*.svg` and the self-contained `dir/report.html`;
-/// returns the HTML path.
-pub fn write_report(dir: &Path, title: &str) -> Result<PathBuf, HtmlError> {
+/// One plot written by [`write_report_files`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlotFiles {
+    pub name: String,
+    pub svg: PathBuf,
+    /// None when the PNG copy could not be drawn (the error is in [`ReportFiles::failed`]).
+    pub png: Option<PathBuf>,
+}
+
+/// What [`write_report_files`] wrote, and which plots (or PNG copies) could not be drawn.
+#[derive(Debug)]
+pub struct ReportFiles {
+    pub html: PathBuf,
+    pub plots: Vec<PlotFiles>,
+    pub failed: Vec<PlotError>,
+}
+
+fn write_file(p: &Path, bytes: &[u8]) -> Result<(), HtmlError> {
+    crate::fsutil::write_atomic(p, bytes)
+        .map_err(|e| HtmlError::Write { path: p.display().to_string(), detail: e.to_string() })
+}
+
+/// Write the plots of `dir` to `dir/plots/<name>.svg` and `.png`, link the PNGs from the
+/// folder's `summary.md` (its `## Plots` section), then write the self-contained
+/// `dir/report.html` (SVGs inline). A plot that cannot be drawn is listed in `failed`;
+/// every other file is still written.
+pub fn write_report_files(dir: &Path, title: &str) -> Result<ReportFiles, HtmlError> {
+    let plots_dir = dir.join("plots");
+    let mut failed = Vec::new();
+    let mut drawn = Vec::new();
     for (name, svg) in plots_for_dir(dir)? {
-        let p = dir.join("plots").join(format!("{name}.svg"));
-        crate::fsutil::write_atomic(&p, svg.as_bytes())
-            .map_err(|e| HtmlError::Write { path: p.display().to_string(), detail: e.to_string() })?;
+        match svg {
+            Ok(svg) => drawn.push((name, svg)),
+            Err(e) => {
+                // an older picture of this plot would no longer match the data
+                for ext in ["svg", "png"] {
+                    let _ = std::fs::remove_file(plots_dir.join(format!("{name}.{ext}")));
+                }
+                failed.push(e);
+            }
+        }
+    }
+    for (name, svg) in &drawn {
+        write_file(&plots_dir.join(format!("{name}.svg")), svg.as_bytes())?;
+    }
+    let pngs: Vec<Result<Vec<u8>, PlotError>> =
+        drawn.par_iter().map(|(name, svg)| crate::plots::png::svg_to_png(name, svg)).collect();
+    let mut plots = Vec::new();
+    for ((name, _), png) in drawn.iter().zip(pngs) {
+        let png_path = plots_dir.join(format!("{name}.png"));
+        let png = match png {
+            Ok(bytes) => {
+                write_file(&png_path, &bytes)?;
+                Some(png_path)
+            }
+            Err(e) => {
+                // never leave an older picture that no longer matches the SVG
+                let _ = std::fs::remove_file(&png_path);
+                failed.push(e);
+                None
+            }
+        };
+        plots.push(PlotFiles { name: name.clone(), svg: plots_dir.join(format!("{name}.svg")), png });
+    }
+    let summary_md = dir.join("summary.md");
+    if summary_md.is_file() {
+        let linked: Vec<(String, String)> = plots
+            .iter()
+            .filter(|p| p.png.is_some())
+            .map(|p| (p.name.clone(), crate::plots::caption(&p.name)))
+            .collect();
+        let md = read(&summary_md)?;
+        let with_links = links::with_section(&md, &linked);
+        if with_links != md {
+            write_file(&summary_md, with_links.as_bytes())?;
+        }
     }
     let page = page_for_dir(dir, title)?;
-    let p = dir.join("report.html");
-    crate::fsutil::write_atomic(&p, page.render().as_bytes())
-        .map_err(|e| HtmlError::Write { path: p.display().to_string(), detail: e.to_string() })?;
-    Ok(p)
+    let html = dir.join("report.html");
+    write_file(&html, page.render().as_bytes())?;
+    Ok(ReportFiles { html, plots, failed })
+}
+
+/// [`write_report_files`], returning the HTML path; when a plot could not be drawn, an error
+/// naming it once every other file is written.
+pub fn write_report(dir: &Path, title: &str) -> Result<PathBuf, HtmlError> {
+    let r = write_report_files(dir, title)?;
+    if r.failed.is_empty() {
+        Ok(r.html)
+    } else {
+        Err(HtmlError::PlotsFailed {
+            html: r.html.display().to_string(),
+            failed: r.failed.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        })
+    }
 }
 
 fn read(path: &Path) -> Result<String, HtmlError> {
@@ -236,18 +327,6 @@ fn slug(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
 }
 
-fn plot_caption(name: &str) -> String {
-    match name {
-        "throughput" => "Decode throughput per configuration, mean ± 1 sd (orange: best configuration)".into(),
-        "ttft" => "Time to first token per configuration, mean ± 1 sd (orange: best configuration)".into(),
-        "heatmap" => "Mean decode throughput (tok/s) over two grid options (num_gpu × num_ctx when both vary), averaged over the other options".into(),
-        "pareto" => "TTFT vs throughput; the Pareto front joins the points no other point beats on both".into(),
-        "efficiency" => "Concurrency efficiency per run = (Σ solo time / concurrent wall) / N; 1.0 = perfect scaling".into(),
-        n if n.starts_with("timeline") => "When each call's tokens arrived (one tick per chunk)".into(),
-        n => n.replace(['_', '-'], " "),
-    }
-}
-
 /// The page for an output folder of `bench`, `multi` or `sweep`: `summary.md` first, then
 /// every SVG under `plots/`, then every other Markdown file (agent reports, combined reports)
 /// collapsed, then `manifest.json` and the summary JSON.
@@ -271,7 +350,8 @@ pub fn page_for_dir(dir: &Path, title: &str) -> Result<Page, HtmlError> {
     // its remaining sections (long tables) after them.
     let mut tail = None;
     if summary_md.exists() {
-        let md = read(&summary_md)?;
+        // The plots are inline below: drop the summary's PNG links.
+        let md = links::without_section(&read(&summary_md)?);
         // The page has its own title: drop the summary's first-level heading.
         let body: Vec<&str> = md.lines().skip_while(|l| l.trim().is_empty() || l.starts_with("# ")).collect();
         let cut = body.iter().enumerate().filter(|(_, l)| l.starts_with("## ")).nth(2).map(|(i, _)| i);
@@ -293,7 +373,7 @@ pub fn page_for_dir(dir: &Path, title: &str) -> Result<Page, HtmlError> {
         .into_iter()
         .map(|p| {
             let name = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            Ok(Block::Plot { caption: plot_caption(&name), name, svg: read(&p)? })
+            Ok(Block::Plot { caption: crate::plots::caption(&name), name, svg: read(&p)? })
         })
         .collect::<Result<_, HtmlError>>()?;
     if !plots.is_empty() {
@@ -403,5 +483,154 @@ mod tests {
         assert!(h.contains("body text") && !h.contains("<h1>Sweep summary</h1>"));
         assert!(h.contains("<strong>bold</strong>") && h.contains("run_1/agent_a.md"));
         assert!(h.contains("&quot;tool&quot;"));
+    }
+
+    use crate::plots::png::tests::{colours, dark_pixels, decode};
+    use crate::sweep::grid::{Grid, parse_values};
+    use crate::sweep::store::PointResult;
+    use crate::sweep::summary::SweepSummary;
+
+    /// A num_gpu × num_ctx sweep (plus baseline) written as `chimera sweep` writes it. Config and
+    /// samples go through serde so fields other engineers add with defaults do not break this.
+    fn sweep_folder(dir: &Path) {
+        let grid = Grid::from_lists(&[
+            ("num_gpu".into(), parse_values("60,80")),
+            ("num_ctx".into(), parse_values("256,512")),
+        ])
+        .unwrap();
+        let points: Vec<PointResult> = grid
+            .points(true)
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let g = p.options.num_gpu.unwrap_or(40) as f64;
+                let runs = (0..2)
+                    .map(|r| {
+                        serde_json::from_value(serde_json::json!({
+                            "run": r, "ok": true, "error": null, "ttft_ms": 100.0 + 10.0 * i as f64,
+                            "decode_tok_s": g + r as f64, "e2e_ms": 900.0, "output_tokens": 32,
+                            "prompt_tokens": 20, "load_ms": 0.0, "prompt_eval_ms": 10.0, "eval_ms": 400.0,
+                        }))
+                        .unwrap()
+                    })
+                    .collect();
+                PointResult::new(p, i, None, runs)
+            })
+            .collect();
+        let cfg = serde_json::from_value(serde_json::json!({
+            "model": "gemma3:270m", "system": null, "prompt": "p", "runs": 2,
+            "warmup": "on_load_change", "shuffle_seed": null,
+        }))
+        .unwrap();
+        let s = SweepSummary::new(cfg, grid, points);
+        crate::fsutil::write_json_atomic(&dir.join("summary.json"), &s).unwrap();
+        std::fs::write(dir.join("summary.md"), s.to_markdown()).unwrap();
+    }
+
+    /// A multi folder: efficiency per run and one run whose agent made `calls` calls.
+    fn multi_folder(dir: &Path, calls: usize) {
+        let summary = serde_json::json!({
+            "schema": "chimera.multi.summary/1",
+            "runs": [{"run": 1, "efficiency": 0.62}, {"run": 2, "efficiency": 0.58}],
+        });
+        std::fs::write(dir.join("summary.json"), summary.to_string()).unwrap();
+        std::fs::write(dir.join("summary.md"), "# Multi-agent summary\n\n## Runs\n\ntwo runs\n").unwrap();
+        let call = serde_json::json!({"started_at": "2026-01-01T00:00:00Z", "chunk_arrivals_ms": [300.0, 320.0], "end_ms": 400.0});
+        let metrics = serde_json::json!({"label": "agent-a", "calls": vec![call; calls]});
+        std::fs::create_dir_all(dir.join("run_1/agent-a")).unwrap();
+        std::fs::write(dir.join("run_1/agent-a/metrics.json"), metrics.to_string()).unwrap();
+    }
+
+    /// `(width, height)` from the `<svg width=".." height="..">` tag.
+    fn svg_size(svg: &str) -> (u32, u32) {
+        let attr = |a: &str| {
+            let i = svg.find(&format!(" {a}=\"")).unwrap() + a.len() + 3;
+            svg[i..].split('"').next().unwrap().parse().unwrap()
+        };
+        (attr("width"), attr("height"))
+    }
+
+    /// Every SVG under plots/ has a PNG of twice its size that is a real picture with a title.
+    fn check_pngs(dir: &Path, expect: &[&str]) {
+        let svgs = files_with_ext(&dir.join("plots"), "svg");
+        let names: Vec<String> =
+            svgs.iter().map(|p| p.file_stem().unwrap().to_string_lossy().into_owned()).collect();
+        let mut want: Vec<String> = expect.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(names, want);
+        for svg in svgs {
+            let png = decode(&std::fs::read(svg.with_extension("png")).unwrap());
+            let size = svg_size(&std::fs::read_to_string(&svg).unwrap());
+            let twice = (size.0 * crate::plots::png::SCALE, size.1 * crate::plots::png::SCALE);
+            assert_eq!((png.width(), png.height()), twice, "{}", svg.display());
+            assert!(colours(&png) > 5, "{} looks blank", svg.display());
+            let title = dark_pixels(&png, 0, 80);
+            assert!(title > 100, "{}: only {title} dark pixels in the title band", svg.display());
+        }
+    }
+
+    #[test]
+    fn sweep_report_writes_a_png_beside_every_svg_and_links_them() {
+        let d = tempfile::tempdir().unwrap();
+        sweep_folder(d.path());
+        let r = write_report_files(d.path(), "Sweep").unwrap();
+        assert!(r.failed.is_empty(), "{:?}", r.failed);
+        assert_eq!(r.plots.len(), 4);
+        check_pngs(d.path(), &["throughput", "ttft", "heatmap", "pareto"]);
+        let md = std::fs::read_to_string(d.path().join("summary.md")).unwrap();
+        for name in ["throughput", "ttft", "heatmap", "pareto"] {
+            assert!(md.contains(&format!("](plots/{name}.png)")), "{name} not linked:\n{md}");
+        }
+        assert!(!md.contains(".svg)"), "Markdown links PNG, not SVG");
+        // the HTML keeps inlining SVG and carries no image links
+        let html = std::fs::read_to_string(&r.html).unwrap();
+        assert_eq!(html.matches("<svg").count(), 4);
+        assert!(!html.contains(".png") && !html.contains("<img"), "HTML must stay self-contained");
+        // a second write gives the same files
+        let first: Vec<Vec<u8>> = files_with_ext(&d.path().join("plots"), "png")
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect();
+        write_report(d.path(), "Sweep").unwrap();
+        let again: Vec<Vec<u8>> = files_with_ext(&d.path().join("plots"), "png")
+            .iter()
+            .map(|p| std::fs::read(p).unwrap())
+            .collect();
+        assert!(first == again, "PNG output is not deterministic");
+        assert_eq!(std::fs::read_to_string(d.path().join("summary.md")).unwrap(), md);
+    }
+
+    #[test]
+    fn multi_report_writes_pngs() {
+        let d = tempfile::tempdir().unwrap();
+        multi_folder(d.path(), 3);
+        write_report(d.path(), "Multi").unwrap();
+        check_pngs(d.path(), &["efficiency", "timeline_run_1"]);
+        let md = std::fs::read_to_string(d.path().join("summary.md")).unwrap();
+        assert!(md.contains("](plots/efficiency.png)") && md.contains("](plots/timeline_run_1.png)"));
+    }
+
+    #[test]
+    fn a_plot_without_png_is_reported_and_nothing_else_is_lost() {
+        let d = tempfile::tempdir().unwrap();
+        // 1600 calls make a 900 × 48100 px timeline: over MAX_PIXELS, so it keeps its SVG only
+        multi_folder(d.path(), 1600);
+        std::fs::create_dir_all(d.path().join("plots")).unwrap();
+        std::fs::write(d.path().join("plots/timeline_run_1.png"), b"stale").unwrap();
+        let r = write_report_files(d.path(), "Multi").unwrap();
+        assert_eq!(r.failed.len(), 1, "{:?}", r.failed);
+        assert_eq!(r.failed[0].title, "timeline_run_1.png");
+        let plots = d.path().join("plots");
+        assert!(plots.join("timeline_run_1.svg").is_file() && plots.join("efficiency.svg").is_file());
+        assert!(!plots.join("timeline_run_1.png").exists(), "the stale PNG is removed");
+        decode(&std::fs::read(plots.join("efficiency.png")).unwrap());
+        let md = std::fs::read_to_string(d.path().join("summary.md")).unwrap();
+        assert!(md.contains("plots/efficiency.png") && !md.contains("timeline_run_1.png"), "{md}");
+        let html = std::fs::read_to_string(&r.html).unwrap();
+        assert!(html.contains("data-plot=\"timeline_run_1\""), "the SVG is still in the report");
+        // write_report says so, after writing everything
+        let e = write_report(d.path(), "Multi").unwrap_err().to_string();
+        assert!(e.contains("timeline_run_1.png") && e.contains("report.html"), "{e}");
     }
 }

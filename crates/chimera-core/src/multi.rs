@@ -12,7 +12,7 @@ pub mod summary;
 
 pub use orchestrate::{
     AgentJob, AgentRunRecord, AgentSlot, JobOutcome, MultiError, MultiPlan, Phase, PhaseResult, RunRecord,
-    RunStatus, run_multi,
+    RunStatus, run_multi, run_multi_with_records,
 };
 pub use spec::{AgentDef, Scenario, SpecError};
 pub use summary::MultiSummary;

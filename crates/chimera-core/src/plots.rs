@@ -1,11 +1,12 @@
 //! Plots as self-contained SVG strings (plotters' SVG backend, no system fonts needed):
 //! bars with error bars per configuration, a two-option heatmap, the TTFT-vs-throughput
 //! scatter with its Pareto front, per-run concurrency efficiency and per-call token timelines.
-//!
-//! PNG output is not produced: it would need a raster backend with a font renderer; every
-//! Markdown viewer we target (GitHub, VS Code) and the HTML report show SVG directly.
+//! [`png`] rasterises each SVG to a PNG copy for Markdown viewers; [`links`] writes the
+//! `## Plots` section that links those PNGs from `summary.md`.
 
+pub mod links;
 pub mod multi;
+pub mod png;
 pub mod sweep;
 
 use plotters::coord::Shift;
@@ -39,6 +40,23 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(127, 140, 141),
     RGBColor(211, 84, 0),
 ];
+
+/// A plot's result: its file stem and its SVG, or why it could not be drawn (the other plots
+/// of the folder are still written).
+pub type Drawn = (String, Result<String, PlotError>);
+
+/// The caption of plot `name` (file stem), shown under it in the HTML report and in Markdown.
+pub fn caption(name: &str) -> String {
+    match name {
+        "throughput" => "Decode throughput per configuration, mean ± 1 sd (orange: best configuration)".into(),
+        "ttft" => "Time to first token per configuration, mean ± 1 sd (orange: best configuration)".into(),
+        "heatmap" => "Mean decode throughput (tok/s) over two grid options (num_gpu × num_ctx when both vary), averaged over the other options".into(),
+        "pareto" => "TTFT vs throughput; the Pareto front joins the points no other point beats on both".into(),
+        "efficiency" => "Concurrency efficiency per run = (Σ solo time / concurrent wall) / N; 1.0 = perfect scaling".into(),
+        n if n.starts_with("timeline") => "When each call's tokens arrived (one tick per chunk)".into(),
+        n => n.replace(['_', '-'], " "),
+    }
+}
 
 /// One bar: a mean with an optional sd (error bar ±1 sd).
 #[derive(Debug, Clone, PartialEq)]

@@ -2,20 +2,22 @@
 //! warm-up whenever a load-time option changes, resumable, then ranked (throughput, TTFT,
 //! composite), with the Pareto front and the best configuration against the baseline.
 //!
-//! Workload of a point: one generation call per run with a fixed prompt (see [`run`]); the
-//! agent workflow is not used because a sweep point must isolate the options' effect on
-//! a single call (an agent makes several calls whose prompts depend on earlier answers).
+//! Workload of a point: one generation call per run with a fixed prompt (see [`run`]), one
+//! whole agent workflow per run (`--agent-data`, [`run::run_sweep_agents`]), or a multi-agent
+//! scenario per run — solo then concurrent phase — (`--scenario`, [`scenario`]).
 
 pub mod grid;
 pub mod output;
 pub mod rank;
 pub mod run;
+pub mod scenario;
 pub mod store;
 pub mod summary;
 
 pub use grid::{Axis, Grid, Point};
 pub use rank::{Best, Ranking, rank};
 pub use run::{AgentWorkload, SweepConfig, run_sweep, run_sweep_agents};
+pub use scenario::{MultiPoint, MultiRun, ScenarioWorkload, run_sweep_scenario, run_sweep_scenario_on};
 pub use store::{PointResult, RunSample, Store};
 
 /// Errors of a sweep; the message says what to do.

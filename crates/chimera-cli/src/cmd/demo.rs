@@ -141,6 +141,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         agent_data: None,
         agent_persona: None,
         agent_persona_file: None,
+        multi: Default::default(),
         out: sweep_dir.clone(),
         resume: false,
         json: None,

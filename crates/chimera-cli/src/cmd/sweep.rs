@@ -1,6 +1,9 @@
 //! `chimera sweep`: parse the grid flags (or `--grid FILE`), run every point with warm-ups on
 //! load-time changes, append results as they finish (`--resume` continues), then write the
-//! ranking, Pareto front, best configuration, plots and HTML report.
+//! ranking, Pareto front, best configuration, plots and HTML report. With `--scenario` each
+//! run is a multi-agent scenario ([`scenario`]).
+
+mod scenario;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,12 +11,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use chimera_core::manifest::Manifest;
+use chimera_core::multi::CancellationToken;
 use chimera_core::persona::Persona;
 use chimera_core::sweep::grid::{Grid, order, parse_values};
 use chimera_core::sweep::output::write_outputs;
 use chimera_core::sweep::run::{AgentWorkload, DEFAULT_PROMPT, SweepConfig, Warmup, run_sweep_agents};
 use chimera_core::sweep::summary::SweepSummary;
-use chimera_core::sweep::{Store, SweepError};
+use chimera_core::sweep::{ScenarioWorkload, Store, SweepError, run_sweep_scenario_on};
+
+pub use scenario::ScenarioArgs;
 
 use crate::args::BackendArgs;
 use crate::{progress, select};
@@ -109,12 +115,15 @@ pub struct Args {
     /// and report calls, grounding) instead of one generation call with a fixed prompt.
     #[arg(long, value_name = "DIR")]
     pub agent_data: Option<PathBuf>,
-    /// Persona of the --agent-data workflow: collector (default) or insight.
+    /// Persona of the --agent-data workflow: collector (default) or insight. With --scenario:
+    /// one name for every agent or a comma list, one per agent (default: the scenario's).
     #[arg(long, value_name = "NAME", requires = "agent_data", conflicts_with = "agent_persona_file")]
     pub agent_persona: Option<String>,
-    /// Persona file of the --agent-data workflow.
+    /// Persona file of the --agent-data workflow (with --scenario: of every agent).
     #[arg(long, value_name = "FILE", requires = "agent_data")]
     pub agent_persona_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub multi: ScenarioArgs,
     /// Output folder.
     #[arg(long, default_value = "chimera-sweep")]
     pub out: PathBuf,
@@ -185,6 +194,7 @@ impl Args {
         };
         let agent = match &self.agent_data {
             None => None,
+            Some(_) if self.multi.scenario.is_some() => None,
             Some(dir) => {
                 if !dir.is_dir() {
                     anyhow::bail!("--agent-data {}: no such folder", dir.display());
@@ -227,6 +237,13 @@ pub struct SweepDone {
 pub async fn execute(args: &Args, sel: &select::Selected) -> anyhow::Result<SweepDone> {
     let grid = args.grid()?;
     let cfg = args.config()?;
+    let work = args.multi.workload(
+        args.agent_data.as_deref(),
+        args.agent_persona.as_deref(),
+        args.agent_persona_file.as_deref(),
+        &grid.fixed,
+        &args.out,
+    )?;
     let points = grid.points(!args.no_baseline)?;
     if points.is_empty() {
         anyhow::bail!(
@@ -241,30 +258,62 @@ pub async fn execute(args: &Args, sel: &select::Selected) -> anyhow::Result<Swee
             store.skipped_lines
         );
     }
+    check_same_workload(&store, work.as_ref())?;
+    let second = match (&work, &args.multi.url2) {
+        (Some(_), Some(url)) => {
+            let s = select::build_for(args.backend.backend, Some(url), &args.backend)
+                .await
+                .with_context(|| format!("--url2 {url}: cannot set up the second server"))?;
+            if !args.quiet {
+                eprintln!("second server: {}", s.note);
+            }
+            Some(s)
+        }
+        _ => None,
+    };
     let info = sel.backend.info(Some(&cfg.model)).await.unwrap_or_default();
     let manifest = Manifest::new(info, grid.fixed.clone());
     chimera_core::fsutil::write_json_atomic(&args.out.join("manifest.json"), &manifest)
         .with_context(|| format!("writing {}", args.out.display()))?;
     let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = Arc::clone(&stop);
+    let cancel = CancellationToken::new();
+    let (stop2, cancel2) = (Arc::clone(&stop), cancel.clone());
     let ctrlc = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             stop2.store(true, Ordering::SeqCst);
+            cancel2.cancel();
         }
     });
     let (events, rx) = progress::channel();
     let display = progress::spawn(rx, progress::Mode::detect(args.quiet));
-    let res =
-        run_sweep_agents(Arc::clone(&sel.backend), &cfg, &run_order, &mut store, &events, Some(stop)).await;
+    let backend = Arc::clone(&sel.backend);
+    let res = match &work {
+        Some(w) => {
+            let mut backends = vec![backend];
+            backends.extend(second.iter().map(|s| Arc::clone(&s.backend)));
+            run_sweep_scenario_on(backends, &cfg, w, &run_order, &mut store, &events, cancel).await
+        }
+        None => run_sweep_agents(backend, &cfg, &run_order, &mut store, &events, Some(stop)).await,
+    };
     drop(events);
     let _ = display.await;
     ctrlc.abort();
     // Summarise the points of this grid (a resumed folder may hold points of an older grid).
     let keys: std::collections::HashSet<&str> = points.iter().map(|p| p.key.as_str()).collect();
     let done: Vec<_> = store.results().iter().filter(|p| keys.contains(p.key.as_str())).cloned().collect();
-    let summary = SweepSummary::new(cfg, grid, done);
+    let mut summary = SweepSummary::new(cfg, grid, done);
+    if let Some(w) = work {
+        summary = summary.with_scenario(w);
+    }
     write_outputs(&args.out, &summary, Some(&manifest))?;
     let exit_code = match res {
+        Ok(o) if o.failed_calls > 0 && summary.scenario.is_some() => {
+            eprintln!(
+                "warning: {} run(s) had a failed agent (kept, left out of the ranking); see summary.md and agents/<point>/run_N/",
+                o.failed_calls
+            );
+            1
+        }
         Ok(o) if o.failed_calls > 0 => {
             eprintln!("warning: {} measured call(s) failed; see points.csv", o.failed_calls);
             1
@@ -279,6 +328,28 @@ pub async fn execute(args: &Args, sel: &select::Selected) -> anyhow::Result<Swee
         Err(e) => return Err(e.into()),
     };
     Ok(SweepDone { summary, exit_code })
+}
+
+/// `--resume` must continue the same kind of sweep: finished points of another scenario (or
+/// agent count), or of a single-call / single-agent sweep, would be skipped as if done.
+fn check_same_workload(store: &Store, work: Option<&ScenarioWorkload>) -> anyhow::Result<()> {
+    let want = work.map(|w| (w.scenario.name().to_string(), w.n_agents));
+    let describe = |x: &Option<(String, usize)>| {
+        x.as_ref().map_or("a single-call or single-agent sweep".to_string(), |(s, n)| {
+            format!("{s} with {n} agents")
+        })
+    };
+    for p in store.results() {
+        let have = p.multi.as_ref().map(|m| (m.scenario.clone(), m.agents.len()));
+        if have != want {
+            anyhow::bail!(
+                "--resume: the output folder holds {} but this command runs {}; pass the same --scenario/--agents or another --out",
+                describe(&have),
+                describe(&want)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Run `chimera sweep`.
@@ -311,10 +382,18 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
                             Some(false) => "within the noise",
                             None => "noise unknown, n < 2",
                         };
-                        format!(" ({:+.1}% throughput vs baseline, {noise})", m.delta_pct.value)
+                        let what = if s.scenario.is_some() { "aggregate throughput" } else { "throughput" };
+                        format!(" ({:+.1}% {what} vs baseline, {noise})", m.delta_pct.value)
                     })
                     .unwrap_or_default();
                 println!("best configuration: {}{margin}", b.label);
+                if let Some(m) = &s.points[b.index].multi {
+                    let eff =
+                        m.efficiency.as_ref().map_or("– (no solo phase or a failed agent)".into(), |e| {
+                            chimera_core::stats::fmt_mean_sd(e, 3)
+                        });
+                    println!("  {} with {} agents: efficiency {eff}", m.scenario, m.agents.len());
+                }
             }
             None => println!("no point produced measurements"),
         }

@@ -278,6 +278,17 @@ pub async fn run_multi(
     cancel: CancellationToken,
     events: &Events,
 ) -> Result<MultiSummary, MultiError> {
+    run_multi_with_records(plan, job, cancel, events).await.map(|(summary, _)| summary)
+}
+
+/// [`run_multi`], also returning every run's full [`RunRecord`] (per-agent phase results), as
+/// written to `run_N/metrics.json` (used by `chimera sweep --scenario`).
+pub async fn run_multi_with_records(
+    plan: &MultiPlan,
+    job: Arc<dyn AgentJob>,
+    cancel: CancellationToken,
+    events: &Events,
+) -> Result<(MultiSummary, Vec<RunRecord>), MultiError> {
     if plan.agents.is_empty() {
         return Err(MultiError::InvalidPlan("no agents".into()));
     }
@@ -324,7 +335,7 @@ pub async fn run_multi(
         total: u64::from(plan.runs),
         label: if summary.interrupted { "interrupted".into() } else { "done".into() },
     });
-    Ok(summary)
+    Ok((summary, records))
 }
 
 fn write_summary(plan: &MultiPlan, summary: &MultiSummary) -> Result<(), MultiError> {

@@ -7,7 +7,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Bar, PlotError, Timeline, bars, token_timelines};
+use super::{Bar, Drawn, Timeline, bars, token_timelines};
 
 fn read(path: &Path) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
@@ -68,10 +68,11 @@ pub fn run_timelines(run_dir: &Path) -> Vec<Timeline> {
         .collect()
 }
 
-/// Every multi plot of `dir` as `(file stem, svg)`: `efficiency` and `timeline_run_N`.
-pub fn multi_plots(dir: &Path) -> Result<Vec<(String, String)>, PlotError> {
+/// Every multi plot of `dir` as `(file stem, svg or error)`: `efficiency` and `timeline_run_N`;
+/// one plot failing leaves the others.
+pub fn multi_plots(dir: &Path) -> Vec<Drawn> {
     let mut out = Vec::new();
-    let Some(v) = read(&dir.join("summary.json")) else { return Ok(out) };
+    let Some(v) = read(&dir.join("summary.json")) else { return out };
     let runs = v.get("runs").and_then(Value::as_array).cloned().unwrap_or_default();
     let eff: Vec<Bar> = runs
         .iter()
@@ -92,7 +93,7 @@ pub fn multi_plots(dir: &Path) -> Result<Vec<(String, String)>, PlotError> {
                 "efficiency = speedup / N",
                 &eff,
                 Some((1.0, "perfect scaling")),
-            )?,
+            ),
         ));
     }
     for r in &runs {
@@ -101,9 +102,9 @@ pub fn multi_plots(dir: &Path) -> Result<Vec<(String, String)>, PlotError> {
         if !t.is_empty() {
             out.push((
                 format!("timeline_run_{n}"),
-                token_timelines(&format!("Token timelines, run {n} (concurrent)"), &t)?,
+                token_timelines(&format!("Token timelines, run {n} (concurrent)"), &t),
             ));
         }
     }
-    Ok(out)
+    out
 }

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::sweep::summary::SweepSummary;
 
-use super::{Bar, PlotError, ScatterPoint, bars, heatmap, pareto_scatter};
+use super::{Bar, Drawn, ScatterPoint, bars, heatmap, pareto_scatter};
 
 fn axis_value(v: &Value) -> String {
     match v {
@@ -24,8 +24,8 @@ pub fn heatmap_axes(s: &SweepSummary) -> Option<(String, String)> {
     (names.len() >= 2).then(|| (names[0].to_string(), names[1].to_string()))
 }
 
-/// Every sweep plot as `(file stem, svg)`.
-pub fn sweep_plots(s: &SweepSummary) -> Result<Vec<(String, String)>, PlotError> {
+/// Every sweep plot as `(file stem, svg or error)`: one plot failing leaves the others.
+pub fn sweep_plots(s: &SweepSummary) -> Vec<Drawn> {
     let p = &s.points;
     let r = &s.ranking;
     let best = r.best.as_ref().map(|b| b.index);
@@ -46,7 +46,7 @@ pub fn sweep_plots(s: &SweepSummary) -> Result<Vec<(String, String)>, PlotError>
             "tok/s (mean ± 1 sd)",
             &tput,
             base_t.map(|v| (v, "baseline")),
-        )?,
+        ),
     ));
     let ttft: Vec<Bar> = r
         .by_ttft
@@ -64,7 +64,7 @@ pub fn sweep_plots(s: &SweepSummary) -> Result<Vec<(String, String)>, PlotError>
             "ms (mean ± 1 sd)",
             &ttft,
             base_f.map(|v| (v, "baseline")),
-        )?,
+        ),
     ));
     if let Some((xn, yn)) = heatmap_axes(s) {
         let vals =
@@ -88,7 +88,7 @@ pub fn sweep_plots(s: &SweepSummary) -> Result<Vec<(String, String)>, PlotError>
         let xs: Vec<String> = xv.iter().map(axis_value).collect();
         let ys: Vec<String> = yv.iter().map(axis_value).collect();
         let title = format!("Throughput, {yn} × {xn}");
-        out.push(("heatmap".to_string(), heatmap(&title, &xn, &xs, &yn, &ys, &grid, "tok/s")?));
+        out.push(("heatmap".to_string(), heatmap(&title, &xn, &xs, &yn, &ys, &grid, "tok/s")));
     }
     let pts: Vec<ScatterPoint> = r
         .by_composite
@@ -103,6 +103,6 @@ pub fn sweep_plots(s: &SweepSummary) -> Result<Vec<(String, String)>, PlotError>
             })
         })
         .collect();
-    out.push(("pareto".to_string(), pareto_scatter("TTFT vs throughput (Pareto front)", &pts)?));
-    Ok(out)
+    out.push(("pareto".to_string(), pareto_scatter("TTFT vs throughput (Pareto front)", &pts)));
+    out
 }

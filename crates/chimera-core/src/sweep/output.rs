@@ -17,8 +17,9 @@ pub struct Written {
     pub html: PathBuf,
 }
 
-/// Write `summary.json`, `summary.md`, `manifest.json` (when given), `plots/*.svg` and
-/// `report.html` into `dir`.
+/// Write `summary.json`, `summary.md` (with its `## Plots` links), `manifest.json` (when
+/// given), `plots/*.svg` + `plots/*.png` and `report.html` into `dir`. A plot that cannot be
+/// drawn is an error returned after every other file is written.
 pub fn write_outputs(
     dir: &Path,
     s: &SweepSummary,

@@ -1,6 +1,7 @@
 //! The sweep runner: for each point in order, a warm-up call whenever the load-time options
 //! (num_ctx, num_gpu, num_batch, num_thread) differ from the previous point's, then N measured
-//! runs — one generation call each, or one whole agent workflow each ([`AgentWorkload`]); each
+//! runs — one generation call each, one whole agent workflow each ([`AgentWorkload`]), or a
+//! multi-agent scenario ([`super::scenario`], N runs through the multi-agent scheduler); each
 //! finished point is appended to the [`Store`] before the next one starts.
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use crate::persona::Persona;
 
 use super::SweepError;
 use super::grid::Point;
+use super::scenario::MultiPoint;
 use super::store::{PointResult, RunSample, Store};
 
 /// The default prompt of a sweep point: short, fixed, asks for a long-ish answer so decode
@@ -65,10 +67,52 @@ pub struct AgentWorkload {
     pub out_dir: PathBuf,
 }
 
-/// One measured run at a point.
+/// What a point's measured runs produced.
+pub(super) struct Measured {
+    pub runs: Vec<RunSample>,
+    /// Multi-agent figures of the point (`--scenario` sweeps only).
+    pub multi: Option<MultiPoint>,
+}
+
+/// Polled between units of work: true once the user asked to stop.
+pub(super) type Stopped<'a> = dyn Fn() -> bool + Send + Sync + 'a;
+
+/// The unit of work of a sweep: its warm-up and its N measured runs at one point.
 #[async_trait]
-trait Measure: Send + Sync {
-    async fn measure(&self, point: &Point, run: usize) -> RunSample;
+pub(super) trait Measure: Send + Sync {
+    /// One unmeasured warm-up before `p`: its duration (ms) and, when it failed, why.
+    async fn warmup(&self, p: &Point) -> (Option<f64>, Option<String>);
+    /// `runs` measured runs at `p`; `Ok(None)` when stopped before the point finished.
+    async fn measure_point(
+        &self,
+        p: &Point,
+        runs: usize,
+        stopped: &Stopped<'_>,
+    ) -> Result<Option<Measured>, SweepError>;
+}
+
+/// Run `one` for each run index, checking `stopped` before each.
+async fn each_run<F, Fut>(runs: usize, stopped: &Stopped<'_>, one: F) -> Result<Option<Measured>, SweepError>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = RunSample>,
+{
+    let mut out = Vec::with_capacity(runs);
+    for i in 0..runs {
+        if stopped() {
+            return Ok(None);
+        }
+        out.push(one(i).await);
+    }
+    Ok(Some(Measured { runs: out, multi: None }))
+}
+
+/// The sweep's warm-up call: the point's request, unmeasured.
+async fn warm_call(backend: &dyn Backend, req: &GenRequest) -> (Option<f64>, Option<String>) {
+    match backend.generate(req, &no_sink).await {
+        Ok(rec) => (rec.e2e_ms(), None),
+        Err(f) => (f.partial.e2e_ms(), Some(f.error.to_string())),
+    }
 }
 
 /// One generation call with the sweep's fixed prompt.
@@ -77,14 +121,28 @@ struct CallMeasure<'a> {
     cfg: &'a SweepConfig,
 }
 
-#[async_trait]
-impl Measure for CallMeasure<'_> {
-    async fn measure(&self, p: &Point, run: usize) -> RunSample {
+impl CallMeasure<'_> {
+    async fn one(&self, p: &Point, run: usize) -> RunSample {
         let req = request(self.cfg, p);
         match self.backend.generate(&req, &no_sink).await {
             Ok(rec) => RunSample::from_record(run, &rec),
             Err(f) => RunSample::from_record(run, &f.partial),
         }
+    }
+}
+
+#[async_trait]
+impl Measure for CallMeasure<'_> {
+    async fn warmup(&self, p: &Point) -> (Option<f64>, Option<String>) {
+        warm_call(self.backend, &request(self.cfg, p)).await
+    }
+    async fn measure_point(
+        &self,
+        p: &Point,
+        runs: usize,
+        stopped: &Stopped<'_>,
+    ) -> Result<Option<Measured>, SweepError> {
+        each_run(runs, stopped, |i| self.one(p, i)).await
     }
 }
 
@@ -96,9 +154,8 @@ struct AgentMeasure<'a> {
     events: &'a Events,
 }
 
-#[async_trait]
-impl Measure for AgentMeasure<'_> {
-    async fn measure(&self, p: &Point, run: usize) -> RunSample {
+impl AgentMeasure<'_> {
+    async fn one(&self, p: &Point, run: usize) -> RunSample {
         let spec =
             AgentSpec::new(p.label.clone(), self.agent.persona.clone(), &self.cfg.model, p.options.clone());
         let out_dir =
@@ -113,6 +170,21 @@ impl Measure for AgentMeasure<'_> {
         })
         .await;
         RunSample::from_agent(run, &outcome)
+    }
+}
+
+#[async_trait]
+impl Measure for AgentMeasure<'_> {
+    async fn warmup(&self, p: &Point) -> (Option<f64>, Option<String>) {
+        warm_call(self.backend.as_ref(), &request(self.cfg, p)).await
+    }
+    async fn measure_point(
+        &self,
+        p: &Point,
+        runs: usize,
+        stopped: &Stopped<'_>,
+    ) -> Result<Option<Measured>, SweepError> {
+        each_run(runs, stopped, |i| self.one(p, i)).await
     }
 }
 
@@ -150,7 +222,8 @@ pub async fn run_sweep(
     events: &Events,
     stop: Option<Arc<AtomicBool>>,
 ) -> Result<SweepOutcome, SweepError> {
-    run_points(backend, cfg, &CallMeasure { backend, cfg }, points, store, events, stop).await
+    let stopped = flag(stop);
+    run_points(cfg, &CallMeasure { backend, cfg }, points, store, events, &stopped).await
 }
 
 /// Like [`run_sweep`], but each measured run is one agent workflow (`cfg.agent`), so the sweep
@@ -168,23 +241,26 @@ pub async fn run_sweep_agents(
         return run_sweep(backend.as_ref(), cfg, points, store, events, stop).await;
     };
     let measure = AgentMeasure { backend: Arc::clone(&backend), cfg, agent, events };
-    run_points(backend.as_ref(), cfg, &measure, points, store, events, stop).await
+    run_points(cfg, &measure, points, store, events, &flag(stop)).await
 }
 
-async fn run_points(
-    backend: &dyn Backend,
+/// A stop check over an optional flag.
+fn flag(stop: Option<Arc<AtomicBool>>) -> impl Fn() -> bool + Send + Sync {
+    move || stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
+}
+
+pub(super) async fn run_points(
     cfg: &SweepConfig,
     measure: &dyn Measure,
     points: &[Point],
     store: &mut Store,
     events: &Events,
-    stop: Option<Arc<AtomicBool>>,
+    stopped: &Stopped<'_>,
 ) -> Result<SweepOutcome, SweepError> {
     let finished = store.finished_keys();
     let total = points.len();
     let mut out = SweepOutcome { ran: 0, skipped: 0, warmups: 0, failed_calls: 0 };
     let mut last_load: Option<LoadKey> = None;
-    let stopped = || stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
     for (order, p) in points.iter().enumerate() {
         if finished.contains(&p.key) {
             out.skipped += 1;
@@ -199,7 +275,6 @@ async fn run_points(
             total: total as u64,
             label: p.label.clone(),
         });
-        let req = request(cfg, p);
         let load = p.options.load_key();
         let need_warmup = match cfg.warmup {
             Warmup::Always => true,
@@ -209,48 +284,41 @@ async fn run_points(
         let mut warmup_ms = None;
         if need_warmup {
             events.emit(Event::StageStarted { agent: p.label.clone(), stage: Stage::Warmup });
-            let r = backend.generate(&req, &no_sink).await;
+            let (ms, err) = measure.warmup(p).await;
             out.warmups += 1;
-            let (ms, ok) = match &r {
-                Ok(rec) => (rec.e2e_ms(), true),
-                Err(f) => {
-                    events.emit(Event::Note {
-                        level: NoteLevel::Warn,
-                        text: format!("warm-up of {} failed: {}", p.label, f.error),
-                    });
-                    (f.partial.e2e_ms(), false)
-                }
-            };
+            if let Some(e) = &err {
+                events.emit(Event::Note {
+                    level: NoteLevel::Warn,
+                    text: format!("warm-up of {} failed: {e}", p.label),
+                });
+            }
             warmup_ms = ms;
             events.emit(Event::StageFinished {
                 agent: p.label.clone(),
                 stage: Stage::Warmup,
                 secs: ms.unwrap_or(0.0) / 1000.0,
-                ok,
+                ok: err.is_none(),
             });
         }
         last_load = Some(load);
-        let mut runs = Vec::with_capacity(cfg.runs);
-        for i in 0..cfg.runs {
-            if stopped() {
-                return Err(SweepError::Interrupted { done: out.skipped + out.ran, total });
-            }
-            let sample = measure.measure(p, i).await;
-            if !sample.ok {
-                out.failed_calls += 1;
-                events.emit(Event::Note {
-                    level: NoteLevel::Warn,
-                    text: format!(
-                        "{} run {}: {}",
-                        p.label,
-                        i + 1,
-                        sample.error.as_deref().unwrap_or("failed")
-                    ),
-                });
-            }
-            runs.push(sample);
+        let Some(measured) = measure.measure_point(p, cfg.runs, stopped).await? else {
+            return Err(SweepError::Interrupted { done: out.skipped + out.ran, total });
+        };
+        for sample in measured.runs.iter().filter(|s| !s.ok) {
+            out.failed_calls += 1;
+            events.emit(Event::Note {
+                level: NoteLevel::Warn,
+                text: format!(
+                    "{} run {}: {}",
+                    p.label,
+                    sample.run + 1,
+                    sample.error.as_deref().unwrap_or("failed")
+                ),
+            });
         }
-        store.append(PointResult::new(p, order, warmup_ms, runs))?;
+        let mut result = PointResult::new(p, order, warmup_ms, measured.runs);
+        result.multi = measured.multi;
+        store.append(result)?;
         out.ran += 1;
     }
     events.emit(Event::Progress {

@@ -18,6 +18,7 @@ use crate::stats::{Summary, summarize};
 
 use super::SweepError;
 use super::grid::Point;
+use super::scenario::MultiPoint;
 
 /// One measured run of a point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +96,10 @@ pub struct PointResult {
     pub ttft_ms: Option<Summary>,
     pub e2e_ms: Option<Summary>,
     pub finished_at: DateTime<Utc>,
+    /// Multi-agent figures (`--scenario` sweeps; absent in older files and other sweeps). With
+    /// it, `throughput_tok_s` is the aggregate throughput and `ttft_ms` the mean across agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi: Option<MultiPoint>,
 }
 
 impl PointResult {
@@ -115,6 +120,7 @@ impl PointResult {
             e2e_ms: summarize(&col(|r| r.e2e_ms)),
             runs,
             finished_at: Utc::now(),
+            multi: None,
         }
     }
 
@@ -152,6 +158,12 @@ pub const CSV_HEADER: &[&str] = &[
     "seed",
     "num_predict",
     "finished_at",
+    "scenario",
+    "speedup_mean",
+    "efficiency_mean",
+    "efficiency_sd",
+    "sum_decode_mean_tok_s",
+    "failed_runs",
 ];
 
 fn opt<T: ToString>(v: Option<T>) -> String {
@@ -161,6 +173,7 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 /// One CSV row for `p` (columns as [`CSV_HEADER`]).
 pub fn csv_row(p: &PointResult) -> Vec<String> {
     let o = &p.options;
+    let m = p.multi.as_ref();
     let ok: Vec<&RunSample> = p.runs.iter().filter(|r| r.ok).collect();
     let tokens = if ok.is_empty() {
         None
@@ -194,6 +207,12 @@ pub fn csv_row(p: &PointResult) -> Vec<String> {
         opt(o.seed),
         opt(o.num_predict),
         p.finished_at.to_rfc3339(),
+        opt(m.map(|m| m.scenario.clone())),
+        opt(m.and_then(|m| m.speedup.as_ref()).map(|s| format!("{:.4}", s.mean))),
+        opt(m.and_then(|m| m.efficiency.as_ref()).map(|s| format!("{:.4}", s.mean))),
+        opt(m.and_then(|m| m.efficiency.as_ref()).and_then(|s| s.sd).map(|v| format!("{v:.4}"))),
+        opt(m.and_then(|m| m.sum_decode_tok_s.as_ref()).map(|s| format!("{:.3}", s.mean))),
+        opt(m.map(|m| m.failed_runs)),
     ]
 }
 
@@ -354,5 +373,45 @@ mod tests {
         assert_eq!(csv.lines().count(), 3, "{csv}");
         assert!(csv.lines().nth(2).unwrap().contains("num_ctx=256"));
         assert!(!std::fs::read_to_string(Store::jsonl_path(d.path())).unwrap().contains("torn"));
+    }
+    /// A `points.jsonl` line written before the multi-agent field existed (copied verbatim from
+    /// a `chimera demo --quick` run of 2026-11-27) still loads and resumes.
+    const OLD_LINE: &str = r#"{"key":"{\"temperature\":0.7,\"seed\":42,\"num_predict\":32}","label":"baseline","baseline":true,"coords":{},"options":{"temperature":0.7,"seed":42,"num_predict":32},"order":0,"warmup_ms":784.9553900000001,"runs":[{"run":0,"ok":true,"error":null,"ttft_ms":83.319997,"decode_tok_s":91.8256533637714,"e2e_ms":434.908749,"output_tokens":32,"prompt_tokens":24,"load_ms":28.631401,"prompt_eval_ms":52.501993,"eval_ms":348.486494},{"run":1,"ok":true,"error":null,"ttft_ms":76.776643,"decode_tok_s":74.6490532225588,"e2e_ms":510.63143499999995,"output_tokens":32,"prompt_tokens":24,"load_ms":25.663334,"prompt_eval_ms":50.043261,"eval_ms":428.67255}],"throughput_tok_s":{"n":2,"mean":83.2373532931651,"sd":12.145690437581232,"cv":0.14591634593189973,"median":83.2373532931651,"p95":90.96682335671076,"p99":91.65388736235927,"min":74.6490532225588,"max":91.8256533637714},"ttft_ms":{"n":2,"mean":80.04832,"sd":4.6268499851041165,"cv":0.0578007131830389,"median":80.04832,"p95":82.9928293,"p99":83.25456346,"min":76.776643,"max":83.319997},"e2e_ms":{"n":2,"mean":472.770092,"sd":53.54402476025961,"cv":0.11325594758701363,"median":472.770092,"p95":506.84530069999994,"p99":509.87420813999995,"min":434.908749,"max":510.63143499999995},"finished_at":"2026-11-27T00:43:41.255961271Z"}"#;
+
+    #[test]
+    fn older_points_files_still_load_and_resume() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(Store::jsonl_path(d.path()), format!("{OLD_LINE}\n")).unwrap();
+        let old = Store::load(d.path()).unwrap();
+        assert_eq!(old.len(), 1);
+        assert_eq!((old[0].label.as_str(), old[0].multi.is_none()), ("baseline", true));
+        assert_eq!(old[0].throughput_tok_s.as_ref().unwrap().n, 2);
+        let mut s = Store::resume(d.path()).unwrap();
+        assert_eq!((s.results().len(), s.skipped_lines), (1, 0));
+        let pts =
+            Grid::from_lists(&[("num_ctx".into(), parse_values("256,512"))]).unwrap().points(false).unwrap();
+        let mut p = PointResult::new(&pts[0], 1, None, vec![sample(0, 10.0, 50.0)]);
+        let agents = crate::sweep::ScenarioWorkload {
+            scenario: crate::multi::Scenario::ChimeraHomo,
+            n_agents: 2,
+            personas: vec![crate::persona::Persona::collector(); 2],
+            fixed: GenOptions::default(),
+            second: GenOptions::default(),
+            data_dirs: vec![],
+            out_dir: d.path().to_path_buf(),
+            solo: true,
+            contention_threshold: 1.25,
+        }
+        .agents(&pts[0].options);
+        p.multi = Some(MultiPoint::new("chimera_homo", &agents, true, vec![]));
+        s.append(p).unwrap();
+        let both = Store::load(d.path()).unwrap();
+        assert_eq!(both.len(), 2);
+        assert_eq!(both[1].multi.as_ref().unwrap().agents, ["Chimera Agent A", "Chimera Agent B"]);
+        let csv = std::fs::read_to_string(Store::csv_path(d.path())).unwrap();
+        let rows: Vec<&str> = csv.lines().collect();
+        assert!(rows[0].ends_with("finished_at,scenario,speedup_mean,efficiency_mean,efficiency_sd,sum_decode_mean_tok_s,failed_runs"));
+        assert!(rows[2].contains(",chimera_homo,"), "{}", rows[2]);
+        assert_eq!(rows[1].split(',').count(), rows[0].split(',').count(), "{}", rows[1]);
     }
 }

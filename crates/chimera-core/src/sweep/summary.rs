@@ -10,7 +10,11 @@ use crate::stats::fmt_mean_sd;
 use super::grid::Grid;
 use super::rank::{COMPOSITE_MD, Margin, NOISE_MD, Ranking, rank};
 use super::run::SweepConfig;
+use super::scenario::{AGGREGATE_MD, SPEEDUP_MD, ScenarioWorkload};
 use super::store::PointResult;
+
+/// Efficiency above this (speedup > 1.1 × N) cannot come from overlap alone: it is flagged.
+pub const EFFICIENCY_SUSPECT: f64 = 1.1;
 
 /// Schema tag of `summary.json`, so `compare` knows what it reads.
 pub const KIND: &str = "chimera.sweep";
@@ -26,6 +30,10 @@ pub struct SweepSummary {
     pub ranking: Ranking,
     pub composite_formula: String,
     pub noise_rule: String,
+    /// The multi-agent scenario run at each point (`--scenario` sweeps; absent otherwise and in
+    /// older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<ScenarioWorkload>,
 }
 
 impl SweepSummary {
@@ -40,7 +48,14 @@ impl SweepSummary {
             ranking,
             composite_formula: COMPOSITE_MD.into(),
             noise_rule: NOISE_MD.into(),
+            scenario: None,
         }
+    }
+
+    /// Mark the summary as a multi-agent sweep of `work`.
+    pub fn with_scenario(mut self, work: ScenarioWorkload) -> Self {
+        self.scenario = Some(work);
+        self
     }
 
     /// The Markdown summary.
@@ -48,7 +63,14 @@ impl SweepSummary {
         let mut s = String::new();
         let p = &self.points;
         let r = &self.ranking;
-        let _ = writeln!(s, "# Sweep summary\n");
+        match &self.scenario {
+            None => {
+                let _ = writeln!(s, "# Sweep summary\n");
+            }
+            Some(w) => {
+                let _ = writeln!(s, "# Sweep summary — multi-agent sweep of `{}`\n", w.scenario);
+            }
+        }
         let axes: Vec<String> = self
             .grid
             .axes
@@ -72,9 +94,18 @@ impl SweepSummary {
         let _ = writeln!(
             s,
             "- **Workload per run:** {}; {} measured run(s) per point; warm-up: {}; order: {}",
-            match &self.config.agent {
-                None => "one generation call with a fixed prompt".to_string(),
-                Some(a) => format!(
+            match (&self.scenario, &self.config.agent) {
+                (Some(w), _) => format!(
+                    "the `{}` scenario with {} agents ({}) over {}: {}, then all agents at once; {}. Throughput = aggregate throughput, TTFT = mean across agents ({AGGREGATE_MD})",
+                    w.scenario,
+                    w.n_agents,
+                    w.personas.iter().map(|p| p.key.as_str()).collect::<Vec<_>>().join(", "),
+                    w.data_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+                    if w.solo { "each agent alone (solo phase)" } else { "no solo phase (--no-solo)" },
+                    w.tuning_note()
+                ),
+                (None, None) => "one generation call with a fixed prompt".to_string(),
+                (None, Some(a)) => format!(
                     "one `{}` agent workflow over {} (analysis + report calls; throughput = Σ eval_count / Σ eval_duration, TTFT = mean of the calls)",
                     a.persona.key,
                     a.data_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
@@ -129,7 +160,18 @@ impl SweepSummary {
                     ),
                 };
                 let _ = writeln!(s, "{}", m("Throughput", &b.throughput_vs_baseline));
-                let _ = writeln!(s, "{}\n", m("TTFT", &b.ttft_vs_baseline));
+                let _ = writeln!(s, "{}", m("TTFT", &b.ttft_vs_baseline));
+                if let Some(x) = &p[b.index].multi {
+                    let _ = writeln!(
+                        s,
+                        "- Multi-agent efficiency at this point: {} (true speedup {}×)",
+                        x.efficiency
+                            .as_ref()
+                            .map_or("– (no solo phase or a failed agent)".into(), |e| fmt_mean_sd(e, 3)),
+                        x.speedup.as_ref().map_or("–".into(), |e| fmt_mean_sd(e, 3))
+                    );
+                }
+                let _ = writeln!(s);
             }
         }
         let _ = writeln!(s, "Composite: {COMPOSITE_MD}. Noise: {NOISE_MD}.\n");
@@ -137,8 +179,13 @@ impl SweepSummary {
         let tput = |i: usize| p[i].throughput_tok_s.as_ref().map_or("–".into(), |x| fmt_mean_sd(x, 2));
         let ttft = |i: usize| p[i].ttft_ms.as_ref().map_or("–".into(), |x| fmt_mean_sd(x, 1));
         let front = |i: usize| if r.pareto.contains(&i) { "★" } else { "" };
+        let (tput_h, ttft_h, e2e_h) = if self.scenario.is_some() {
+            ("Aggregate throughput (tok/s)", "Mean TTFT across agents (ms)", "Concurrent wall (ms)")
+        } else {
+            ("Throughput (tok/s)", "TTFT (ms)", "E2E (ms)")
+        };
         let _ = writeln!(s, "## Ranking by composite\n");
-        let _ = writeln!(s, "| # | Configuration | Composite | Throughput (tok/s) | TTFT (ms) | Pareto |");
+        let _ = writeln!(s, "| # | Configuration | Composite | {tput_h} | {ttft_h} | Pareto |");
         let _ = writeln!(s, "|---|---|---|---|---|---|");
         for (k, (i, c)) in r.by_composite.iter().enumerate() {
             let _ = writeln!(
@@ -153,14 +200,14 @@ impl SweepSummary {
             );
         }
         let _ = writeln!(s, "\n## Ranking by throughput\n");
-        let _ = writeln!(s, "| # | Configuration | Throughput (tok/s) | n |");
+        let _ = writeln!(s, "| # | Configuration | {tput_h} | n |");
         let _ = writeln!(s, "|---|---|---|---|");
         for (k, i) in r.by_throughput.iter().enumerate() {
             let n = p[*i].throughput_tok_s.as_ref().map_or(0, |x| x.n);
             let _ = writeln!(s, "| {} | {} | {} | {n} |", k + 1, p[*i].label, tput(*i));
         }
         let _ = writeln!(s, "\n## Ranking by TTFT\n");
-        let _ = writeln!(s, "| # | Configuration | TTFT (ms) | p95 (ms) |");
+        let _ = writeln!(s, "| # | Configuration | {ttft_h} | p95 (ms) |");
         let _ = writeln!(s, "|---|---|---|---|");
         for (k, i) in r.by_ttft.iter().enumerate() {
             let p95 = p[*i].ttft_ms.as_ref().map_or("–".into(), |x| format!("{:.1}", x.p95));
@@ -177,7 +224,7 @@ impl SweepSummary {
         let _ = writeln!(s, "\n## Every point (run order)\n");
         let _ = writeln!(
             s,
-            "| Order | Configuration | Runs ok | Failed | Warm-up (ms) | Throughput (tok/s) | TTFT (ms) | E2E (ms) |"
+            "| Order | Configuration | Runs ok | Failed | Warm-up (ms) | {tput_h} | {ttft_h} | {e2e_h} |"
         );
         let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
         let mut by_order: Vec<usize> = (0..p.len()).collect();
@@ -197,7 +244,179 @@ impl SweepSummary {
                 ttft(i)
             );
         }
+        if let Some(w) = &self.scenario {
+            self.scaling_md(&mut s, w);
+        }
         let _ = writeln!(s, "\n## Metric formulas\n\n{}", crate::metrics::FORMULAS_MD);
         s
+    }
+
+    /// Per-point multi-agent figures: efficiency, speedup, aggregate and summed decode rates,
+    /// failures; then each run.
+    fn scaling_md(&self, s: &mut String, w: &ScenarioWorkload) {
+        let p = &self.points;
+        let _ = writeln!(s, "\n## Multi-agent scaling per point (`{}`, {} agents)\n", w.scenario, w.n_agents);
+        let note = w.tuning_note();
+        let mut chars = note.chars();
+        let note: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
+        let _ = writeln!(s, "{note}. {SPEEDUP_MD}. {AGGREGATE_MD}.\n");
+        if !w.solo {
+            let _ = writeln!(s, "The solo phase was skipped (--no-solo): no true speedup or efficiency.\n");
+        }
+        let _ = writeln!(
+            s,
+            "| Configuration | Efficiency | Speedup (true) × | Aggregate (tok/s) | Σ agents' decode (tok/s) | Mean TTFT (ms) | Runs with a failed agent |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+        let f = |x: &Option<crate::stats::Summary>, d: usize| {
+            x.as_ref().map_or("–".into(), |v| fmt_mean_sd(v, d))
+        };
+        let mut by_order: Vec<usize> = (0..p.len()).collect();
+        by_order.sort_by_key(|&i| p[i].order);
+        for &i in &by_order {
+            let x = &p[i];
+            let Some(m) = &x.multi else { continue };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} of {} |",
+                x.label,
+                f(&m.efficiency, 3),
+                f(&m.speedup, 3),
+                f(&x.throughput_tok_s, 2),
+                f(&m.sum_decode_tok_s, 2),
+                f(&x.ttft_ms, 1),
+                m.failed_runs,
+                m.runs.len()
+            );
+        }
+        let over: Vec<&str> = by_order
+            .iter()
+            .filter_map(|&i| {
+                let m = p[i].multi.as_ref()?;
+                m.runs
+                    .iter()
+                    .any(|r| r.efficiency.is_some_and(|e| e > EFFICIENCY_SUSPECT))
+                    .then_some(p[i].label.as_str())
+            })
+            .collect();
+        if !over.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n**Warning:** efficiency above {EFFICIENCY_SUSPECT} at {}: the agents ran slower alone than together, which a \
+                 server cannot do by itself — load from outside the benchmark during the solo phase, or server-side caching. \
+                 Treat these points as unreliable; repeat with more --runs on an idle machine.",
+                over.join(", ")
+            );
+        }
+        let _ = writeln!(s, "\n### Every run\n");
+        let _ = writeln!(
+            s,
+            "| Configuration | Run | Status | Solo Σ (s) | Concurrent wall (s) | Speedup × | Efficiency | Aggregate (tok/s) | Original's formula × (not a speedup) | Failures |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
+        let o = |v: Option<f64>, d: usize| v.map_or("–".into(), |v| format!("{v:.d$}"));
+        for &i in &by_order {
+            let Some(m) = &p[i].multi else { continue };
+            for r in &m.runs {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {:?} | {} | {} | {} | {} | {} | {} | {} |",
+                    p[i].label,
+                    r.run,
+                    r.status,
+                    o(r.solo_sum_secs, 2),
+                    o(r.concurrent_wall_secs, 2),
+                    o(r.speedup, 3),
+                    o(r.efficiency, 3),
+                    o(r.aggregate_tok_s, 2),
+                    o(r.original_speedup, 3),
+                    if r.failures.is_empty() {
+                        "–".to_string()
+                    } else {
+                        r.failures.join("; ").replace('|', "/")
+                    }
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "\nEach run's agent reports, `metrics.json` and `combined_report.md` are under `agents/<configuration>/run_N/`."
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::multi::{RunStatus, Scenario};
+    use crate::options::GenOptions;
+    use crate::sweep::grid::parse_values;
+    use crate::sweep::run::Warmup;
+    use crate::sweep::scenario::{MultiPoint, MultiRun};
+
+    fn run(eff: f64) -> MultiRun {
+        MultiRun {
+            run: 1,
+            status: RunStatus::Ok,
+            concurrent_wall_secs: Some(10.0),
+            solo_sum_secs: Some(20.0 * eff),
+            speedup: Some(2.0 * eff),
+            efficiency: Some(eff),
+            aggregate_tok_s: Some(8.0),
+            sum_decode_tok_s: Some(100.0),
+            mean_ttft_ms: Some(50.0),
+            original_speedup: Some(1.9),
+            contention: false,
+            failures: vec![],
+            agents: vec![],
+        }
+    }
+
+    #[test]
+    fn multi_agent_markdown_names_the_scenario_and_shows_efficiency() {
+        let grid = Grid::from_lists(&[("num_ctx".into(), parse_values("256,512"))]).unwrap();
+        let work = ScenarioWorkload {
+            scenario: Scenario::ChimeraHomo,
+            n_agents: 2,
+            personas: ScenarioWorkload::default_personas(Scenario::ChimeraHomo, 2),
+            fixed: GenOptions::default(),
+            second: GenOptions::default(),
+            data_dirs: vec!["data".into()],
+            out_dir: "out".into(),
+            solo: true,
+            contention_threshold: 1.25,
+        };
+        let points: Vec<PointResult> = grid
+            .points(false)
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let r = run(if i == 0 { 0.5 } else { 1.4 });
+                let mut x = PointResult::new(p, i, None, vec![r.sample()]);
+                x.multi = Some(MultiPoint::new("chimera_homo", &work.agents(&p.options), true, vec![r]));
+                x
+            })
+            .collect();
+        let cfg = SweepConfig {
+            model: "m".into(),
+            system: None,
+            prompt: String::new(),
+            runs: 1,
+            warmup: Warmup::OnLoadChange,
+            shuffle_seed: None,
+            agent: None,
+        };
+        let md = SweepSummary::new(cfg, grid, points).with_scenario(work).to_markdown();
+        assert!(md.starts_with("# Sweep summary — multi-agent sweep of `chimera_homo`"), "{md}");
+        assert!(
+            md.contains("the `chimera_homo` scenario with 2 agents (collector, insight) over data"),
+            "{md}"
+        );
+        assert!(md.contains("| num_ctx=256 | 0.500 | 1.000 | 8.00 | 100.00 | 50.0 | 0 of 1 |"), "{md}");
+        assert!(md.contains("| num_ctx=512 | 1.400 | 2.800 |"), "{md}");
+        assert!(md.contains("efficiency above 1.1 at num_ctx=512:"), "{md}");
+        assert!(md.contains("| Configuration | Composite | Aggregate throughput (tok/s) |"), "{md}");
+        assert!(md.contains("- Multi-agent efficiency at this point: 0.500 (true speedup 1.000×)"), "{md}");
     }
 }
