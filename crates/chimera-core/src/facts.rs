@@ -73,6 +73,8 @@ pub enum RawLoc {
     /// JSON leaf: its container's path is `RawFacts::paths[parent]`; the leaf is the element
     /// `index` of an array, or (no index) the key named by the fact's source name.
     Json { parent: u32, index: Option<u32> },
+    /// Markdown table cell on a 1-based line; the column or row label is the source name.
+    Line { line: u32 },
 }
 
 /// `parent.key`, or `parent["odd key"]` when the key is not a plain identifier.
@@ -213,6 +215,7 @@ impl RawFacts {
         let location = match &r.loc {
             RawLoc::Cell { row } => format!("column {source}, row {row}"),
             RawLoc::Path(p) => p.clone(),
+            RawLoc::Line { line } => format!("line {line}, {source}"),
             RawLoc::Json { parent, index: Some(i) } => format!("{}[{i}]", self.paths[*parent as usize]),
             RawLoc::Json { parent, index: None } => json_key_path(&self.paths[*parent as usize], source),
         };

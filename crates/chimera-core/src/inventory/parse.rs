@@ -4,7 +4,11 @@
 //! walked with an explicit stack, so deep nesting can never overflow the thread stack.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
+
+use chrono::{DateTime, Utc};
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use sha2::{Digest, Sha256};
@@ -73,8 +77,8 @@ pub fn parse_file_keeping(
     let entry = FileEntry {
         rel_path: f.rel_path.clone(),
         kind: f.kind,
-        bytes: f.bytes,
-        modified: f.modified,
+        bytes: 0,
+        modified: None,
         sha256: None,
         encoding: None,
         status: ParseStatus::NotParsed,
@@ -88,22 +92,39 @@ pub fn parse_file_keeping(
         markdown: None,
     };
     let mut p = Parsed { entry, facts: RawFacts::default(), families: Vec::new(), problems: Vec::new() };
+    let set_meta = |p: &mut Parsed, m: read::FileMeta| {
+        p.entry.bytes = m.len;
+        p.entry.modified = m.modified.map(DateTime::<Utc>::from);
+    };
     if f.kind == FileKind::Ignored {
+        match read::FileMeta::stat(&f.path) {
+            Ok(m) => set_meta(&mut p, m),
+            Err(e) => p.fail(Severity::Failed, format!("cannot read file metadata: {e}")),
+        }
         return p;
     }
-    if f.bytes > opts.max_file_bytes {
-        p.fail(
-            Severity::Skipped,
-            format!(
-                "{} bytes is over the size cap of {} bytes; raise --max-file-bytes to include it",
-                f.bytes, opts.max_file_bytes
-            ),
-        );
-        return p;
-    }
-    let bytes = match reader.read_capped(&f.path, opts.max_file_bytes) {
-        Ok(b) => b,
+    let bytes = match reader.read_with_meta(&f.path, opts.max_file_bytes) {
+        Ok(read::ReadFile { meta, bytes }) => {
+            set_meta(&mut p, meta);
+            match bytes {
+                Some(b) => b,
+                None => {
+                    p.fail(
+                        Severity::Skipped,
+                        format!(
+                            "{} bytes is over the size cap of {} bytes; raise --max-file-bytes to include it",
+                            meta.len, opts.max_file_bytes
+                        ),
+                    );
+                    return p;
+                }
+            }
+        }
         Err(e) => {
+            // Size and date still listed when only the contents are unreadable.
+            if let Ok(m) = read::FileMeta::stat(&f.path) {
+                set_meta(&mut p, m);
+            }
             let reason = match e.kind() {
                 std::io::ErrorKind::PermissionDenied => {
                     format!("permission denied: {e}; grant read access to include it")
@@ -197,7 +218,7 @@ thread_local! {
     /// Column/key name → classification, per worker thread (the same few names recur in
     /// every file; classifying one costs several allocations).
     static CLASSIFIED: std::cell::RefCell<HashMap<String, Option<names::Classified>>> =
-        std::cell::RefCell::new(HashMap::new());
+        std::cell::RefCell::new(HashMap::default());
 }
 
 /// [`names::classify`], memoised per thread (at most 4,096 names are remembered).
@@ -248,8 +269,9 @@ fn parse_csv(p: &mut Parsed, text: &str) {
     };
     let mut first_ragged = None;
     let mut excluded = 0usize;
+    let any_metric = classes.iter().any(Option::is_some);
     let mut groups = Groups::default();
-    let mut by_cells: HashMap<String, u32> = HashMap::new();
+    let mut by_cells: HashMap<String, u32> = HashMap::default();
     let mut key = String::new();
     while cur.advance() {
         st.rows += 1;
@@ -262,9 +284,12 @@ fn parse_csv(p: &mut Parsed, text: &str) {
         if errored {
             st.error_rows += 1;
         }
-        st.empty_cells +=
-            cur.fields().enumerate().filter(|(i, c)| Some(*i) != error_col && c.trim().is_empty()).count();
-        if classes.iter().all(Option::is_none) {
+        if !any_metric {
+            st.empty_cells += cur
+                .fields()
+                .enumerate()
+                .filter(|(i, c)| Some(*i) != error_col && c.trim().is_empty())
+                .count();
             continue;
         }
         key.clear();
@@ -287,9 +312,17 @@ fn parse_csv(p: &mut Parsed, text: &str) {
                 g
             }
         };
+        // One pass over the row: empty cells and measurements.
         for (i, cell) in cur.fields().enumerate() {
+            let cell = cell.trim();
+            if cell.is_empty() {
+                if Some(i) != error_col {
+                    st.empty_cells += 1;
+                }
+                continue;
+            }
             let Some(Some(m)) = classes.get(i) else { continue };
-            let Ok(v) = cell.trim().parse::<f64>() else { continue };
+            let Ok(v) = cell.parse::<f64>() else { continue };
             if errored {
                 excluded += 1;
                 continue;
@@ -355,6 +388,33 @@ enum JVal<'a> {
 }
 
 impl<'a> JVal<'a> {
+    /// Nesting of arrays and objects (a scalar is 0, `{"a": [1]}` is 2), without recursion.
+    fn depth(&self) -> usize {
+        let mut max = 0;
+        let mut stack = vec![(self, 0usize)];
+        while let Some((v, d)) = stack.pop() {
+            match v {
+                JVal::Arr(items) => {
+                    max = max.max(d + 1);
+                    stack.extend(
+                        items.iter().filter(|x| matches!(x, JVal::Arr(_) | JVal::Obj(_))).map(|x| (x, d + 1)),
+                    );
+                }
+                JVal::Obj(map) => {
+                    max = max.max(d + 1);
+                    stack.extend(
+                        map.iter()
+                            .map(|(_, x)| x)
+                            .filter(|x| matches!(x, JVal::Arr(_) | JVal::Obj(_)))
+                            .map(|x| (x, d + 1)),
+                    );
+                }
+                _ => {}
+            }
+        }
+        max
+    }
+
     fn get(&self, key: &str) -> Option<&JVal<'a>> {
         match self {
             JVal::Obj(m) => m.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok().map(|i| &m[i].1),
@@ -458,15 +518,24 @@ impl<'de> Deserialize<'de> for JVal<'de> {
 }
 
 fn parse_value(text: &str, max_depth: usize) -> Result<(JVal<'_>, usize), String> {
-    let depth = json_depth(text);
-    // serde_json itself refuses more than 128 levels; stay below it.
+    // serde_json itself refuses more than 128 levels (so parsing never overflows the stack);
+    // stay below it. The byte scan for the exact depth only runs when that limit is hit.
     let limit = max_depth.min(127);
-    if depth > limit {
-        return Err(format!(
+    let too_deep = |depth: usize| {
+        format!(
             "JSON nested {depth} levels deep, over the limit of {limit}; not parsed (flatten the file or raise max_json_depth)"
-        ));
+        )
+    };
+    match serde_json::from_str::<JVal>(text) {
+        Ok(v) => {
+            let depth = v.depth();
+            if depth > limit { Err(too_deep(depth)) } else { Ok((v, depth)) }
+        }
+        Err(e) => {
+            let depth = json_depth(text);
+            Err(if depth > limit { too_deep(depth) } else { format!("malformed JSON: {e}") })
+        }
     }
-    serde_json::from_str(text).map(|v| (v, depth)).map_err(|e| format!("malformed JSON: {e}"))
 }
 
 fn parse_json(p: &mut Parsed, text: &str, max_depth: usize, paths: bool) {
@@ -514,6 +583,14 @@ fn scalar_string(v: &JVal) -> Option<String> {
         JVal::Bool(b) => Some(b.to_string()),
         _ => None,
     }
+}
+
+/// Keys whose object value holds the configuration of its siblings (`options`, `config`, …).
+fn is_config_object(key: &str) -> bool {
+    matches!(
+        key.to_ascii_lowercase().as_str(),
+        "options" | "config" | "configuration" | "params" | "parameters" | "settings" | "hyperparameters"
+    )
 }
 
 /// One step of a JSON path.
@@ -602,6 +679,17 @@ impl JsonWalker {
                             {
                                 added.push(("model", name));
                             }
+                        } else if let JVal::Obj(opts) = child
+                            && is_config_object(k)
+                        {
+                            // `"options": {"num_ctx": 2048}` beside the runs configures them.
+                            for (ok, ov) in opts {
+                                if let (Some(gk), Some(s)) = (names::group_key(ok), scalar_string(ov))
+                                    && !added.iter().any(|(a, _)| *a == gk)
+                                {
+                                    added.push((gk, s));
+                                }
+                            }
                         }
                     }
                     let g = if added.is_empty() {
@@ -625,7 +713,10 @@ impl JsonWalker {
 fn parse_markdown(p: &mut Parsed, text: &str) {
     let mut st = MarkdownStats::default();
     let mut in_code = false;
-    for line in text.lines() {
+    let mut groups = Groups::default();
+    let mut table: Option<MdTable> = None;
+    let mut header: Option<Vec<&str>> = None;
+    for (i, line) in text.lines().enumerate() {
         st.lines += 1;
         let t = line.trim_start();
         if t.starts_with("```") || t.starts_with("~~~") {
@@ -633,6 +724,7 @@ fn parse_markdown(p: &mut Parsed, text: &str) {
                 st.code_blocks += 1;
             }
             in_code = !in_code;
+            (table, header) = (None, None);
             continue;
         }
         if in_code {
@@ -640,12 +732,118 @@ fn parse_markdown(p: &mut Parsed, text: &str) {
         }
         if t.starts_with('#') {
             st.headings += 1;
+            (table, header) = (None, None);
         } else if t.starts_with('|') {
             st.table_rows += 1;
+            let Some(cells) = super::mdtable::split_row(t) else { continue };
+            if let Some(tb) = &mut table {
+                tb.row(p, &mut groups, (i + 1) as u32, &cells);
+            } else if super::mdtable::is_separator(&cells) {
+                table = header.take().map(|h| MdTable::new(p, &h));
+            } else {
+                header = Some(cells);
+            }
+        } else {
+            (table, header) = (None, None);
         }
     }
     if in_code {
         p.warn("unclosed code block".into());
     }
     p.entry.markdown = Some(st);
+}
+
+/// First-column names of a key/value table (`| Metric | Value |`): each row's label names
+/// the measurement, each further column is a value (one configuration per column).
+const KV_HEADS: &[&str] =
+    &["metric", "metrics", "measure", "measurement", "parameter", "statistic", "stat", "key", "name"];
+
+/// A Markdown table being read: which columns are measurements and which name the configuration.
+struct MdTable {
+    headers: Vec<String>,
+    key_value: bool,
+    /// Per column: its measurement (classified from the header alone).
+    classes: Vec<Option<u32>>,
+    group_cols: Vec<(usize, &'static str)>,
+    /// (column or row label, unit a cell states) → measurement.
+    with_unit: HashMap<(String, &'static str), Option<u32>>,
+}
+
+impl MdTable {
+    fn new(p: &mut Parsed, header: &[&str]) -> MdTable {
+        let headers: Vec<String> = header.iter().map(|h| super::mdtable::plain(h).to_string()).collect();
+        let key_value = headers.len() >= 2 && KV_HEADS.contains(&names::normalize(&headers[0]).as_str());
+        let classes = if key_value {
+            vec![None; headers.len()]
+        } else {
+            headers.iter().map(|h| classify_cached(h).map(|c| add_metric(p, c, h))).collect()
+        };
+        let group_cols = if key_value {
+            Vec::new()
+        } else {
+            headers.iter().enumerate().filter_map(|(i, h)| names::group_key(h).map(|k| (i, k))).collect()
+        };
+        MdTable { headers, key_value, classes, group_cols, with_unit: HashMap::default() }
+    }
+
+    /// The measurement named by `name` (+ the cell's unit), registered once per table.
+    fn metric(&mut self, p: &mut Parsed, name: &str, unit: Option<&'static str>) -> Option<u32> {
+        let key = (name.to_string(), unit.unwrap_or(""));
+        if let Some(m) = self.with_unit.get(&key) {
+            return *m;
+        }
+        let m = match unit {
+            Some(u) => classify_cached(&format!("{name} {u}")),
+            None => classify_cached(name),
+        }
+        .map(|c| add_metric(p, c, name));
+        self.with_unit.insert(key, m);
+        m
+    }
+
+    fn row(&mut self, p: &mut Parsed, groups: &mut Groups, line: u32, cells: &[&str]) {
+        use super::mdtable::{cell_number, plain};
+        let loc = RawLoc::Line { line };
+        if self.key_value {
+            let label = plain(cells[0]);
+            if label.is_empty() {
+                return;
+            }
+            let several = self.headers.len() > 2;
+            for (j, cell) in cells.iter().enumerate().skip(1).take(self.headers.len() - 1) {
+                let Some((v, unit)) = cell_number(cell) else { continue };
+                let Some(m) = self.metric(p, label, unit) else { continue };
+                let mut g = BTreeMap::new();
+                if several {
+                    g.insert("column".to_string(), self.headers[j].clone());
+                }
+                let group = groups.id(&mut p.facts, g);
+                push_fact(p, m, v, group, loc.clone());
+            }
+            return;
+        }
+        let g: BTreeMap<String, String> = self
+            .group_cols
+            .iter()
+            .filter_map(|(i, k)| {
+                let v = plain(cells.get(*i)?);
+                (!v.is_empty()).then(|| (k.to_string(), v.to_string()))
+            })
+            .collect();
+        let mut group = None;
+        for (j, cell) in cells.iter().enumerate().take(self.headers.len()) {
+            let Some((v, unit)) = cell_number(cell) else { continue };
+            let m = match (self.classes[j], unit) {
+                (Some(m), _) => Some(m),
+                (None, Some(u)) => {
+                    let h = self.headers[j].clone();
+                    self.metric(p, &h, Some(u))
+                }
+                (None, None) => None,
+            };
+            let Some(m) = m else { continue };
+            let group = *group.get_or_insert_with(|| groups.id(&mut p.facts, g.clone()));
+            push_fact(p, m, v, group, loc.clone());
+        }
+    }
 }
