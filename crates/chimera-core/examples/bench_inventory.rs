@@ -186,6 +186,8 @@ fn child(mode: &str, dir: &Path) {
             (fs.len(), fs.iter().map(|p| read_all(p)).sum::<u64>())
         }
         _ => {
+            // As `chimera inventory` does.
+            chimera_core::inventory::disable_transparent_huge_pages();
             let inv = collect(&[dir.to_path_buf()], &CollectOptions::default()).expect("collect");
             let t1 = t.elapsed().as_secs_f64();
             // As `chimera inventory --json FILE`: JSON streamed on a second thread while the

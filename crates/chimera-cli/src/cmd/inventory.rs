@@ -44,6 +44,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         max_facts: args.max_facts,
         ..CollectOptions::default()
     };
+    chimera_core::inventory::disable_transparent_huge_pages();
     let inv =
         tokio::task::spawn_blocking(move || collect(&dirs, &opts)).await.context("inventory worker")??;
     let mut stdout = std::io::stdout().lock();
