@@ -101,7 +101,8 @@ pub struct RawFact {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawFacts {
     /// Distinct (classification, source name) pairs of the file.
-    pub metrics: Vec<(names::Classified, String)>,
+    /// (shared: the parser hands out one classification per distinct name and thread).
+    pub metrics: Vec<(std::sync::Arc<names::Classified>, String)>,
     /// Distinct configurations of the file.
     pub groups: Vec<BTreeMap<String, String>>,
     pub items: Vec<RawFact>,
@@ -294,10 +295,10 @@ impl FactSetBuilder {
         for f in facts {
             let c =
                 names::Classified { metric: f.metric, unit: f.unit, stat: f.stat, factor: 1.0, family: "" };
-            let m = match raw.metrics.iter().position(|(x, s)| *x == c && *s == f.source_name) {
+            let m = match raw.metrics.iter().position(|(x, s)| **x == c && *s == f.source_name) {
                 Some(i) => i,
                 None => {
-                    raw.metrics.push((c, f.source_name));
+                    raw.metrics.push((std::sync::Arc::new(c), f.source_name));
                     raw.metrics.len() - 1
                 }
             };

@@ -372,13 +372,13 @@ pub fn collect_with(
     reader: &dyn FileReader,
 ) -> Result<Inventory, InventoryError> {
     let plan = walk::plan(dirs, &opts.roots)?;
-    let walked = walk::walk(&plan);
+    let walk::Walked { files: walked, problems } = walk::walk(&plan);
     let mut fold = Fold {
         builder: FactSetBuilder::new(opts.max_facts, opts.max_groups),
         families: BTreeSet::new(),
         first_by_hash: HashMap::default(),
-        files: Vec::with_capacity(walked.files.len()),
-        problems: walked.problems,
+        files: Vec::with_capacity(walked.len()),
+        problems,
     };
     // Batches are parsed on the pool by a feeder thread while this thread folds the previous
     // batch, in path order (deterministic output). Once the kept facts / summaries are full,
@@ -389,15 +389,19 @@ pub fn collect_with(
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<parse::Parsed>>(1);
         let (keep_facts, keep_summaries) = (&keep_facts, &keep_summaries);
-        let files = &walked.files;
         s.spawn(move || {
-            for batch in files.chunks(opts.batch_files.max(1)) {
+            let mut files = walked.into_iter();
+            loop {
+                let batch: Vec<walk::WalkedFile> = files.by_ref().take(opts.batch_files.max(1)).collect();
+                if batch.is_empty() {
+                    break;
+                }
                 let keep = parse::Keep {
                     facts: keep_facts.load(Ordering::Relaxed),
                     summaries: keep_summaries.load(Ordering::Relaxed),
                 };
                 let parsed =
-                    batch.par_iter().map(|f| parse::parse_file_keeping(f, opts, reader, keep)).collect();
+                    batch.into_par_iter().map(|f| parse::parse_file_keeping(f, opts, reader, keep)).collect();
                 if tx.send(parsed).is_err() {
                     break;
                 }

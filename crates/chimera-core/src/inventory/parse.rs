@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -63,19 +64,20 @@ impl Keep {
 
 /// Parse one walked file. Never panics on bad input; every failure lands in `problems`.
 pub fn parse_file(f: &WalkedFile, opts: &CollectOptions, reader: &dyn FileReader) -> Parsed {
-    parse_file_keeping(f, opts, reader, Keep::ALL)
+    parse_file_keeping(f.clone(), opts, reader, Keep::ALL)
 }
 
 /// [`parse_file`], building only what `keep` says the collector still keeps (the counts and
 /// everything else in the output are the same).
 pub fn parse_file_keeping(
-    f: &WalkedFile,
+    f: WalkedFile,
     opts: &CollectOptions,
     reader: &dyn FileReader,
     keep: Keep,
 ) -> Parsed {
     let entry = FileEntry {
-        rel_path: f.rel_path.clone(),
+        name_date: derive::name_date(&f.rel_path).map(derive::fmt_name_date),
+        rel_path: f.rel_path,
         kind: f.kind,
         bytes: 0,
         modified: None,
@@ -84,7 +86,6 @@ pub fn parse_file_keeping(
         status: ParseStatus::NotParsed,
         reason: None,
         notes: Vec::new(),
-        name_date: derive::name_date(&f.rel_path).map(derive::fmt_name_date),
         facts: 0,
         duplicate_of: None,
         csv: None,
@@ -166,8 +167,8 @@ pub fn parse_file_keeping(
     match f.kind {
         FileKind::Csv => parse_csv(&mut p, &dec.text),
         FileKind::Json => {
-            let lower = f.rel_path.to_ascii_lowercase();
-            if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") {
+            let ext = f.path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if ext.eq_ignore_ascii_case("jsonl") || ext.eq_ignore_ascii_case("ndjson") {
                 parse_jsonl(&mut p, &dec.text, opts.max_json_depth, keep.facts)
             } else {
                 parse_json(&mut p, &dec.text, opts.max_json_depth, keep.facts)
@@ -217,18 +218,18 @@ impl Groups {
 thread_local! {
     /// Column/key name → classification, per worker thread (the same few names recur in
     /// every file; classifying one costs several allocations).
-    static CLASSIFIED: std::cell::RefCell<HashMap<String, Option<names::Classified>>> =
+    static CLASSIFIED: std::cell::RefCell<HashMap<String, Option<Arc<names::Classified>>>> =
         std::cell::RefCell::new(HashMap::default());
 }
 
 /// [`names::classify`], memoised per thread (at most 4,096 names are remembered).
-fn classify_cached(name: &str) -> Option<names::Classified> {
+fn classify_cached(name: &str) -> Option<Arc<names::Classified>> {
     CLASSIFIED.with(|cache| {
         let mut cache = cache.borrow_mut();
         if let Some(c) = cache.get(name) {
             return c.clone();
         }
-        let c = names::classify(name);
+        let c = names::classify(name).map(Arc::new);
         if cache.len() < 4096 {
             cache.insert(name.to_string(), c.clone());
         }
@@ -237,7 +238,7 @@ fn classify_cached(name: &str) -> Option<names::Classified> {
 }
 
 /// Register a classified source name; returns its metric index.
-fn add_metric(p: &mut Parsed, c: names::Classified, source: &str) -> u32 {
+fn add_metric(p: &mut Parsed, c: Arc<names::Classified>, source: &str) -> u32 {
     p.facts.metrics.push((c, source.to_string()));
     (p.facts.metrics.len() - 1) as u32
 }
