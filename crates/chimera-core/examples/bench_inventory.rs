@@ -6,7 +6,8 @@
 //! process (so peak RSS is per measurement, read from /proc/self/status VmHWM):
 //!   floor-par  walk + read every byte on all cores (rayon)  — the I/O floor
 //!   floor-seq  walk + read every byte on one thread
-//!   inventory  `collect` + JSON + Markdown rendering (what `chimera inventory --json` does)
+//!   inventory     `collect` + JSON + Markdown, in parallel (what `chimera inventory --json F` does)
+//!   inventory-md  `collect` + Markdown (what `chimera inventory DIR` does by default)
 //! and prints the medians and the inventory / floor ratio.
 
 use std::io::Read;
@@ -185,13 +186,19 @@ fn child(mode: &str, dir: &Path) {
             let fs = files_under(dir);
             (fs.len(), fs.iter().map(|p| read_all(p)).sum::<u64>())
         }
+        "inventory-md" => {
+            // As `chimera inventory DIR` (the default: Markdown to stdout, no JSON).
+            chimera_core::inventory::disable_transparent_huge_pages();
+            let inv = collect(&[dir.to_path_buf()], &CollectOptions::default()).expect("collect");
+            std::hint::black_box(inv.to_markdown());
+            (inv.analysed_files(), inv.files.iter().map(|f| f.bytes).sum())
+        }
         _ => {
-            // As `chimera inventory` does.
+            // As `chimera inventory DIR --json FILE`: the JSON streamed on a second thread while
+            // the Markdown is rendered.
             chimera_core::inventory::disable_transparent_huge_pages();
             let inv = collect(&[dir.to_path_buf()], &CollectOptions::default()).expect("collect");
             let t1 = t.elapsed().as_secs_f64();
-            // As `chimera inventory --json FILE`: JSON streamed on a second thread while the
-            // Markdown is rendered.
             let (json_bytes, md) = std::thread::scope(|s| {
                 let json = s.spawn(|| {
                     let mut sink = CountingSink(0);
@@ -250,7 +257,7 @@ fn main() {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     println!("warm-up (page cache): {}", run("floor-seq"));
-    let modes = ["floor-par", "floor-seq", "inventory"];
+    let modes = ["floor-par", "floor-seq", "inventory", "inventory-md"];
     let mut res: Vec<Vec<String>> = vec![Vec::new(); modes.len()];
     for round in 0..rounds {
         for (i, m) in modes.iter().enumerate() {
@@ -273,8 +280,9 @@ fn main() {
         println!("| {m} | {s:.3} | {:.1} |", kb / 1024.0);
     }
     println!(
-        "\ninventory / floor-par = {:.2}x ; inventory / floor-seq = {:.2}x",
+        "\ninventory / floor-par = {:.2}x ; inventory / floor-seq = {:.2}x ; inventory-md / floor-par = {:.2}x",
         med[2].0 / med[0].0,
-        med[2].0 / med[1].0
+        med[2].0 / med[1].0,
+        med[3].0 / med[0].0
     );
 }
