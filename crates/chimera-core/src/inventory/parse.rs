@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use chrono::{DateTime, Utc};
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use sha2::{Digest, Sha256};
 
 use super::walk::WalkedFile;
@@ -376,54 +376,6 @@ pub fn json_depth(text: &str) -> usize {
     max
 }
 
-/// A JSON value borrowed from the text where it can be (keys and strings without escapes),
-/// so parsing a file does not allocate a `String` per key as `serde_json::Value` does.
-/// Objects keep `serde_json::Map`'s semantics: keys sorted, the last of duplicate keys wins.
-enum JVal<'a> {
-    Null,
-    Bool(bool),
-    Num(serde_json::Number),
-    Str(Cow<'a, str>),
-    Arr(Vec<JVal<'a>>),
-    Obj(Vec<(Cow<'a, str>, JVal<'a>)>),
-}
-
-impl<'a> JVal<'a> {
-    /// Nesting of arrays and objects (a scalar is 0, `{"a": [1]}` is 2), without recursion.
-    fn depth(&self) -> usize {
-        let mut max = 0;
-        let mut stack = vec![(self, 0usize)];
-        while let Some((v, d)) = stack.pop() {
-            match v {
-                JVal::Arr(items) => {
-                    max = max.max(d + 1);
-                    stack.extend(
-                        items.iter().filter(|x| matches!(x, JVal::Arr(_) | JVal::Obj(_))).map(|x| (x, d + 1)),
-                    );
-                }
-                JVal::Obj(map) => {
-                    max = max.max(d + 1);
-                    stack.extend(
-                        map.iter()
-                            .map(|(_, x)| x)
-                            .filter(|x| matches!(x, JVal::Arr(_) | JVal::Obj(_)))
-                            .map(|x| (x, d + 1)),
-                    );
-                }
-                _ => {}
-            }
-        }
-        max
-    }
-
-    fn get(&self, key: &str) -> Option<&JVal<'a>> {
-        match self {
-            JVal::Obj(m) => m.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok().map(|i| &m[i].1),
-            _ => None,
-        }
-    }
-}
-
 /// A string borrowed from the input when it has no escapes.
 struct BStr<'a>(Cow<'a, str>);
 
@@ -449,102 +401,11 @@ impl<'de> Deserialize<'de> for BStr<'de> {
     }
 }
 
-impl<'de> Deserialize<'de> for JVal<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = JVal<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any valid JSON value")
-            }
-            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Self::Value, E> {
-                Ok(JVal::Bool(b))
-            }
-            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
-                Ok(JVal::Num(n.into()))
-            }
-            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
-                Ok(JVal::Num(n.into()))
-            }
-            fn visit_f64<E: serde::de::Error>(self, x: f64) -> Result<Self::Value, E> {
-                Ok(serde_json::Number::from_f64(x).map_or(JVal::Null, JVal::Num))
-            }
-            fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
-                Ok(JVal::Str(Cow::Borrowed(s)))
-            }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(JVal::Str(Cow::Owned(s.to_string())))
-            }
-            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Self::Value, E> {
-                Ok(JVal::Str(Cow::Owned(s)))
-            }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(JVal::Null)
-            }
-            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(JVal::Null)
-            }
-            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
-                JVal::deserialize(d)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some(x) = seq.next_element()? {
-                    v.push(x);
-                }
-                Ok(JVal::Arr(v))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut v: Vec<(Cow<'de, str>, JVal<'de>)> = Vec::new();
-                while let Some(BStr(k)) = map.next_key()? {
-                    v.push((k, map.next_value()?));
-                }
-                // As `serde_json::Map` (a BTreeMap): sorted keys, the last duplicate wins.
-                if !v.is_sorted_by(|a, b| a.0 < b.0) {
-                    v.sort_by(|a, b| a.0.cmp(&b.0));
-                    let mut out: Vec<(Cow<'de, str>, JVal<'de>)> = Vec::with_capacity(v.len());
-                    for kv in v {
-                        match out.last_mut() {
-                            Some(last) if last.0 == kv.0 => *last = kv,
-                            _ => out.push(kv),
-                        }
-                    }
-                    v = out;
-                }
-                Ok(JVal::Obj(v))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-fn parse_value(text: &str, max_depth: usize) -> Result<(JVal<'_>, usize), String> {
-    // serde_json itself refuses more than 128 levels (so parsing never overflows the stack);
-    // stay below it. The byte scan for the exact depth only runs when that limit is hit.
-    let limit = max_depth.min(127);
-    let too_deep = |depth: usize| {
-        format!(
-            "JSON nested {depth} levels deep, over the limit of {limit}; not parsed (flatten the file or raise max_json_depth)"
-        )
-    };
-    match serde_json::from_str::<JVal>(text) {
-        Ok(v) => {
-            let depth = v.depth();
-            if depth > limit { Err(too_deep(depth)) } else { Ok((v, depth)) }
-        }
-        Err(e) => {
-            let depth = json_depth(text);
-            Err(if depth > limit { too_deep(depth) } else { format!("malformed JSON: {e}") })
-        }
-    }
-}
-
 fn parse_json(p: &mut Parsed, text: &str, max_depth: usize, paths: bool) {
-    match parse_value(text, max_depth) {
-        Ok((v, depth)) => {
-            let mut w = JsonWalker { paths, ..Default::default() };
-            let numbers = w.walk(p, &v, "$");
-            p.entry.json = Some(JsonStats { max_depth: depth, numbers, lines: 0, bad_lines: 0 });
+    let mut w = JsonWalker { paths, ..Default::default() };
+    match w.scan(p, text, "$", max_depth) {
+        Ok((numbers, depth)) => {
+            p.entry.json = Some(JsonStats { max_depth: depth, numbers, lines: 0, bad_lines: 0 })
         }
         Err(reason) => p.fail(Severity::Failed, reason),
     }
@@ -556,10 +417,10 @@ fn parse_jsonl(p: &mut Parsed, text: &str, max_depth: usize, paths: bool) {
     let mut w = JsonWalker { paths, ..Default::default() };
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         st.lines += 1;
-        match parse_value(line, max_depth) {
-            Ok((v, d)) => {
+        match w.scan(p, line, &format!("line {}: $", i + 1), max_depth) {
+            Ok((numbers, d)) => {
                 st.max_depth = st.max_depth.max(d);
-                st.numbers += w.walk(p, &v, &format!("line {}: $", i + 1));
+                st.numbers += numbers;
             }
             Err(reason) => {
                 st.bad_lines += 1;
@@ -577,21 +438,11 @@ fn parse_jsonl(p: &mut Parsed, text: &str, max_depth: usize, paths: bool) {
     p.entry.json = Some(st);
 }
 
-fn scalar_string(v: &JVal) -> Option<String> {
-    match v {
-        JVal::Str(s) => Some(s.to_string()),
-        JVal::Num(n) => Some(n.to_string()),
-        JVal::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
 /// Keys whose object value holds the configuration of its siblings (`options`, `config`, …).
 fn is_config_object(key: &str) -> bool {
-    matches!(
-        key.to_ascii_lowercase().as_str(),
-        "options" | "config" | "configuration" | "params" | "parameters" | "settings" | "hyperparameters"
-    )
+    ["options", "config", "configuration", "params", "parameters", "settings", "hyperparameters"]
+        .iter()
+        .any(|k| key.eq_ignore_ascii_case(k))
 }
 
 /// One step of a JSON path.
@@ -610,8 +461,10 @@ fn join_path(parent: &str, seg: Seg) -> String {
     }
 }
 
-/// Walks JSON values of one file with an explicit stack (no recursion). Paths are only built
-/// for containers and for numbers that become facts.
+/// Extracts facts from JSON documents while serde_json parses them: no value tree is built.
+/// A number becomes a fact when its key (or its array's key) names a measurement; the
+/// configuration keys of its enclosing objects (wherever they sit in the object, and those of
+/// an `options`-like child object) form its group, resolved once the document is parsed.
 #[derive(Default)]
 struct JsonWalker {
     /// Key name → metric index (or not a measurement).
@@ -621,93 +474,287 @@ struct JsonWalker {
     paths: bool,
 }
 
+/// The configuration an object states.
+#[derive(Default)]
+struct Frame {
+    /// Enclosing object (`u32::MAX` for a top-level object).
+    parent: u32,
+    /// Its own scalar configuration keys (and `"model": {"name": …}`), in document order.
+    direct: Vec<(&'static str, String)>,
+    /// Configuration from `options`-like child objects (its own keys win over these).
+    from_options: Vec<(&'static str, String)>,
+    /// Its `name` scalar (for `"model": {"name": …}` in the parent).
+    name: Option<String>,
+}
+
+/// Parse state of one document.
+struct Scan<'w, 'p> {
+    w: &'w mut JsonWalker,
+    p: &'p mut Parsed,
+    frames: Vec<Frame>,
+    /// Frame of each fact pushed since the document began (its group is known at the end).
+    fact_frames: Vec<u32>,
+    numbers: usize,
+    depth: usize,
+}
+
+/// What a value was, for its parent object.
+enum Seen<'de> {
+    Str(Cow<'de, str>),
+    Num(serde_json::Number),
+    Bool(bool),
+    Object(u32),
+    Other,
+}
+
+impl Seen<'_> {
+    /// The text of a scalar, as a configuration value.
+    fn scalar(&self) -> Option<String> {
+        match self {
+            Seen::Str(s) => Some(s.to_string()),
+            Seen::Num(n) => Some(n.to_string()),
+            Seen::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// Seed of one value: where it sits.
+struct Node<'s, 'w, 'p, 'k> {
+    st: &'s mut Scan<'w, 'p>,
+    /// Innermost enclosing object.
+    frame: u32,
+    /// Path index of the enclosing container.
+    parent: u32,
+    seg: Seg<'k>,
+    /// Nearest key (an array's elements inherit the array's key).
+    key: Option<&'k str>,
+    depth: usize,
+}
+
 impl JsonWalker {
-    /// Emit a fact for every number whose key names a measurement; configuration keys of an
-    /// object (and of its ancestors) form the fact's group. Returns the count of numbers.
-    fn walk(&mut self, p: &mut Parsed, root: &JVal, root_path: &str) -> usize {
-        /// (value, parent path index, step, nearest key, configuration id)
-        type Frame<'a, 'b> = (&'a JVal<'b>, u32, Seg<'a>, Option<&'a str>, u32);
-        let empty = self.groups.id(&mut p.facts, BTreeMap::new());
-        let mut numbers = 0;
-        let base = p.facts.paths.len() as u32;
-        p.facts.paths.push(root_path.to_string());
-        let mut stack: Vec<Frame> = vec![(root, base, Seg::Root, None, empty)];
-        let paths = self.paths;
-        let container = |p: &mut Parsed, parent: u32, seg: Seg| -> u32 {
-            if matches!(seg, Seg::Root) || !paths {
-                return parent;
-            }
-            let path = join_path(&p.facts.paths[parent as usize], seg);
-            p.facts.paths.push(path);
-            (p.facts.paths.len() - 1) as u32
+    /// Parse `text` and emit its facts; returns (numeric leaves, nesting depth). On failure
+    /// nothing of the document is kept.
+    fn scan(
+        &mut self,
+        p: &mut Parsed,
+        text: &str,
+        root_path: &str,
+        max_depth: usize,
+    ) -> Result<(usize, usize), String> {
+        // serde_json refuses more than 128 levels, so the recursive descent never overflows the
+        // stack; stay below it. The byte scan for the exact depth only runs when that is hit.
+        let limit = max_depth.min(127);
+        let too_deep = |depth: usize| {
+            format!(
+                "JSON nested {depth} levels deep, over the limit of {limit}; not parsed (flatten the file or raise max_json_depth)"
+            )
         };
-        while let Some((v, parent, seg, key, group)) = stack.pop() {
-            match v {
-                JVal::Num(n) => {
-                    numbers += 1;
-                    let (Some(k), Some(x)) = (key, n.as_f64()) else { continue };
-                    let m = match self.metric_of.get(k) {
-                        Some(m) => *m,
-                        None => {
-                            let m = classify_cached(k).map(|c| add_metric(p, c, k));
-                            self.metric_of.insert(k.to_string(), m);
-                            m
-                        }
-                    };
-                    if let Some(m) = m {
-                        let index = match seg {
-                            Seg::Index(i) => Some(i as u32),
-                            _ => None,
-                        };
-                        push_fact(p, m, x, group, RawLoc::Json { parent, index });
+        let mark = (p.facts.items.len(), p.facts.paths.len(), p.facts.groups.len(), p.facts.metrics.len());
+        let root = p.facts.paths.len() as u32;
+        p.facts.paths.push(root_path.to_string());
+        let mut st = Scan { w: self, p, frames: Vec::new(), fact_frames: Vec::new(), numbers: 0, depth: 0 };
+        let mut de = serde_json::Deserializer::from_str(text);
+        let parsed = Node { st: &mut st, frame: u32::MAX, parent: root, seg: Seg::Root, key: None, depth: 0 }
+            .deserialize(&mut de)
+            .and_then(|_| de.end());
+        let Scan { frames, fact_frames, numbers, depth, .. } = st;
+        let failure = match parsed {
+            Err(e) => {
+                let d = json_depth(text);
+                Some(if d > limit { too_deep(d) } else { format!("malformed JSON: {e}") })
+            }
+            Ok(()) if depth > limit => Some(too_deep(depth)),
+            Ok(()) => None,
+        };
+        if let Some(reason) = failure {
+            self.rollback(p, mark);
+            return Err(reason);
+        }
+        // Groups: each object's configuration over its ancestors' (parents come first).
+        let empty = self.groups.id(&mut p.facts, BTreeMap::new());
+        let mut group_of: Vec<u32> = Vec::with_capacity(frames.len());
+        for f in &frames {
+            let base = if f.parent == u32::MAX { empty } else { group_of[f.parent as usize] };
+            let g = if f.direct.is_empty() && f.from_options.is_empty() {
+                base
+            } else {
+                let mut map = p.facts.groups[base as usize].clone();
+                for (k, v) in f.from_options.iter().chain(&f.direct) {
+                    map.insert(k.to_string(), v.clone());
+                }
+                self.groups.id(&mut p.facts, map)
+            };
+            group_of.push(g);
+        }
+        for (item, frame) in p.facts.items[mark.0..].iter_mut().zip(&fact_frames) {
+            item.group = if *frame == u32::MAX { empty } else { group_of[*frame as usize] };
+        }
+        Ok((numbers, depth))
+    }
+
+    /// Forget everything a failed document added.
+    fn rollback(&mut self, p: &mut Parsed, (items, paths, groups, metrics): (usize, usize, usize, usize)) {
+        p.facts.items.truncate(items);
+        p.facts.paths.truncate(paths);
+        p.facts.groups.truncate(groups);
+        p.facts.metrics.truncate(metrics);
+        self.metric_of.retain(|_, m| m.is_none_or(|m| (m as usize) < metrics));
+        self.groups.index.retain(|_, g| (*g as usize) < groups);
+    }
+}
+
+impl Scan<'_, '_> {
+    fn number(&mut self, n: Option<f64>, frame: u32, parent: u32, seg: Seg, key: Option<&str>) {
+        self.numbers += 1;
+        let (Some(k), Some(x)) = (key, n) else { return };
+        let m = match self.w.metric_of.get(k) {
+            Some(m) => *m,
+            None => {
+                let m = classify_cached(k).map(|c| add_metric(self.p, c, k));
+                self.w.metric_of.insert(k.to_string(), m);
+                m
+            }
+        };
+        let Some(m) = m else { return };
+        let index = match seg {
+            Seg::Index(i) => Some(i as u32),
+            _ => None,
+        };
+        let before = self.p.facts.items.len();
+        push_fact(self.p, m, x, 0, RawLoc::Json { parent, index });
+        if self.p.facts.items.len() > before {
+            self.fact_frames.push(frame);
+        }
+    }
+
+    /// Path index of a container (its parent's when paths are not kept).
+    fn container(&mut self, parent: u32, seg: Seg) -> u32 {
+        if matches!(seg, Seg::Root) || !self.w.paths {
+            return parent;
+        }
+        let path = join_path(&self.p.facts.paths[parent as usize], seg);
+        self.p.facts.paths.push(path);
+        (self.p.facts.paths.len() - 1) as u32
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Node<'_, '_, '_, '_> {
+    type Value = Seen<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Seen<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Node<'_, '_, '_, '_> {
+    type Value = Seen<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Seen<'de>, E> {
+        Ok(Seen::Bool(b))
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Seen<'de>, E> {
+        self.st.number(Some(n as f64), self.frame, self.parent, self.seg, self.key);
+        Ok(Seen::Num(n.into()))
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Seen<'de>, E> {
+        self.st.number(Some(n as f64), self.frame, self.parent, self.seg, self.key);
+        Ok(Seen::Num(n.into()))
+    }
+    fn visit_f64<E: serde::de::Error>(self, x: f64) -> Result<Seen<'de>, E> {
+        let n = serde_json::Number::from_f64(x);
+        self.st.number(
+            n.as_ref().and_then(serde_json::Number::as_f64),
+            self.frame,
+            self.parent,
+            self.seg,
+            self.key,
+        );
+        Ok(n.map_or(Seen::Other, Seen::Num))
+    }
+    fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Seen<'de>, E> {
+        Ok(Seen::Str(Cow::Borrowed(s)))
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Seen<'de>, E> {
+        Ok(Seen::Str(Cow::Owned(s.to_string())))
+    }
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Seen<'de>, E> {
+        Ok(Seen::Str(Cow::Owned(s)))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Seen<'de>, E> {
+        Ok(Seen::Other)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Seen<'de>, A::Error> {
+        let st = self.st;
+        let depth = self.depth + 1;
+        st.depth = st.depth.max(depth);
+        let path = st.container(self.parent, self.seg);
+        let mut i = 0;
+        while seq
+            .next_element_seed(Node {
+                st: &mut *st,
+                frame: self.frame,
+                parent: path,
+                seg: Seg::Index(i),
+                key: self.key,
+                depth,
+            })?
+            .is_some()
+        {
+            i += 1;
+        }
+        Ok(Seen::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Seen<'de>, A::Error> {
+        let st = self.st;
+        let depth = self.depth + 1;
+        st.depth = st.depth.max(depth);
+        let path = st.container(self.parent, self.seg);
+        let id = st.frames.len() as u32;
+        st.frames.push(Frame { parent: self.frame, ..Frame::default() });
+        while let Some(BStr(k)) = map.next_key()? {
+            let seen = map.next_value_seed(Node {
+                st: &mut *st,
+                frame: id,
+                parent: path,
+                seg: Seg::Key(&k),
+                key: Some(&k),
+                depth,
+            })?;
+            let gk = names::group_key(&k);
+            match seen {
+                Seen::Str(_) | Seen::Num(_) | Seen::Bool(_) => {
+                    if k == "name" {
+                        st.frames[id as usize].name = seen.scalar();
+                    }
+                    if let Some(gk) = gk
+                        && let Some(s) = seen.scalar()
+                    {
+                        st.frames[id as usize].direct.push((gk, s));
                     }
                 }
-                JVal::Arr(items) => {
-                    let path = container(p, parent, seg);
-                    for (i, item) in items.iter().enumerate().rev() {
-                        stack.push((item, path, Seg::Index(i), key, group));
+                Seen::Object(child) if gk == Some("model") => {
+                    if let Some(name) = st.frames[child as usize].name.clone() {
+                        st.frames[id as usize].direct.push(("model", name));
                     }
                 }
-                JVal::Obj(map) => {
-                    let path = container(p, parent, seg);
-                    let mut added: Vec<(&'static str, String)> = Vec::new();
-                    for (k, child) in map {
-                        if let Some(gk) = names::group_key(k) {
-                            if let Some(s) = scalar_string(child) {
-                                added.push((gk, s));
-                            } else if gk == "model"
-                                && let Some(name) = child.get("name").and_then(scalar_string)
-                            {
-                                added.push(("model", name));
-                            }
-                        } else if let JVal::Obj(opts) = child
-                            && is_config_object(k)
-                        {
-                            // `"options": {"num_ctx": 2048}` beside the runs configures them.
-                            for (ok, ov) in opts {
-                                if let (Some(gk), Some(s)) = (names::group_key(ok), scalar_string(ov))
-                                    && !added.iter().any(|(a, _)| *a == gk)
-                                {
-                                    added.push((gk, s));
-                                }
-                            }
+                Seen::Object(child) if gk.is_none() && is_config_object(&k) => {
+                    // `"options": {"num_ctx": 2048}` beside the runs configures them.
+                    let opts = std::mem::take(&mut st.frames[child as usize].direct);
+                    let own = &mut st.frames[id as usize].from_options;
+                    for (ok, ov) in &opts {
+                        if !own.iter().any(|(a, _)| a == ok) {
+                            own.push((ok, ov.clone()));
                         }
                     }
-                    let g = if added.is_empty() {
-                        group
-                    } else {
-                        let mut map = p.facts.groups[group as usize].clone();
-                        map.extend(added.into_iter().map(|(k, v)| (k.to_string(), v)));
-                        self.groups.id(&mut p.facts, map)
-                    };
-                    for (k, child) in map.iter().rev() {
-                        stack.push((child, path, Seg::Key(k), Some(k.as_ref()), g));
-                    }
+                    st.frames[child as usize].direct = opts;
                 }
                 _ => {}
             }
         }
-        numbers
+        Ok(Seen::Object(id))
     }
 }
 
