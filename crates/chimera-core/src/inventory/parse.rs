@@ -1,7 +1,9 @@
 //! Parsing one file (CSV, JSON/JSONL, Markdown) into its shape, problems and facts.
 //!
-//! JSON depth is checked by an iterative byte scan before parsing, and the parsed value is
-//! walked with an explicit stack, so deep nesting can never overflow the thread stack.
+//! JSON facts are extracted while serde_json parses (no value tree is built); serde_json's
+//! recursion limit of 128 levels bounds the descent, so deep nesting can never overflow the
+//! thread stack, and an iterative byte scan finds the exact depth of a document that hits it.
+//! Markdown pipe tables give facts too (see [`super::mdtable`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
