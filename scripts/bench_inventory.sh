@@ -19,5 +19,5 @@ echo "== $N files, scale 1 (nproc: $(nproc))"
 "$BIN" "$DIR/n$N-s1" --files "$N" --scale 1 --rounds "$ROUNDS"
 M=$((N / 10))
 echo "== $M files, scale 1 vs scale 10 (memory vs file contents)"
-"$BIN" "$DIR/n$M-s1" --files "$M" --scale 1 --rounds 1 | tail -6
-"$BIN" "$DIR/n$M-s10" --files "$M" --scale 10 --rounds 1 | tail -6
+"$BIN" "$DIR/n$M-s1" --files "$M" --scale 1 --rounds 1 | tail -7
+"$BIN" "$DIR/n$M-s10" --files "$M" --scale 10 --rounds 1 | tail -7

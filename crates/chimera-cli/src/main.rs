@@ -10,6 +10,12 @@ mod select;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: the inventory allocates and frees many small
+/// values on several threads, where glibc's malloc spent about a quarter of its CPU time
+/// (BENCHMARKS.md, "Inventory"). llama.cpp's own C++ allocations are not affected.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "chimera",

@@ -73,6 +73,8 @@ pub enum RawLoc {
     /// JSON leaf: its container's path is `RawFacts::paths[parent]`; the leaf is the element
     /// `index` of an array, or (no index) the key named by the fact's source name.
     Json { parent: u32, index: Option<u32> },
+    /// Markdown table cell on a 1-based line; the column or row label is the source name.
+    Line { line: u32 },
 }
 
 /// `parent.key`, or `parent["odd key"]` when the key is not a plain identifier.
@@ -99,7 +101,8 @@ pub struct RawFact {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawFacts {
     /// Distinct (classification, source name) pairs of the file.
-    pub metrics: Vec<(names::Classified, String)>,
+    /// (shared: the parser hands out one classification per distinct name and thread).
+    pub metrics: Vec<(std::sync::Arc<names::Classified>, String)>,
     /// Distinct configurations of the file.
     pub groups: Vec<BTreeMap<String, String>>,
     pub items: Vec<RawFact>,
@@ -213,6 +216,7 @@ impl RawFacts {
         let location = match &r.loc {
             RawLoc::Cell { row } => format!("column {source}, row {row}"),
             RawLoc::Path(p) => p.clone(),
+            RawLoc::Line { line } => format!("line {line}, {source}"),
             RawLoc::Json { parent, index: Some(i) } => format!("{}[{i}]", self.paths[*parent as usize]),
             RawLoc::Json { parent, index: None } => json_key_path(&self.paths[*parent as usize], source),
         };
@@ -291,10 +295,10 @@ impl FactSetBuilder {
         for f in facts {
             let c =
                 names::Classified { metric: f.metric, unit: f.unit, stat: f.stat, factor: 1.0, family: "" };
-            let m = match raw.metrics.iter().position(|(x, s)| *x == c && *s == f.source_name) {
+            let m = match raw.metrics.iter().position(|(x, s)| **x == c && *s == f.source_name) {
                 Some(i) => i,
                 None => {
-                    raw.metrics.push((c, f.source_name));
+                    raw.metrics.push((std::sync::Arc::new(c), f.source_name));
                     raw.metrics.len() - 1
                 }
             };

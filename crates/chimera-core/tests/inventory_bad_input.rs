@@ -229,6 +229,15 @@ fn json_nested_within_the_limit_is_walked_iteratively() {
     assert_eq!(f.value, 3.0);
     assert_eq!(f.location, format!("${}.tokens_s", ".a".repeat(depth)));
     assert_eq!(f.group.get("model").map(String::as_str), Some("m"));
+    // The same file over the default limit of 64: refused with its exact depth.
+    let inv = run(d.path());
+    let e = entry(&inv, "reports/nested.json");
+    assert_eq!(e.status, ParseStatus::Failed);
+    assert!(
+        e.reason.as_deref().unwrap().starts_with("JSON nested 101 levels deep, over the limit of 64"),
+        "{e:?}"
+    );
+    assert!(!inv.facts.facts.iter().any(|f| f.file == "reports/nested.json"));
 }
 
 #[test]

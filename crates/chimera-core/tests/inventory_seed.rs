@@ -130,3 +130,56 @@ fn seed_101_output_is_deterministic() {
         known.iter().any(|(v, l)| close(*v, 283.55815019892515) && l.starts_with("mean of tokens_per_s"))
     );
 }
+
+#[test]
+fn seed_101_markdown_tables_give_facts_with_line_provenance() {
+    let inv = inventory();
+    let file = "reports/gemma3/SUMMARY.md";
+    let of = |metric: &str| {
+        inv.facts
+            .facts
+            .iter()
+            .find(|f| f.file == file && f.metric == metric)
+            .unwrap_or_else(|| panic!("{metric}"))
+    };
+    // `| **Mean Throughput** | 102.85 tokens/s |` on line 11 of the file.
+    let tps = of("tokens_per_s");
+    assert_eq!(
+        (tps.value, tps.stat.as_str(), tps.location.as_str()),
+        (102.85, "mean", "line 11, Mean Throughput")
+    );
+    // `| **Mean TTFT** | 0.165 s (warm) |`: seconds normalised to ms.
+    let ttft = of("ttft_ms");
+    assert!(close(ttft.value, 165.0) && ttft.unit == "ms" && ttft.stat == "mean", "{ttft:?}");
+    // `| **GPU Memory** | 5.3 GB |`.
+    assert!(close(of("gpu_memory_mb").value, 5.3 * 1024.0));
+    // Column tables: the configuration columns group the rows (Gemma3_Benchmark_Report.md,
+    // `| Config | num_gpu | num_ctx | temp | Tokens/s | TTFT (s) |`).
+    let f = inv
+        .facts
+        .facts
+        .iter()
+        .find(|f| f.file == "reports/gemma3/Gemma3_Benchmark_Report.md" && f.location == "line 57, TTFT (s)")
+        .expect("table fact");
+    assert!(close(f.value, 126.0), "{f:?}");
+    let g: Vec<(&str, &str)> = f.group.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(g, [("num_ctx", "1024"), ("num_gpu", "999"), ("temperature", "0.4")]);
+    // Differences (`TP Δ (tok/s)`, `TTFT Δ (ms)`) are not measurements.
+    assert!(!inv.facts.facts.iter().any(|f| f.location.contains('Δ')));
+}
+
+#[test]
+fn seed_101_json_options_object_configures_its_siblings() {
+    let inv = inventory();
+    let f = inv
+        .facts
+        .facts
+        .iter()
+        .find(|f| {
+            f.file == "reports/ollama/20251002-151824/prompt_suite_summary.json"
+                && f.location == "$.models[0].mean_tokens_s"
+        })
+        .expect("fact");
+    let g: Vec<(&str, &str)> = f.group.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(g, [("model", "llama3.1:8b-instruct-q4_0"), ("temperature", "0.3"), ("top_p", "0.9")]);
+}

@@ -44,21 +44,28 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         max_facts: args.max_facts,
         ..CollectOptions::default()
     };
+    chimera_core::inventory::disable_transparent_huge_pages();
     let inv =
         tokio::task::spawn_blocking(move || collect(&dirs, &opts)).await.context("inventory worker")??;
     let mut stdout = std::io::stdout().lock();
+    let render = || if args.summary { inv.data_summary() } else { inv.to_markdown() };
     match args.json.as_deref() {
         Some("-") => inv.write_json(&mut stdout)?,
         Some(path) => {
-            chimera_core::fsutil::write_atomic(std::path::Path::new(path), inv.to_json().as_bytes())
+            // The JSON file is streamed on a second thread while the Markdown is rendered.
+            let (written, text) = std::thread::scope(|s| {
+                let json = s.spawn(|| {
+                    chimera_core::fsutil::write_atomic_with(std::path::Path::new(path), |w| inv.write_json(w))
+                });
+                let text = render();
+                (json.join(), text)
+            });
+            written
+                .map_err(|_| anyhow::anyhow!("the JSON writer panicked"))?
                 .with_context(|| format!("cannot write the JSON inventory to `{path}`"))?;
-            let text = if args.summary { inv.data_summary() } else { inv.to_markdown() };
             stdout.write_all(text.as_bytes())?;
         }
-        None => {
-            let text = if args.summary { inv.data_summary() } else { inv.to_markdown() };
-            stdout.write_all(text.as_bytes())?;
-        }
+        None => stdout.write_all(render().as_bytes())?,
     }
     stdout.flush()?;
     Ok(0)

@@ -53,9 +53,11 @@ pub fn group_key(name: &str) -> Option<&'static str> {
     // normalised name longer than the buffer is longer than every configuration key.
     let mut buf = [0u8; 32];
     let mut len = 0;
-    for c in name.chars() {
+    // Bytes, not chars: every byte of a multi-byte character is non-alphanumeric, and runs of
+    // those collapse into one `_` exactly as one non-ASCII char does.
+    for c in name.bytes() {
         let b = if c.is_ascii_alphanumeric() {
-            c.to_ascii_lowercase() as u8
+            c.to_ascii_lowercase()
         } else if len > 0 && buf[len - 1] == b'_' {
             continue;
         } else {
@@ -123,7 +125,18 @@ fn time_factor(tok: &str) -> Option<f64> {
 /// counts, memory, GPU/CPU utilisation and quality names map to their families.
 pub fn classify(name: &str) -> Option<Classified> {
     let n = normalize(name);
-    if n.is_empty() || n.contains("timestamp") || n.contains("date") || n.ends_with("_at") {
+    if n.is_empty()
+        || n.contains("timestamp")
+        || n.contains("date")
+        || n.ends_with("_at")
+        || name.contains('Δ')
+    {
+        return None;
+    }
+    // A difference between two measurements is not a measurement of its own.
+    if n.split('_')
+        .any(|t| matches!(t, "delta" | "diff" | "difference" | "change" | "improvement" | "penalty"))
+    {
         return None;
     }
     let mut stat = "value";
@@ -272,7 +285,18 @@ mod tests {
 
     #[test]
     fn non_measurements_are_rejected() {
-        for n in ["num_gpu", "timestamp", "test_timestamp", "prompt_index", "runs", "prompt_eval", "ttft"] {
+        for n in [
+            "num_gpu",
+            "timestamp",
+            "test_timestamp",
+            "prompt_index",
+            "runs",
+            "prompt_eval",
+            "ttft",
+            "TP Δ (tok/s)",
+            "ttft_delta_ms",
+            "Avg TTFT Penalty (ms)",
+        ] {
             assert_eq!(classify(n), None, "{n}");
         }
         assert_eq!(group_key("Temp"), Some("temperature"));

@@ -9,14 +9,18 @@
 
 pub mod csvscan;
 pub mod derive;
+pub mod mdtable;
 pub mod parse;
 pub mod read;
 pub mod render;
 pub mod walk;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
@@ -94,12 +98,16 @@ pub enum FileKind {
 impl FileKind {
     /// `csv`/`json`/`jsonl`/`ndjson`/`md`/`markdown` (any case); anything else is ignored.
     pub fn from_path(p: &Path) -> FileKind {
-        let ext = p.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-        match ext.as_str() {
-            "csv" => FileKind::Csv,
-            "json" | "jsonl" | "ndjson" => FileKind::Json,
-            "md" | "markdown" => FileKind::Markdown,
-            _ => FileKind::Ignored,
+        let Some(ext) = p.extension().and_then(|e| e.to_str()) else { return FileKind::Ignored };
+        let is = |x: &str| ext.eq_ignore_ascii_case(x);
+        if is("csv") {
+            FileKind::Csv
+        } else if is("json") || is("jsonl") || is("ndjson") {
+            FileKind::Json
+        } else if is("md") || is("markdown") {
+            FileKind::Markdown
+        } else {
+            FileKind::Ignored
         }
     }
 
@@ -334,6 +342,23 @@ pub struct Inventory {
     pub facts: FactSet,
 }
 
+/// Process-wide: stop the kernel from backing this process's heap with transparent huge
+/// pages. The collector allocates and frees many small values; with huge pages every fresh
+/// 2 MiB region is zeroed at first touch, which cost about 16% of its CPU time (profile in
+/// BENCHMARKS.md). Call it once, early, in a process that runs [`collect`] on large corpora
+/// (`chimera inventory` does). Returns whether the kernel accepted it (Linux only).
+pub fn disable_transparent_huge_pages() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: PR_SET_THP_DISABLE only sets a flag on the calling process.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
 /// Collect an inventory of `dirs` with the real file system.
 pub fn collect(dirs: &[PathBuf], opts: &CollectOptions) -> Result<Inventory, InventoryError> {
     collect_with(dirs, opts, &StdReader)
@@ -347,20 +372,47 @@ pub fn collect_with(
     reader: &dyn FileReader,
 ) -> Result<Inventory, InventoryError> {
     let plan = walk::plan(dirs, &opts.roots)?;
-    let walked = walk::walk(&plan);
+    let walk::Walked { files: walked, problems } = walk::walk(&plan);
     let mut fold = Fold {
         builder: FactSetBuilder::new(opts.max_facts, opts.max_groups),
         families: BTreeSet::new(),
-        first_by_hash: HashMap::new(),
-        files: Vec::with_capacity(walked.files.len()),
-        problems: walked.problems,
+        first_by_hash: HashMap::default(),
+        files: Vec::with_capacity(walked.len()),
+        problems,
     };
-    // Each batch is parsed on the pool, then folded in path order (deterministic output).
-    for batch in walked.files.chunks(opts.batch_files.max(1)) {
-        // Once the kept facts / summaries are full, later files only need counting.
-        let keep = parse::Keep { facts: !fold.builder.facts_full(), summaries: !fold.builder.groups_full() };
-        fold.add(batch.par_iter().map(|f| parse::parse_file_keeping(f, opts, reader, keep)).collect());
-    }
+    // Batches are parsed on the pool by a feeder thread while this thread folds the previous
+    // batch, in path order (deterministic output). Once the kept facts / summaries are full,
+    // later files only need counting: the flags tell the feeder (a batch parsed before it sees
+    // them builds more than needed, never less).
+    let keep_facts = AtomicBool::new(true);
+    let keep_summaries = AtomicBool::new(true);
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<parse::Parsed>>(1);
+        let (keep_facts, keep_summaries) = (&keep_facts, &keep_summaries);
+        s.spawn(move || {
+            let mut files = walked.into_iter();
+            loop {
+                let batch: Vec<walk::WalkedFile> = files.by_ref().take(opts.batch_files.max(1)).collect();
+                if batch.is_empty() {
+                    break;
+                }
+                let keep = parse::Keep {
+                    facts: keep_facts.load(Ordering::Relaxed),
+                    summaries: keep_summaries.load(Ordering::Relaxed),
+                };
+                let parsed =
+                    batch.into_par_iter().map(|f| parse::parse_file_keeping(f, opts, reader, keep)).collect();
+                if tx.send(parsed).is_err() {
+                    break;
+                }
+            }
+        });
+        for parsed in rx {
+            fold.add(parsed);
+            keep_facts.store(!fold.builder.facts_full(), Ordering::Relaxed);
+            keep_summaries.store(!fold.builder.groups_full(), Ordering::Relaxed);
+        }
+    });
     let Fold { builder, families, files, mut problems, .. } = fold;
     problems.sort_by(|a, b| (&a.path, a.severity, &a.reason).cmp(&(&b.path, b.severity, &b.reason)));
     let coverage = walk::coverage(&plan, &files);
@@ -391,11 +443,39 @@ impl Fold {
                     }
                 }
             }
+            if p.entry.kind == FileKind::Markdown
+                && p.entry.facts > 0
+                && self.same_stem_has_data(&p.entry.rel_path)
+            {
+                // `x.md` rendering `x.json`/`x.csv`: its table numbers are the same samples.
+                p.entry.notes.push(format!(
+                    "{} table value(s) left out of the facts: the CSV/JSON file of the same name holds the data",
+                    p.entry.facts
+                ));
+                p.entry.facts = 0;
+                p.facts = Default::default();
+                p.families.clear();
+            }
             self.families.extend(p.families.iter().copied());
             self.problems.extend(p.problems);
             self.builder.add_raw(&p.entry.rel_path, &p.facts);
             self.files.push(p.entry);
         }
+    }
+}
+
+impl Fold {
+    /// Whether a CSV/JSON file with the same path stem (`x.md` → `x.csv`, `x.json`) already
+    /// gave facts. Paths sharing the `x.` prefix are contiguous in path order, and `.csv` and
+    /// `.json` sort before `.md`/`.markdown`, so only the tail of `files` needs a look.
+    fn same_stem_has_data(&self, rel_path: &str) -> bool {
+        let Some(dot) = rel_path.rfind('.').filter(|&i| !rel_path[i..].contains('/')) else { return false };
+        let prefix = &rel_path[..=dot];
+        self.files.iter().rev().take_while(|f| f.rel_path.starts_with(prefix)).any(|f| {
+            matches!(f.kind, FileKind::Csv | FileKind::Json)
+                && f.facts > 0
+                && !f.rel_path[dot + 1..].contains('.')
+        })
     }
 }
 

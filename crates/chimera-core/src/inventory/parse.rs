@@ -1,12 +1,19 @@
 //! Parsing one file (CSV, JSON/JSONL, Markdown) into its shape, problems and facts.
 //!
-//! JSON depth is checked by an iterative byte scan before parsing, and the parsed value is
-//! walked with an explicit stack, so deep nesting can never overflow the thread stack.
+//! JSON facts are extracted while serde_json parses (no value tree is built); serde_json's
+//! recursion limit of 128 levels bounds the descent, so deep nesting can never overflow the
+//! thread stack, and an iterative byte scan finds the exact depth of a document that hits it.
+//! Markdown pipe tables give facts too (see [`super::mdtable`]).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use rustc_hash::FxHashMap as HashMap;
+
+use chrono::{DateTime, Utc};
+
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use sha2::{Digest, Sha256};
 
 use super::walk::WalkedFile;
@@ -59,28 +66,28 @@ impl Keep {
 
 /// Parse one walked file. Never panics on bad input; every failure lands in `problems`.
 pub fn parse_file(f: &WalkedFile, opts: &CollectOptions, reader: &dyn FileReader) -> Parsed {
-    parse_file_keeping(f, opts, reader, Keep::ALL)
+    parse_file_keeping(f.clone(), opts, reader, Keep::ALL)
 }
 
 /// [`parse_file`], building only what `keep` says the collector still keeps (the counts and
 /// everything else in the output are the same).
 pub fn parse_file_keeping(
-    f: &WalkedFile,
+    f: WalkedFile,
     opts: &CollectOptions,
     reader: &dyn FileReader,
     keep: Keep,
 ) -> Parsed {
     let entry = FileEntry {
-        rel_path: f.rel_path.clone(),
+        name_date: derive::name_date(&f.rel_path).map(derive::fmt_name_date),
+        rel_path: f.rel_path,
         kind: f.kind,
-        bytes: f.bytes,
-        modified: f.modified,
+        bytes: 0,
+        modified: None,
         sha256: None,
         encoding: None,
         status: ParseStatus::NotParsed,
         reason: None,
         notes: Vec::new(),
-        name_date: derive::name_date(&f.rel_path).map(derive::fmt_name_date),
         facts: 0,
         duplicate_of: None,
         csv: None,
@@ -88,22 +95,39 @@ pub fn parse_file_keeping(
         markdown: None,
     };
     let mut p = Parsed { entry, facts: RawFacts::default(), families: Vec::new(), problems: Vec::new() };
+    let set_meta = |p: &mut Parsed, m: read::FileMeta| {
+        p.entry.bytes = m.len;
+        p.entry.modified = m.modified.map(DateTime::<Utc>::from);
+    };
     if f.kind == FileKind::Ignored {
+        match read::FileMeta::stat(&f.path) {
+            Ok(m) => set_meta(&mut p, m),
+            Err(e) => p.fail(Severity::Failed, format!("cannot read file metadata: {e}")),
+        }
         return p;
     }
-    if f.bytes > opts.max_file_bytes {
-        p.fail(
-            Severity::Skipped,
-            format!(
-                "{} bytes is over the size cap of {} bytes; raise --max-file-bytes to include it",
-                f.bytes, opts.max_file_bytes
-            ),
-        );
-        return p;
-    }
-    let bytes = match reader.read_capped(&f.path, opts.max_file_bytes) {
-        Ok(b) => b,
+    let bytes = match reader.read_with_meta(&f.path, opts.max_file_bytes) {
+        Ok(read::ReadFile { meta, bytes }) => {
+            set_meta(&mut p, meta);
+            match bytes {
+                Some(b) => b,
+                None => {
+                    p.fail(
+                        Severity::Skipped,
+                        format!(
+                            "{} bytes is over the size cap of {} bytes; raise --max-file-bytes to include it",
+                            meta.len, opts.max_file_bytes
+                        ),
+                    );
+                    return p;
+                }
+            }
+        }
         Err(e) => {
+            // Size and date still listed when only the contents are unreadable.
+            if let Ok(m) = read::FileMeta::stat(&f.path) {
+                set_meta(&mut p, m);
+            }
             let reason = match e.kind() {
                 std::io::ErrorKind::PermissionDenied => {
                     format!("permission denied: {e}; grant read access to include it")
@@ -145,8 +169,8 @@ pub fn parse_file_keeping(
     match f.kind {
         FileKind::Csv => parse_csv(&mut p, &dec.text),
         FileKind::Json => {
-            let lower = f.rel_path.to_ascii_lowercase();
-            if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") {
+            let ext = f.path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if ext.eq_ignore_ascii_case("jsonl") || ext.eq_ignore_ascii_case("ndjson") {
                 parse_jsonl(&mut p, &dec.text, opts.max_json_depth, keep.facts)
             } else {
                 parse_json(&mut p, &dec.text, opts.max_json_depth, keep.facts)
@@ -196,18 +220,18 @@ impl Groups {
 thread_local! {
     /// Column/key name → classification, per worker thread (the same few names recur in
     /// every file; classifying one costs several allocations).
-    static CLASSIFIED: std::cell::RefCell<HashMap<String, Option<names::Classified>>> =
-        std::cell::RefCell::new(HashMap::new());
+    static CLASSIFIED: std::cell::RefCell<HashMap<String, Option<Arc<names::Classified>>>> =
+        std::cell::RefCell::new(HashMap::default());
 }
 
 /// [`names::classify`], memoised per thread (at most 4,096 names are remembered).
-fn classify_cached(name: &str) -> Option<names::Classified> {
+fn classify_cached(name: &str) -> Option<Arc<names::Classified>> {
     CLASSIFIED.with(|cache| {
         let mut cache = cache.borrow_mut();
         if let Some(c) = cache.get(name) {
             return c.clone();
         }
-        let c = names::classify(name);
+        let c = names::classify(name).map(Arc::new);
         if cache.len() < 4096 {
             cache.insert(name.to_string(), c.clone());
         }
@@ -216,7 +240,7 @@ fn classify_cached(name: &str) -> Option<names::Classified> {
 }
 
 /// Register a classified source name; returns its metric index.
-fn add_metric(p: &mut Parsed, c: names::Classified, source: &str) -> u32 {
+fn add_metric(p: &mut Parsed, c: Arc<names::Classified>, source: &str) -> u32 {
     p.facts.metrics.push((c, source.to_string()));
     (p.facts.metrics.len() - 1) as u32
 }
@@ -248,8 +272,9 @@ fn parse_csv(p: &mut Parsed, text: &str) {
     };
     let mut first_ragged = None;
     let mut excluded = 0usize;
+    let any_metric = classes.iter().any(Option::is_some);
     let mut groups = Groups::default();
-    let mut by_cells: HashMap<String, u32> = HashMap::new();
+    let mut by_cells: HashMap<String, u32> = HashMap::default();
     let mut key = String::new();
     while cur.advance() {
         st.rows += 1;
@@ -262,9 +287,12 @@ fn parse_csv(p: &mut Parsed, text: &str) {
         if errored {
             st.error_rows += 1;
         }
-        st.empty_cells +=
-            cur.fields().enumerate().filter(|(i, c)| Some(*i) != error_col && c.trim().is_empty()).count();
-        if classes.iter().all(Option::is_none) {
+        if !any_metric {
+            st.empty_cells += cur
+                .fields()
+                .enumerate()
+                .filter(|(i, c)| Some(*i) != error_col && c.trim().is_empty())
+                .count();
             continue;
         }
         key.clear();
@@ -287,9 +315,17 @@ fn parse_csv(p: &mut Parsed, text: &str) {
                 g
             }
         };
+        // One pass over the row: empty cells and measurements.
         for (i, cell) in cur.fields().enumerate() {
+            let cell = cell.trim();
+            if cell.is_empty() {
+                if Some(i) != error_col {
+                    st.empty_cells += 1;
+                }
+                continue;
+            }
             let Some(Some(m)) = classes.get(i) else { continue };
-            let Ok(v) = cell.trim().parse::<f64>() else { continue };
+            let Ok(v) = cell.parse::<f64>() else { continue };
             if errored {
                 excluded += 1;
                 continue;
@@ -342,27 +378,6 @@ pub fn json_depth(text: &str) -> usize {
     max
 }
 
-/// A JSON value borrowed from the text where it can be (keys and strings without escapes),
-/// so parsing a file does not allocate a `String` per key as `serde_json::Value` does.
-/// Objects keep `serde_json::Map`'s semantics: keys sorted, the last of duplicate keys wins.
-enum JVal<'a> {
-    Null,
-    Bool(bool),
-    Num(serde_json::Number),
-    Str(Cow<'a, str>),
-    Arr(Vec<JVal<'a>>),
-    Obj(Vec<(Cow<'a, str>, JVal<'a>)>),
-}
-
-impl<'a> JVal<'a> {
-    fn get(&self, key: &str) -> Option<&JVal<'a>> {
-        match self {
-            JVal::Obj(m) => m.binary_search_by(|(k, _)| k.as_ref().cmp(key)).ok().map(|i| &m[i].1),
-            _ => None,
-        }
-    }
-}
-
 /// A string borrowed from the input when it has no escapes.
 struct BStr<'a>(Cow<'a, str>);
 
@@ -388,93 +403,11 @@ impl<'de> Deserialize<'de> for BStr<'de> {
     }
 }
 
-impl<'de> Deserialize<'de> for JVal<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = JVal<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("any valid JSON value")
-            }
-            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Self::Value, E> {
-                Ok(JVal::Bool(b))
-            }
-            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
-                Ok(JVal::Num(n.into()))
-            }
-            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
-                Ok(JVal::Num(n.into()))
-            }
-            fn visit_f64<E: serde::de::Error>(self, x: f64) -> Result<Self::Value, E> {
-                Ok(serde_json::Number::from_f64(x).map_or(JVal::Null, JVal::Num))
-            }
-            fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
-                Ok(JVal::Str(Cow::Borrowed(s)))
-            }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(JVal::Str(Cow::Owned(s.to_string())))
-            }
-            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Self::Value, E> {
-                Ok(JVal::Str(Cow::Owned(s)))
-            }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(JVal::Null)
-            }
-            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(JVal::Null)
-            }
-            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
-                JVal::deserialize(d)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some(x) = seq.next_element()? {
-                    v.push(x);
-                }
-                Ok(JVal::Arr(v))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut v: Vec<(Cow<'de, str>, JVal<'de>)> = Vec::new();
-                while let Some(BStr(k)) = map.next_key()? {
-                    v.push((k, map.next_value()?));
-                }
-                // As `serde_json::Map` (a BTreeMap): sorted keys, the last duplicate wins.
-                if !v.is_sorted_by(|a, b| a.0 < b.0) {
-                    v.sort_by(|a, b| a.0.cmp(&b.0));
-                    let mut out: Vec<(Cow<'de, str>, JVal<'de>)> = Vec::with_capacity(v.len());
-                    for kv in v {
-                        match out.last_mut() {
-                            Some(last) if last.0 == kv.0 => *last = kv,
-                            _ => out.push(kv),
-                        }
-                    }
-                    v = out;
-                }
-                Ok(JVal::Obj(v))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-fn parse_value(text: &str, max_depth: usize) -> Result<(JVal<'_>, usize), String> {
-    let depth = json_depth(text);
-    // serde_json itself refuses more than 128 levels; stay below it.
-    let limit = max_depth.min(127);
-    if depth > limit {
-        return Err(format!(
-            "JSON nested {depth} levels deep, over the limit of {limit}; not parsed (flatten the file or raise max_json_depth)"
-        ));
-    }
-    serde_json::from_str(text).map(|v| (v, depth)).map_err(|e| format!("malformed JSON: {e}"))
-}
-
 fn parse_json(p: &mut Parsed, text: &str, max_depth: usize, paths: bool) {
-    match parse_value(text, max_depth) {
-        Ok((v, depth)) => {
-            let mut w = JsonWalker { paths, ..Default::default() };
-            let numbers = w.walk(p, &v, "$");
-            p.entry.json = Some(JsonStats { max_depth: depth, numbers, lines: 0, bad_lines: 0 });
+    let mut w = JsonWalker { paths, ..Default::default() };
+    match w.scan(p, text, "$", max_depth) {
+        Ok((numbers, depth)) => {
+            p.entry.json = Some(JsonStats { max_depth: depth, numbers, lines: 0, bad_lines: 0 })
         }
         Err(reason) => p.fail(Severity::Failed, reason),
     }
@@ -486,10 +419,10 @@ fn parse_jsonl(p: &mut Parsed, text: &str, max_depth: usize, paths: bool) {
     let mut w = JsonWalker { paths, ..Default::default() };
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         st.lines += 1;
-        match parse_value(line, max_depth) {
-            Ok((v, d)) => {
+        match w.scan(p, line, &format!("line {}: $", i + 1), max_depth) {
+            Ok((numbers, d)) => {
                 st.max_depth = st.max_depth.max(d);
-                st.numbers += w.walk(p, &v, &format!("line {}: $", i + 1));
+                st.numbers += numbers;
             }
             Err(reason) => {
                 st.bad_lines += 1;
@@ -507,13 +440,11 @@ fn parse_jsonl(p: &mut Parsed, text: &str, max_depth: usize, paths: bool) {
     p.entry.json = Some(st);
 }
 
-fn scalar_string(v: &JVal) -> Option<String> {
-    match v {
-        JVal::Str(s) => Some(s.to_string()),
-        JVal::Num(n) => Some(n.to_string()),
-        JVal::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
+/// Keys whose object value holds the configuration of its siblings (`options`, `config`, …).
+fn is_config_object(key: &str) -> bool {
+    ["options", "config", "configuration", "params", "parameters", "settings", "hyperparameters"]
+        .iter()
+        .any(|k| key.eq_ignore_ascii_case(k))
 }
 
 /// One step of a JSON path.
@@ -532,8 +463,10 @@ fn join_path(parent: &str, seg: Seg) -> String {
     }
 }
 
-/// Walks JSON values of one file with an explicit stack (no recursion). Paths are only built
-/// for containers and for numbers that become facts.
+/// Extracts facts from JSON documents while serde_json parses them: no value tree is built.
+/// A number becomes a fact when its key (or its array's key) names a measurement; the
+/// configuration keys of its enclosing objects (wherever they sit in the object, and those of
+/// an `options`-like child object) form its group, resolved once the document is parsed.
 #[derive(Default)]
 struct JsonWalker {
     /// Key name → metric index (or not a measurement).
@@ -543,89 +476,297 @@ struct JsonWalker {
     paths: bool,
 }
 
+/// The configuration an object states.
+#[derive(Default)]
+struct Frame {
+    /// Enclosing object (`u32::MAX` for a top-level object).
+    parent: u32,
+    /// Its own scalar configuration keys (and `"model": {"name": …}`), in document order.
+    direct: Vec<(&'static str, String)>,
+    /// Configuration from `options`-like child objects (its own keys win over these).
+    from_options: Vec<(&'static str, String)>,
+    /// Its `name` scalar (for `"model": {"name": …}` in the parent).
+    name: Option<String>,
+}
+
+/// Parse state of one document.
+struct Scan<'w, 'p> {
+    w: &'w mut JsonWalker,
+    p: &'p mut Parsed,
+    frames: Vec<Frame>,
+    /// Frame of each fact pushed since the document began (its group is known at the end).
+    fact_frames: Vec<u32>,
+    numbers: usize,
+    depth: usize,
+}
+
+/// What a value was, for its parent object.
+enum Seen<'de> {
+    Str(Cow<'de, str>),
+    Num(serde_json::Number),
+    Bool(bool),
+    Object(u32),
+    Other,
+}
+
+impl Seen<'_> {
+    /// The text of a scalar, as a configuration value.
+    fn scalar(&self) -> Option<String> {
+        match self {
+            Seen::Str(s) => Some(s.to_string()),
+            Seen::Num(n) => Some(n.to_string()),
+            Seen::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// Seed of one value: where it sits.
+struct Node<'s, 'w, 'p, 'k> {
+    st: &'s mut Scan<'w, 'p>,
+    /// Innermost enclosing object.
+    frame: u32,
+    /// Path index of the enclosing container.
+    parent: u32,
+    seg: Seg<'k>,
+    /// Nearest key (an array's elements inherit the array's key).
+    key: Option<&'k str>,
+    depth: usize,
+}
+
 impl JsonWalker {
-    /// Emit a fact for every number whose key names a measurement; configuration keys of an
-    /// object (and of its ancestors) form the fact's group. Returns the count of numbers.
-    fn walk(&mut self, p: &mut Parsed, root: &JVal, root_path: &str) -> usize {
-        /// (value, parent path index, step, nearest key, configuration id)
-        type Frame<'a, 'b> = (&'a JVal<'b>, u32, Seg<'a>, Option<&'a str>, u32);
-        let empty = self.groups.id(&mut p.facts, BTreeMap::new());
-        let mut numbers = 0;
-        let base = p.facts.paths.len() as u32;
-        p.facts.paths.push(root_path.to_string());
-        let mut stack: Vec<Frame> = vec![(root, base, Seg::Root, None, empty)];
-        let paths = self.paths;
-        let container = |p: &mut Parsed, parent: u32, seg: Seg| -> u32 {
-            if matches!(seg, Seg::Root) || !paths {
-                return parent;
-            }
-            let path = join_path(&p.facts.paths[parent as usize], seg);
-            p.facts.paths.push(path);
-            (p.facts.paths.len() - 1) as u32
+    /// Parse `text` and emit its facts; returns (numeric leaves, nesting depth). On failure
+    /// nothing of the document is kept.
+    fn scan(
+        &mut self,
+        p: &mut Parsed,
+        text: &str,
+        root_path: &str,
+        max_depth: usize,
+    ) -> Result<(usize, usize), String> {
+        // serde_json refuses more than 128 levels, so the recursive descent never overflows the
+        // stack; stay below it. The byte scan for the exact depth only runs when that is hit.
+        let limit = max_depth.min(127);
+        let too_deep = |depth: usize| {
+            format!(
+                "JSON nested {depth} levels deep, over the limit of {limit}; not parsed (flatten the file or raise max_json_depth)"
+            )
         };
-        while let Some((v, parent, seg, key, group)) = stack.pop() {
-            match v {
-                JVal::Num(n) => {
-                    numbers += 1;
-                    let (Some(k), Some(x)) = (key, n.as_f64()) else { continue };
-                    let m = match self.metric_of.get(k) {
-                        Some(m) => *m,
-                        None => {
-                            let m = classify_cached(k).map(|c| add_metric(p, c, k));
-                            self.metric_of.insert(k.to_string(), m);
-                            m
-                        }
-                    };
-                    if let Some(m) = m {
-                        let index = match seg {
-                            Seg::Index(i) => Some(i as u32),
-                            _ => None,
-                        };
-                        push_fact(p, m, x, group, RawLoc::Json { parent, index });
+        let mark = (p.facts.items.len(), p.facts.paths.len(), p.facts.groups.len(), p.facts.metrics.len());
+        let root = p.facts.paths.len() as u32;
+        p.facts.paths.push(root_path.to_string());
+        let mut st = Scan { w: self, p, frames: Vec::new(), fact_frames: Vec::new(), numbers: 0, depth: 0 };
+        let mut de = serde_json::Deserializer::from_str(text);
+        let parsed = Node { st: &mut st, frame: u32::MAX, parent: root, seg: Seg::Root, key: None, depth: 0 }
+            .deserialize(&mut de)
+            .and_then(|_| de.end());
+        let Scan { frames, fact_frames, numbers, depth, .. } = st;
+        let failure = match parsed {
+            Err(e) => {
+                let d = json_depth(text);
+                Some(if d > limit { too_deep(d) } else { format!("malformed JSON: {e}") })
+            }
+            Ok(()) if depth > limit => Some(too_deep(depth)),
+            Ok(()) => None,
+        };
+        if let Some(reason) = failure {
+            self.rollback(p, mark);
+            return Err(reason);
+        }
+        // Groups: each object's configuration over its ancestors' (parents come first).
+        let empty = self.groups.id(&mut p.facts, BTreeMap::new());
+        let mut group_of: Vec<u32> = Vec::with_capacity(frames.len());
+        for f in &frames {
+            let base = if f.parent == u32::MAX { empty } else { group_of[f.parent as usize] };
+            let g = if f.direct.is_empty() && f.from_options.is_empty() {
+                base
+            } else {
+                let mut map = p.facts.groups[base as usize].clone();
+                for (k, v) in f.from_options.iter().chain(&f.direct) {
+                    map.insert(k.to_string(), v.clone());
+                }
+                self.groups.id(&mut p.facts, map)
+            };
+            group_of.push(g);
+        }
+        for (item, frame) in p.facts.items[mark.0..].iter_mut().zip(&fact_frames) {
+            item.group = if *frame == u32::MAX { empty } else { group_of[*frame as usize] };
+        }
+        Ok((numbers, depth))
+    }
+
+    /// Forget everything a failed document added.
+    fn rollback(&mut self, p: &mut Parsed, (items, paths, groups, metrics): (usize, usize, usize, usize)) {
+        p.facts.items.truncate(items);
+        p.facts.paths.truncate(paths);
+        p.facts.groups.truncate(groups);
+        p.facts.metrics.truncate(metrics);
+        self.metric_of.retain(|_, m| m.is_none_or(|m| (m as usize) < metrics));
+        self.groups.index.retain(|_, g| (*g as usize) < groups);
+    }
+}
+
+impl Scan<'_, '_> {
+    fn number(&mut self, n: Option<f64>, frame: u32, parent: u32, seg: Seg, key: Option<&str>) {
+        self.numbers += 1;
+        let (Some(k), Some(x)) = (key, n) else { return };
+        let m = match self.w.metric_of.get(k) {
+            Some(m) => *m,
+            None => {
+                let m = classify_cached(k).map(|c| add_metric(self.p, c, k));
+                self.w.metric_of.insert(k.to_string(), m);
+                m
+            }
+        };
+        let Some(m) = m else { return };
+        let index = match seg {
+            Seg::Index(i) => Some(i as u32),
+            _ => None,
+        };
+        let before = self.p.facts.items.len();
+        push_fact(self.p, m, x, 0, RawLoc::Json { parent, index });
+        if self.p.facts.items.len() > before {
+            self.fact_frames.push(frame);
+        }
+    }
+
+    /// Path index of a container (its parent's when paths are not kept).
+    fn container(&mut self, parent: u32, seg: Seg) -> u32 {
+        if matches!(seg, Seg::Root) || !self.w.paths {
+            return parent;
+        }
+        let path = join_path(&self.p.facts.paths[parent as usize], seg);
+        self.p.facts.paths.push(path);
+        (self.p.facts.paths.len() - 1) as u32
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Node<'_, '_, '_, '_> {
+    type Value = Seen<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Seen<'de>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Node<'_, '_, '_, '_> {
+    type Value = Seen<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Seen<'de>, E> {
+        Ok(Seen::Bool(b))
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Seen<'de>, E> {
+        self.st.number(Some(n as f64), self.frame, self.parent, self.seg, self.key);
+        Ok(Seen::Num(n.into()))
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Seen<'de>, E> {
+        self.st.number(Some(n as f64), self.frame, self.parent, self.seg, self.key);
+        Ok(Seen::Num(n.into()))
+    }
+    fn visit_f64<E: serde::de::Error>(self, x: f64) -> Result<Seen<'de>, E> {
+        let n = serde_json::Number::from_f64(x);
+        self.st.number(
+            n.as_ref().and_then(serde_json::Number::as_f64),
+            self.frame,
+            self.parent,
+            self.seg,
+            self.key,
+        );
+        Ok(n.map_or(Seen::Other, Seen::Num))
+    }
+    fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Seen<'de>, E> {
+        Ok(Seen::Str(Cow::Borrowed(s)))
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Seen<'de>, E> {
+        Ok(Seen::Str(Cow::Owned(s.to_string())))
+    }
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Seen<'de>, E> {
+        Ok(Seen::Str(Cow::Owned(s)))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Seen<'de>, E> {
+        Ok(Seen::Other)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Seen<'de>, A::Error> {
+        let st = self.st;
+        let depth = self.depth + 1;
+        st.depth = st.depth.max(depth);
+        let path = st.container(self.parent, self.seg);
+        let mut i = 0;
+        while seq
+            .next_element_seed(Node {
+                st: &mut *st,
+                frame: self.frame,
+                parent: path,
+                seg: Seg::Index(i),
+                key: self.key,
+                depth,
+            })?
+            .is_some()
+        {
+            i += 1;
+        }
+        Ok(Seen::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Seen<'de>, A::Error> {
+        let st = self.st;
+        let depth = self.depth + 1;
+        st.depth = st.depth.max(depth);
+        let path = st.container(self.parent, self.seg);
+        let id = st.frames.len() as u32;
+        st.frames.push(Frame { parent: self.frame, ..Frame::default() });
+        while let Some(BStr(k)) = map.next_key()? {
+            let seen = map.next_value_seed(Node {
+                st: &mut *st,
+                frame: id,
+                parent: path,
+                seg: Seg::Key(&k),
+                key: Some(&k),
+                depth,
+            })?;
+            let gk = names::group_key(&k);
+            match seen {
+                Seen::Str(_) | Seen::Num(_) | Seen::Bool(_) => {
+                    if k == "name" {
+                        st.frames[id as usize].name = seen.scalar();
+                    }
+                    if let Some(gk) = gk
+                        && let Some(s) = seen.scalar()
+                    {
+                        st.frames[id as usize].direct.push((gk, s));
                     }
                 }
-                JVal::Arr(items) => {
-                    let path = container(p, parent, seg);
-                    for (i, item) in items.iter().enumerate().rev() {
-                        stack.push((item, path, Seg::Index(i), key, group));
+                Seen::Object(child) if gk == Some("model") => {
+                    if let Some(name) = st.frames[child as usize].name.clone() {
+                        st.frames[id as usize].direct.push(("model", name));
                     }
                 }
-                JVal::Obj(map) => {
-                    let path = container(p, parent, seg);
-                    let mut added: Vec<(&'static str, String)> = Vec::new();
-                    for (k, child) in map {
-                        if let Some(gk) = names::group_key(k) {
-                            if let Some(s) = scalar_string(child) {
-                                added.push((gk, s));
-                            } else if gk == "model"
-                                && let Some(name) = child.get("name").and_then(scalar_string)
-                            {
-                                added.push(("model", name));
-                            }
+                Seen::Object(child) if gk.is_none() && is_config_object(&k) => {
+                    // `"options": {"num_ctx": 2048}` beside the runs configures them.
+                    let opts = std::mem::take(&mut st.frames[child as usize].direct);
+                    let own = &mut st.frames[id as usize].from_options;
+                    for (ok, ov) in &opts {
+                        if !own.iter().any(|(a, _)| a == ok) {
+                            own.push((ok, ov.clone()));
                         }
                     }
-                    let g = if added.is_empty() {
-                        group
-                    } else {
-                        let mut map = p.facts.groups[group as usize].clone();
-                        map.extend(added.into_iter().map(|(k, v)| (k.to_string(), v)));
-                        self.groups.id(&mut p.facts, map)
-                    };
-                    for (k, child) in map.iter().rev() {
-                        stack.push((child, path, Seg::Key(k), Some(k.as_ref()), g));
-                    }
+                    st.frames[child as usize].direct = opts;
                 }
                 _ => {}
             }
         }
-        numbers
+        Ok(Seen::Object(id))
     }
 }
 
 fn parse_markdown(p: &mut Parsed, text: &str) {
     let mut st = MarkdownStats::default();
     let mut in_code = false;
-    for line in text.lines() {
+    let mut groups = Groups::default();
+    let mut table: Option<MdTable> = None;
+    let mut header: Option<Vec<&str>> = None;
+    for (i, line) in text.lines().enumerate() {
         st.lines += 1;
         let t = line.trim_start();
         if t.starts_with("```") || t.starts_with("~~~") {
@@ -633,6 +774,7 @@ fn parse_markdown(p: &mut Parsed, text: &str) {
                 st.code_blocks += 1;
             }
             in_code = !in_code;
+            (table, header) = (None, None);
             continue;
         }
         if in_code {
@@ -640,12 +782,118 @@ fn parse_markdown(p: &mut Parsed, text: &str) {
         }
         if t.starts_with('#') {
             st.headings += 1;
+            (table, header) = (None, None);
         } else if t.starts_with('|') {
             st.table_rows += 1;
+            let Some(cells) = super::mdtable::split_row(t) else { continue };
+            if let Some(tb) = &mut table {
+                tb.row(p, &mut groups, (i + 1) as u32, &cells);
+            } else if super::mdtable::is_separator(&cells) {
+                table = header.take().map(|h| MdTable::new(p, &h));
+            } else {
+                header = Some(cells);
+            }
+        } else {
+            (table, header) = (None, None);
         }
     }
     if in_code {
         p.warn("unclosed code block".into());
     }
     p.entry.markdown = Some(st);
+}
+
+/// First-column names of a key/value table (`| Metric | Value |`): each row's label names
+/// the measurement, each further column is a value (one configuration per column).
+const KV_HEADS: &[&str] =
+    &["metric", "metrics", "measure", "measurement", "parameter", "statistic", "stat", "key", "name"];
+
+/// A Markdown table being read: which columns are measurements and which name the configuration.
+struct MdTable {
+    headers: Vec<String>,
+    key_value: bool,
+    /// Per column: its measurement (classified from the header alone).
+    classes: Vec<Option<u32>>,
+    group_cols: Vec<(usize, &'static str)>,
+    /// (column or row label, unit a cell states) → measurement.
+    with_unit: HashMap<(String, &'static str), Option<u32>>,
+}
+
+impl MdTable {
+    fn new(p: &mut Parsed, header: &[&str]) -> MdTable {
+        let headers: Vec<String> = header.iter().map(|h| super::mdtable::plain(h).to_string()).collect();
+        let key_value = headers.len() >= 2 && KV_HEADS.contains(&names::normalize(&headers[0]).as_str());
+        let classes = if key_value {
+            vec![None; headers.len()]
+        } else {
+            headers.iter().map(|h| classify_cached(h).map(|c| add_metric(p, c, h))).collect()
+        };
+        let group_cols = if key_value {
+            Vec::new()
+        } else {
+            headers.iter().enumerate().filter_map(|(i, h)| names::group_key(h).map(|k| (i, k))).collect()
+        };
+        MdTable { headers, key_value, classes, group_cols, with_unit: HashMap::default() }
+    }
+
+    /// The measurement named by `name` (+ the cell's unit), registered once per table.
+    fn metric(&mut self, p: &mut Parsed, name: &str, unit: Option<&'static str>) -> Option<u32> {
+        let key = (name.to_string(), unit.unwrap_or(""));
+        if let Some(m) = self.with_unit.get(&key) {
+            return *m;
+        }
+        let m = match unit {
+            Some(u) => classify_cached(&format!("{name} {u}")),
+            None => classify_cached(name),
+        }
+        .map(|c| add_metric(p, c, name));
+        self.with_unit.insert(key, m);
+        m
+    }
+
+    fn row(&mut self, p: &mut Parsed, groups: &mut Groups, line: u32, cells: &[&str]) {
+        use super::mdtable::{cell_number, plain};
+        let loc = RawLoc::Line { line };
+        if self.key_value {
+            let label = plain(cells[0]);
+            if label.is_empty() {
+                return;
+            }
+            let several = self.headers.len() > 2;
+            for (j, cell) in cells.iter().enumerate().skip(1).take(self.headers.len() - 1) {
+                let Some((v, unit)) = cell_number(cell) else { continue };
+                let Some(m) = self.metric(p, label, unit) else { continue };
+                let mut g = BTreeMap::new();
+                if several {
+                    g.insert("column".to_string(), self.headers[j].clone());
+                }
+                let group = groups.id(&mut p.facts, g);
+                push_fact(p, m, v, group, loc.clone());
+            }
+            return;
+        }
+        let g: BTreeMap<String, String> = self
+            .group_cols
+            .iter()
+            .filter_map(|(i, k)| {
+                let v = plain(cells.get(*i)?);
+                (!v.is_empty()).then(|| (k.to_string(), v.to_string()))
+            })
+            .collect();
+        let mut group = None;
+        for (j, cell) in cells.iter().enumerate().take(self.headers.len()) {
+            let Some((v, unit)) = cell_number(cell) else { continue };
+            let m = match (self.classes[j], unit) {
+                (Some(m), _) => Some(m),
+                (None, Some(u)) => {
+                    let h = self.headers[j].clone();
+                    self.metric(p, &h, Some(u))
+                }
+                (None, None) => None,
+            };
+            let Some(m) = m else { continue };
+            let group = *group.get_or_insert_with(|| groups.id(&mut p.facts, g.clone()));
+            push_fact(p, m, v, group, loc.clone());
+        }
+    }
 }

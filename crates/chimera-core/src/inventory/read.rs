@@ -3,10 +3,44 @@
 use std::io::Read;
 use std::path::Path;
 
+/// Size and modification time of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMeta {
+    pub len: u64,
+    pub modified: Option<std::time::SystemTime>,
+}
+
+impl FileMeta {
+    fn of(m: &std::fs::Metadata) -> FileMeta {
+        FileMeta { len: m.len(), modified: m.modified().ok() }
+    }
+
+    /// `stat` of a path (following links).
+    pub fn stat(path: &Path) -> std::io::Result<FileMeta> {
+        std::fs::metadata(path).map(|m| FileMeta::of(&m))
+    }
+}
+
+/// A file's metadata and, unless it is over the size cap, its bytes.
+#[derive(Debug, Clone)]
+pub struct ReadFile {
+    pub meta: FileMeta,
+    /// `None` when `meta.len` is over the cap (the file was not read).
+    pub bytes: Option<Vec<u8>>,
+}
+
 /// Reads file bytes. The collector calls it from several threads.
 pub trait FileReader: Send + Sync {
     /// Read at most `cap + 1` bytes of `path` (one more than the cap reveals an over-size file).
     fn read_capped(&self, path: &Path, cap: u64) -> std::io::Result<Vec<u8>>;
+
+    /// The file's metadata, and its bytes (at most `cap + 1`) unless the metadata already says
+    /// it is over `cap`. The default stats the path, then calls [`FileReader::read_capped`].
+    fn read_with_meta(&self, path: &Path, cap: u64) -> std::io::Result<ReadFile> {
+        let meta = FileMeta::stat(path)?;
+        let bytes = if meta.len > cap { None } else { Some(self.read_capped(path, cap)?) };
+        Ok(ReadFile { meta, bytes })
+    }
 }
 
 /// The real file system.
@@ -20,6 +54,20 @@ impl FileReader for StdReader {
         let mut buf = Vec::with_capacity(hint as usize);
         f.take(cap.saturating_add(1)).read_to_end(&mut buf)?;
         Ok(buf)
+    }
+
+    /// One `open` + one `fstat` + the reads: the metadata comes from the open file.
+    fn read_with_meta(&self, path: &Path, cap: u64) -> std::io::Result<ReadFile> {
+        let f = std::fs::File::open(path)?;
+        let meta = FileMeta::of(&f.metadata()?);
+        if meta.len > cap {
+            return Ok(ReadFile { meta, bytes: None });
+        }
+        // One byte more than the size so the read ends without a second `read` call growing
+        // the buffer; a file that grew is still read up to `cap + 1`.
+        let mut buf = Vec::with_capacity(meta.len.saturating_add(1).min(cap.saturating_add(1)) as usize);
+        f.take(cap.saturating_add(1)).read_to_end(&mut buf)?;
+        Ok(ReadFile { meta, bytes: Some(buf) })
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
+use rayon::prelude::*;
 
 use super::{DEFAULT_ROOTS, FileEntry, FileKind, InventoryError, Problem, RootCoverage, Severity};
 
@@ -26,14 +26,13 @@ pub struct Plan {
     pub roots: Vec<PlannedRoot>,
 }
 
-/// A file found by the walk.
+/// A file found by the walk. Its size and modification time are read later, on the worker
+/// pool, from the opened file (one `fstat` instead of an `lstat` in the sequential walk).
 #[derive(Debug, Clone)]
 pub struct WalkedFile {
     pub path: PathBuf,
     pub rel_path: String,
     pub kind: FileKind,
-    pub bytes: u64,
-    pub modified: Option<DateTime<Utc>>,
 }
 
 /// Files (sorted by `rel_path`) and the problems met while walking.
@@ -128,64 +127,110 @@ pub fn plan(dirs: &[PathBuf], roots: &[PathBuf]) -> Result<Plan, InventoryError>
 
 fn rel_under(root: &Path, p: &Path) -> String {
     let rest = p.strip_prefix(root).unwrap_or(p);
-    rest.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
+    // walkdir builds paths by joining names with `/`, so the text is already normalised.
+    match rest.to_str() {
+        Some(s) if !s.starts_with('/') && !s.contains("//") && !s.split('/').any(|c| c == ".") => {
+            s.to_string()
+        }
+        _ => rest
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/"),
+    }
 }
 
 /// Walk every present root, following symlinks (loops are detected and recorded), sorted.
+///
+/// Each root's first level is listed here; its sub-folders are walked in parallel on the
+/// rayon pool (one `walkdir` walk each), and the results are concatenated and sorted.
 pub fn walk(plan: &Plan) -> Walked {
     let mut out = Walked::default();
     for root in plan.roots.iter().filter(|r| r.present) {
-        let it = walkdir::WalkDir::new(&root.path).follow_links(true).sort_by_file_name();
-        for item in it {
+        let mut subdirs = Vec::new();
+        let top = walkdir::WalkDir::new(&root.path).follow_links(true).sort_by_file_name().max_depth(1);
+        for item in top {
             match item {
-                Ok(e) => {
-                    if !e.file_type().is_file() {
-                        continue;
-                    }
-                    let rel_path = join(&root.prefix, &rel_under(&root.path, e.path()));
-                    match e.metadata() {
-                        Ok(m) => out.files.push(WalkedFile {
-                            path: e.path().to_path_buf(),
-                            kind: FileKind::from_path(e.path()),
-                            bytes: m.len(),
-                            modified: m.modified().ok().map(DateTime::<Utc>::from),
-                            rel_path,
-                        }),
-                        Err(err) => out.problems.push(Problem {
-                            path: rel_path,
-                            severity: Severity::Failed,
-                            reason: format!("cannot read file metadata: {err}"),
-                        }),
-                    }
-                }
-                Err(err) => {
-                    let path =
-                        err.path().map(|p| join(&root.prefix, &rel_under(&root.path, p))).unwrap_or_default();
-                    let reason = if let Some(anc) = err.loop_ancestor() {
-                        format!(
-                            "symlink loop: points back to `{}`; not followed",
-                            join(&root.prefix, &rel_under(&root.path, anc))
-                        )
-                    } else if let Some(io) = err.io_error() {
-                        match io.kind() {
-                            std::io::ErrorKind::PermissionDenied => {
-                                format!("permission denied: {io}; grant read access to include it")
-                            }
-                            std::io::ErrorKind::NotFound => {
-                                format!("dangling symlink or vanished file: {io}")
-                            }
-                            _ => format!("cannot read: {io}"),
-                        }
-                    } else {
-                        err.to_string()
-                    };
-                    out.problems.push(Problem { path, severity: Severity::Failed, reason });
-                }
+                Ok(e) if e.depth() == 0 => {}
+                Ok(e) if e.file_type().is_dir() => subdirs.push(e.into_path()),
+                Ok(e) => visit_entry(root, e, &mut out),
+                Err(err) => out.problems.push(walk_problem(root, &err)),
             }
         }
+        let root_id = dir_id(&root.path);
+        let parts: Vec<Walked> = subdirs.par_iter().map(|d| walk_subdir(root, root_id, d)).collect();
+        for part in parts {
+            out.files.extend(part.files);
+            out.problems.extend(part.problems);
+        }
     }
-    out.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    out.files.sort_unstable_by(|a, b| a.rel_path.cmp(&b.rel_path));
     out
+}
+
+/// (device, inode) of a folder, following links.
+fn dir_id(p: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Walk one sub-folder of a root. `walkdir` detects loops back to the sub-folder or below; a
+/// folder that is the root itself (reached through a link) is the one ancestor it cannot see,
+/// so it is checked here.
+fn walk_subdir(root: &PlannedRoot, root_id: Option<(u64, u64)>, dir: &Path) -> Walked {
+    let mut out = Walked::default();
+    let back_to_root = std::cell::RefCell::new(Vec::new());
+    let it =
+        walkdir::WalkDir::new(dir).follow_links(true).sort_by_file_name().into_iter().filter_entry(|e| {
+            if !e.file_type().is_dir() || root_id.is_none() || dir_id(e.path()) != root_id {
+                return true;
+            }
+            back_to_root.borrow_mut().push(Problem {
+                path: join(&root.prefix, &rel_under(&root.path, e.path())),
+                severity: Severity::Failed,
+                reason: format!("symlink loop: points back to `{}`; not followed", root.prefix),
+            });
+            false
+        });
+    for item in it {
+        match item {
+            Ok(e) if e.file_type().is_file() => visit_entry(root, e, &mut out),
+            Ok(_) => {}
+            Err(err) => out.problems.push(walk_problem(root, &err)),
+        }
+    }
+    out.problems.extend(back_to_root.into_inner());
+    out
+}
+
+fn visit_entry(root: &PlannedRoot, e: walkdir::DirEntry, out: &mut Walked) {
+    if !e.file_type().is_file() {
+        return;
+    }
+    let rel_path = join(&root.prefix, &rel_under(&root.path, e.path()));
+    let kind = FileKind::from_path(e.path());
+    out.files.push(WalkedFile { path: e.into_path(), kind, rel_path });
+}
+
+fn walk_problem(root: &PlannedRoot, err: &walkdir::Error) -> Problem {
+    let path = err.path().map(|p| join(&root.prefix, &rel_under(&root.path, p))).unwrap_or_default();
+    let reason = if let Some(anc) = err.loop_ancestor() {
+        format!(
+            "symlink loop: points back to `{}`; not followed",
+            join(&root.prefix, &rel_under(&root.path, anc))
+        )
+    } else if let Some(io) = err.io_error() {
+        match io.kind() {
+            std::io::ErrorKind::PermissionDenied => {
+                format!("permission denied: {io}; grant read access to include it")
+            }
+            std::io::ErrorKind::NotFound => format!("dangling symlink or vanished file: {io}"),
+            _ => format!("cannot read: {io}"),
+        }
+    } else {
+        err.to_string()
+    };
+    Problem { path, severity: Severity::Failed, reason }
 }
 
 /// Coverage rows: each planned root, present or missing, with its file count.
