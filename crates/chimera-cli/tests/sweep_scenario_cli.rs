@@ -57,6 +57,12 @@ async fn scenario_sweep_writes_a_multi_agent_summary() {
     for f in ["points.csv", "points.jsonl", "summary.md", "summary.json", "manifest.json", "report.html"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
+    // The efficiency of every point is plotted (SVG in the HTML report, PNG for Markdown viewers).
+    for f in ["plots/sweep_efficiency.svg", "plots/sweep_efficiency.png"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("Concurrency efficiency per configuration"), "efficiency plot not in the HTML");
     for p in ["baseline", "num_ctx=256", "num_ctx=512"] {
         let run = out.join("agents").join(p).join("run_1");
         for f in ["chimera-agent-a/report.md", "chimera-agent-b/report.md", "solo/chimera-agent-b/report.md"]

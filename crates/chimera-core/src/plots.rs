@@ -53,6 +53,7 @@ pub fn caption(name: &str) -> String {
         "heatmap" => "Mean decode throughput (tok/s) over two grid options (num_gpu × num_ctx when both vary), averaged over the other options".into(),
         "pareto" => "TTFT vs throughput; the Pareto front joins the points no other point beats on both".into(),
         "efficiency" => "Concurrency efficiency per run = (Σ solo time / concurrent wall) / N; 1.0 = perfect scaling".into(),
+        "sweep_efficiency" => "Concurrency efficiency per configuration (multi-agent sweep), mean ± 1 sd over runs; 1.0 = perfect scaling; above 1 means the solo phase was slowed by outside load".into(),
         n if n.starts_with("timeline") => "When each call's tokens arrived (one tick per chunk)".into(),
         n => n.replace(['_', '-'], " "),
     }

@@ -119,6 +119,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     }
     match chimera_core::html::write_report(&args.out, "chimera bench: baseline vs chimera") {
         Ok(p) => println!("html:    {}", p.display()),
+        Err(e @ chimera_core::html::HtmlError::PlotsFailed { .. }) => eprintln!("warning: {e}"),
         Err(e) => eprintln!("warning: the HTML report was not written: {e}"),
     }
     Ok(if out.ok() { 0 } else { 1 })

@@ -296,6 +296,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     match html {
         Ok(p) if !args.json => println!("html:    {}", p.display()),
         Ok(_) => {}
+        Err(e @ chimera_core::html::HtmlError::PlotsFailed { .. }) => eprintln!("warning: {e}"),
         Err(e) => eprintln!("warning: the HTML report was not written: {e}"),
     }
     Ok(summary.exit_code())

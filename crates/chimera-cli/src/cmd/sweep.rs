@@ -305,7 +305,9 @@ pub async fn execute(args: &Args, sel: &select::Selected) -> anyhow::Result<Swee
     if let Some(w) = work {
         summary = summary.with_scenario(w);
     }
-    write_outputs(&args.out, &summary, Some(&manifest))?;
+    for w in write_outputs(&args.out, &summary, Some(&manifest))?.warnings {
+        eprintln!("warning: {w}");
+    }
     let exit_code = match res {
         Ok(o) if o.failed_calls > 0 && summary.scenario.is_some() => {
             eprintln!(

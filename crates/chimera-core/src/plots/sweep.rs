@@ -1,5 +1,6 @@
 //! The plots of a sweep: throughput and TTFT per configuration (±1 sd), a heatmap over two
-//! grid options (num_gpu × num_ctx when both vary), and the TTFT-vs-throughput Pareto scatter.
+//! grid options (num_gpu × num_ctx when both vary), the TTFT-vs-throughput Pareto scatter, and
+//! for a multi-agent sweep the measured concurrency efficiency per configuration.
 
 use serde_json::Value;
 
@@ -104,5 +105,25 @@ pub fn sweep_plots(s: &SweepSummary) -> Vec<Drawn> {
         })
         .collect();
     out.push(("pareto".to_string(), pareto_scatter("TTFT vs throughput (Pareto front)", &pts)));
+    // A multi-agent sweep: measured concurrency efficiency per point (solo phases ran).
+    let eff: Vec<Bar> = p
+        .iter()
+        .enumerate()
+        .filter_map(|(i, q)| {
+            let e = q.multi.as_ref()?.efficiency.as_ref()?;
+            Some(Bar { label: q.label.clone(), mean: e.mean, sd: e.sd, highlight: Some(i) == best })
+        })
+        .collect();
+    if !eff.is_empty() {
+        out.push((
+            "sweep_efficiency".to_string(),
+            bars(
+                "Concurrency efficiency per configuration",
+                "(Σ solo time / concurrent wall) / N, mean ± 1 sd",
+                &eff,
+                Some((1.0, "perfect scaling")),
+            ),
+        ));
+    }
     out
 }

@@ -15,11 +15,13 @@ pub struct Written {
     pub summary_md: PathBuf,
     pub summary_json: PathBuf,
     pub html: PathBuf,
+    /// Plots that could not be drawn (everything else was written): for the user to see.
+    pub warnings: Vec<String>,
 }
 
 /// Write `summary.json`, `summary.md` (with its `## Plots` links), `manifest.json` (when
 /// given), `plots/*.svg` + `plots/*.png` and `report.html` into `dir`. A plot that cannot be
-/// drawn is an error returned after every other file is written.
+/// drawn is a warning in [`Written::warnings`]: every other file is still written.
 pub fn write_outputs(
     dir: &Path,
     s: &SweepSummary,
@@ -34,7 +36,10 @@ pub fn write_outputs(
         let p = dir.join("manifest.json");
         write_json_atomic(&p, m).map_err(|e| io(&p, e))?;
     }
-    let html = crate::html::write_report(dir, &format!("Chimera sweep — {}", s.config.model))
-        .map_err(|e| SweepError::Io(e.to_string()))?;
-    Ok(Written { summary_md, summary_json, html })
+    let (html, warnings) = match crate::html::write_report(dir, &format!("Chimera sweep — {}", s.config.model)) {
+        Ok(p) => (p, Vec::new()),
+        Err(e @ crate::html::HtmlError::PlotsFailed { .. }) => (dir.join("report.html"), vec![e.to_string()]),
+        Err(e) => return Err(SweepError::Io(e.to_string())),
+    };
+    Ok(Written { summary_md, summary_json, html, warnings })
 }
