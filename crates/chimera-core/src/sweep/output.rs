@@ -36,10 +36,13 @@ pub fn write_outputs(
         let p = dir.join("manifest.json");
         write_json_atomic(&p, m).map_err(|e| io(&p, e))?;
     }
-    let (html, warnings) = match crate::html::write_report(dir, &format!("Chimera sweep — {}", s.config.model)) {
-        Ok(p) => (p, Vec::new()),
-        Err(e @ crate::html::HtmlError::PlotsFailed { .. }) => (dir.join("report.html"), vec![e.to_string()]),
-        Err(e) => return Err(SweepError::Io(e.to_string())),
-    };
+    let (html, warnings) =
+        match crate::html::write_report(dir, &format!("Chimera sweep — {}", s.config.model)) {
+            Ok(p) => (p, Vec::new()),
+            Err(e @ crate::html::HtmlError::PlotsFailed { .. }) => {
+                (dir.join("report.html"), vec![e.to_string()])
+            }
+            Err(e) => return Err(SweepError::Io(e.to_string())),
+        };
     Ok(Written { summary_md, summary_json, html, warnings })
 }
