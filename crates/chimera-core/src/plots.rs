@@ -270,19 +270,32 @@ pub struct ScatterPoint {
 
 /// TTFT (x, lower is better) vs throughput (y, higher is better); the Pareto front is joined
 /// by a line and its points are labelled; the best point is drawn in the accent colour.
+/// An axis range around the data: 10 % of the span on each side (5 % of the value when all
+/// values are equal), never below zero; 0..1 without data.
+pub fn fit_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if lo > hi {
+        return 0.0..1.0;
+    }
+    let pad = if hi > lo { (hi - lo) * 0.1 } else { (hi.abs() * 0.05).max(1e-9) };
+    (lo - pad).max(0.0)..hi + pad
+}
+
 pub fn pareto_scatter(title: &str, pts: &[ScatterPoint]) -> Result<String, PlotError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (820, 520)).into_drawing_area();
         root.fill(&WHITE).map_err(perr(title))?;
-        let xmax = pts.iter().map(|p| p.ttft_ms).fold(0.0f64, f64::max).max(1e-9) * 1.15;
-        let ymax = pts.iter().map(|p| p.tok_s).fold(0.0f64, f64::max).max(1e-9) * 1.15;
+        let xr = fit_range(pts.iter().map(|p| p.ttft_ms));
+        let yr = fit_range(pts.iter().map(|p| p.tok_s));
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 22))
             .margin(15)
             .x_label_area_size(45)
             .y_label_area_size(60)
-            .build_cartesian_2d(0.0..xmax, 0.0..ymax)
+            .build_cartesian_2d(xr, yr)
             .map_err(perr(title))?;
         chart
             .configure_mesh()
@@ -324,8 +337,11 @@ pub fn pareto_scatter(title: &str, pts: &[ScatterPoint]) -> Result<String, PlotE
             .label("best (composite)")
             .legend(|(x, y)| Circle::new((x + 10, y), 6, RED.stroke_width(2)));
         chart
-            .draw_series(front.iter().map(|p| {
-                Text::new(truncate(&p.label, 36), (p.ttft_ms, p.tok_s), ("sans-serif", 12).into_font())
+            .draw_series(front.iter().enumerate().map(|(i, p)| {
+                // Alternate above / below the point so neighbours' labels do not overlap.
+                let dy = if i % 2 == 0 { -18 } else { 8 };
+                EmptyElement::at((p.ttft_ms, p.tok_s))
+                    + Text::new(truncate(&p.label, 36), (8, dy), ("sans-serif", 12).into_font())
             }))
             .map_err(perr(title))?;
         chart
@@ -420,6 +436,17 @@ pub fn token_timelines(title: &str, calls: &[Timeline]) -> Result<String, PlotEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fit_range_pads_the_data_and_stays_non_negative() {
+        let r = fit_range([50.0, 90.0].into_iter());
+        assert!((r.start - 46.0).abs() < 1e-9 && (r.end - 94.0).abs() < 1e-9, "{r:?}");
+        let r = fit_range([1.0, 100.0].into_iter());
+        assert_eq!(r.start, 0.0);
+        let r = fit_range([80.0, 80.0, f64::NAN].into_iter());
+        assert!((r.start - 76.0).abs() < 1e-9 && (r.end - 84.0).abs() < 1e-9, "{r:?}");
+        assert_eq!(fit_range(std::iter::empty()), 0.0..1.0);
+    }
 
     /// plotters writes each text element's content on its own line.
     fn has_text(s: &str, t: &str) -> bool {
