@@ -40,15 +40,16 @@ pub fn sweep_plots(s: &SweepSummary) -> Vec<Drawn> {
         })
         .collect();
     let base_t = p.iter().find(|x| x.baseline).and_then(|x| x.throughput_tok_s.as_ref()).map(|t| t.mean);
-    out.push((
-        "throughput".to_string(),
-        bars(
-            "Decode throughput per configuration",
-            "tok/s (mean ± 1 sd)",
-            &tput,
-            base_t.map(|v| (v, "baseline")),
-        ),
-    ));
+    // A multi-agent sweep ranks the aggregate throughput of all agents at once.
+    let (t_title, t_unit) = if s.scenario.is_some() {
+        (
+            "Aggregate throughput per configuration (all agents at once)",
+            "tok/s: Σ tokens / concurrent wall (mean ± 1 sd)",
+        )
+    } else {
+        ("Decode throughput per configuration", "tok/s (mean ± 1 sd)")
+    };
+    out.push(("throughput".to_string(), bars(t_title, t_unit, &tput, base_t.map(|v| (v, "baseline")))));
     let ttft: Vec<Bar> = r
         .by_ttft
         .iter()
