@@ -200,6 +200,14 @@ impl RawFacts {
         self.len() == 0
     }
 
+    /// Free the individual facts and their paths, keeping their number (for a collector whose
+    /// fact list is full but which still keeps summaries: call after [`RawFacts::summarize`]).
+    pub fn drop_items(&mut self) {
+        self.dropped_items += self.items.len();
+        self.items = Vec::new();
+        self.paths = Vec::new();
+    }
+
     /// Keep only the counts (facts and summaries), freeing the rest.
     pub fn into_counts(self) -> RawFacts {
         RawFacts {

@@ -195,6 +195,9 @@ pub fn parse_file_keeping(
     if !keep.facts && !keep.summaries {
         // Only counts are needed: free the rest here, on the worker thread.
         p.facts = std::mem::take(&mut p.facts).into_counts();
+    } else if !keep.facts {
+        // The summaries are made; the individual facts would be dropped by the collector.
+        p.facts.drop_items();
     }
     p
 }
