@@ -193,6 +193,12 @@ fn symlink_loops_are_listed_not_followed_forever() {
     let inv = run(d.path());
     let reason = problem(&inv, "reports/sub/loop");
     assert!(reason.starts_with("symlink loop: points back to `reports`"), "{reason}");
+    // The same one level up (the root's own listing is read separately from its sub-folders).
+    std::os::unix::fs::symlink(d.path().join("reports"), d.path().join("reports/top_loop")).unwrap();
+    let inv = run(d.path());
+    let reason = problem(&inv, "reports/top_loop");
+    assert!(reason.starts_with("symlink loop: points back to `reports`"), "{reason}");
+    assert_eq!(inv.analysed_files(), 1);
     assert!(problem(&inv, "reports/dangling.csv").contains("dangling symlink"), "{:?}", inv.problems);
     assert_eq!(inv.analysed_files(), 1);
     assert_good_still_parsed(&inv);

@@ -98,7 +98,15 @@ pub enum FileKind {
 impl FileKind {
     /// `csv`/`json`/`jsonl`/`ndjson`/`md`/`markdown` (any case); anything else is ignored.
     pub fn from_path(p: &Path) -> FileKind {
-        let Some(ext) = p.extension().and_then(|e| e.to_str()) else { return FileKind::Ignored };
+        p.file_name().and_then(|n| n.to_str()).map_or(FileKind::Ignored, FileKind::from_name)
+    }
+
+    /// [`FileKind::from_path`] of a file name (the text after its last `.`, as `Path::extension`:
+    /// none for `.hidden` or a name without a dot).
+    pub fn from_name(name: &str) -> FileKind {
+        let Some(ext) = name.rfind('.').filter(|&i| i > 0).map(|i| &name[i + 1..]) else {
+            return FileKind::Ignored;
+        };
         let is = |x: &str| ext.eq_ignore_ascii_case(x);
         if is("csv") {
             FileKind::Csv

@@ -147,16 +147,7 @@ fn rel_under(root: &Path, p: &Path) -> String {
 pub fn walk(plan: &Plan) -> Walked {
     let mut out = Walked::default();
     for root in plan.roots.iter().filter(|r| r.present) {
-        let mut subdirs = Vec::new();
-        let top = walkdir::WalkDir::new(&root.path).follow_links(true).sort_by_file_name().max_depth(1);
-        for item in top {
-            match item {
-                Ok(e) if e.depth() == 0 => {}
-                Ok(e) if e.file_type().is_dir() => subdirs.push(e.into_path()),
-                Ok(e) => visit_entry(root, e, &mut out),
-                Err(err) => out.problems.push(walk_problem(root, &err)),
-            }
-        }
+        let subdirs = list_top(root, &mut out);
         let root_id = dir_id(&root.path);
         let parts: Vec<Walked> = subdirs.par_iter().map(|d| walk_subdir(root, root_id, d)).collect();
         for part in parts {
@@ -166,6 +157,67 @@ pub fn walk(plan: &Plan) -> Walked {
     }
     out.files.sort_unstable_by(|a, b| a.rel_path.cmp(&b.rel_path));
     out
+}
+
+/// The first level of a root, sorted by name: files are visited, folders returned for
+/// [`walk_subdir`]. (A `walkdir` walk limited to depth 1 would still read every sub-folder.)
+fn list_top(root: &PlannedRoot, out: &mut Walked) -> Vec<PathBuf> {
+    let problem = |out: &mut Walked, p: &Path, reason: String| {
+        out.problems.push(Problem {
+            path: join(&root.prefix, &rel_under(&root.path, p)),
+            severity: Severity::Failed,
+            reason,
+        })
+    };
+    let io_reason = |e: &std::io::Error| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            format!("permission denied: {e}; grant read access to include it")
+        }
+        std::io::ErrorKind::NotFound => format!("dangling symlink or vanished file: {e}"),
+        _ => format!("cannot read: {e}"),
+    };
+    let entries = match std::fs::read_dir(&root.path) {
+        Ok(rd) => rd,
+        Err(e) => {
+            problem(out, &root.path, io_reason(&e));
+            return Vec::new();
+        }
+    };
+    let mut entries: Vec<std::fs::DirEntry> =
+        entries.filter_map(|e| e.map_err(|e| problem(out, &root.path, io_reason(&e))).ok()).collect();
+    entries.sort_by_key(|e| e.file_name());
+    let root_id = dir_id(&root.path);
+    let mut subdirs = Vec::new();
+    for e in entries {
+        let path = e.path();
+        let Ok(mut ft) = e.file_type() else { continue };
+        if ft.is_symlink() {
+            match std::fs::metadata(&path) {
+                Ok(m) => ft = m.file_type(),
+                Err(err) => {
+                    problem(out, &path, io_reason(&err));
+                    continue;
+                }
+            }
+            if ft.is_dir() && root_id.is_some() && dir_id(&path) == root_id {
+                let reason = format!("symlink loop: points back to `{}`; not followed", root.prefix);
+                problem(out, &path, reason);
+                continue;
+            }
+        }
+        if ft.is_dir() {
+            subdirs.push(path);
+        } else if ft.is_file() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            out.files.push(WalkedFile {
+                kind: FileKind::from_name(&name),
+                rel_path: join(&root.prefix, &name),
+                path,
+            });
+        }
+    }
+    subdirs
 }
 
 /// (device, inode) of a folder, following links.
@@ -207,8 +259,25 @@ fn visit_entry(root: &PlannedRoot, e: walkdir::DirEntry, out: &mut Walked) {
     if !e.file_type().is_file() {
         return;
     }
-    let rel_path = join(&root.prefix, &rel_under(&root.path, e.path()));
-    let kind = FileKind::from_path(e.path());
+    // walkdir joins names onto the root as given, so the relative part is a plain suffix of
+    // the path's text (the general `rel_under` parses components: slower, same result).
+    let fast = e.path().to_str().zip(root.path.to_str()).and_then(|(p, r)| {
+        let rest = p.strip_prefix(r)?.strip_prefix('/')?;
+        (!rest.is_empty() && !rest.contains("//") && !rest.split('/').any(|c| c == "." || c == ".."))
+            .then_some(rest)
+    });
+    let rel_path = match fast {
+        Some(rest) if root.prefix.is_empty() => rest.to_string(),
+        Some(rest) => {
+            let mut s = String::with_capacity(root.prefix.len() + 1 + rest.len());
+            s.push_str(&root.prefix);
+            s.push('/');
+            s.push_str(rest);
+            s
+        }
+        None => join(&root.prefix, &rel_under(&root.path, e.path())),
+    };
+    let kind = FileKind::from_name(rel_path.rsplit('/').next().unwrap_or(&rel_path));
     out.files.push(WalkedFile { path: e.into_path(), kind, rel_path });
 }
 
