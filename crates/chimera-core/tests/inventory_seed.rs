@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use chimera_core::facts::FactGroup;
+use chimera_core::facts::{Fact, FactGroup};
 use chimera_core::inventory::{CollectOptions, FileKind, Inventory, ParseStatus, collect};
 
 fn seed() -> PathBuf {
@@ -16,6 +16,20 @@ fn inventory() -> Inventory {
 
 fn group<'a>(inv: &'a Inventory, file: &str, metric: &str) -> Vec<&'a FactGroup> {
     inv.facts.groups.iter().filter(|g| g.files == [file] && g.metric == metric && g.stat == "value").collect()
+}
+
+/// The fact of `file` at `location` (panics with both when there is none).
+fn fact_at<'a>(inv: &'a Inventory, file: &str, location: &str) -> &'a Fact {
+    inv.facts
+        .facts
+        .iter()
+        .find(|f| f.file == file && f.location == location)
+        .unwrap_or_else(|| panic!("no fact at {file} {location}"))
+}
+
+/// A fact's configuration as (key, value) pairs.
+fn group_pairs(f: &Fact) -> Vec<(&str, &str)> {
+    f.group.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -71,23 +85,11 @@ fn seed_101_gemma3_baseline_tokens_per_s_by_hand() {
 fn seed_101_facts_carry_provenance_groups_and_units() {
     let inv = inventory();
     // The JSON twin names the model: $.results[0].tokens_s = 238.23929187638413.
-    let f = inv
-        .facts
-        .facts
-        .iter()
-        .find(|f| {
-            f.file == "reports/gemma3/gemma3_270m_baseline.json" && f.location == "$.results[0].tokens_s"
-        })
-        .expect("fact at $.results[0].tokens_s");
+    let f = fact_at(&inv, "reports/gemma3/gemma3_270m_baseline.json", "$.results[0].tokens_s");
     assert_eq!(f.value, 238.23929187638413);
     assert_eq!(f.group.get("model").map(String::as_str), Some("gemma3:270m"));
     // CSV row 1 ttft_s = 7.8366299 s → 7836.6299 ms.
-    let f = inv
-        .facts
-        .facts
-        .iter()
-        .find(|f| f.file == "reports/gemma3/gemma3_270m_baseline.csv" && f.location == "column ttft_s, row 1")
-        .expect("ttft fact");
+    let f = fact_at(&inv, "reports/gemma3/gemma3_270m_baseline.csv", "column ttft_s, row 1");
     assert!(close(f.value, 7836.6299) && f.unit == "ms" && f.metric == "ttft_ms");
     // Rows with a filled error column are left out: gemma3_270m_param_tuning.csv rows 19 and 20
     // ("timed out") have no tokens_s facts; the other 34 rows do.
@@ -155,15 +157,9 @@ fn seed_101_markdown_tables_give_facts_with_line_provenance() {
     assert!(close(of("gpu_memory_mb").value, 5.3 * 1024.0));
     // Column tables: the configuration columns group the rows (Gemma3_Benchmark_Report.md,
     // `| Config | num_gpu | num_ctx | temp | Tokens/s | TTFT (s) |`).
-    let f = inv
-        .facts
-        .facts
-        .iter()
-        .find(|f| f.file == "reports/gemma3/Gemma3_Benchmark_Report.md" && f.location == "line 57, TTFT (s)")
-        .expect("table fact");
+    let f = fact_at(&inv, "reports/gemma3/Gemma3_Benchmark_Report.md", "line 57, TTFT (s)");
     assert!(close(f.value, 126.0), "{f:?}");
-    let g: Vec<(&str, &str)> = f.group.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    assert_eq!(g, [("num_ctx", "1024"), ("num_gpu", "999"), ("temperature", "0.4")]);
+    assert_eq!(group_pairs(f), [("num_ctx", "1024"), ("num_gpu", "999"), ("temperature", "0.4")]);
     // Differences (`TP Δ (tok/s)`, `TTFT Δ (ms)`) are not measurements.
     assert!(!inv.facts.facts.iter().any(|f| f.location.contains('Δ')));
 }
@@ -171,15 +167,13 @@ fn seed_101_markdown_tables_give_facts_with_line_provenance() {
 #[test]
 fn seed_101_json_options_object_configures_its_siblings() {
     let inv = inventory();
-    let f = inv
-        .facts
-        .facts
-        .iter()
-        .find(|f| {
-            f.file == "reports/ollama/20251002-151824/prompt_suite_summary.json"
-                && f.location == "$.models[0].mean_tokens_s"
-        })
-        .expect("fact");
-    let g: Vec<(&str, &str)> = f.group.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    assert_eq!(g, [("model", "llama3.1:8b-instruct-q4_0"), ("temperature", "0.3"), ("top_p", "0.9")]);
+    let f = fact_at(
+        &inv,
+        "reports/ollama/20251002-151824/prompt_suite_summary.json",
+        "$.models[0].mean_tokens_s",
+    );
+    assert_eq!(
+        group_pairs(f),
+        [("model", "llama3.1:8b-instruct-q4_0"), ("temperature", "0.3"), ("top_p", "0.9")]
+    );
 }
