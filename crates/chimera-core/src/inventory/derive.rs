@@ -22,16 +22,38 @@ static DATE: LazyLock<Regex> =
 static UNIX: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?:^|[^0-9])(1[0-9]{9})(?:[^0-9]|$)").expect("valid regex"));
 
+/// The number of an all-ASCII-digit string (the regexes only capture digits).
+fn digits(s: &str) -> u32 {
+    s.bytes().fold(0, |n, b| n * 10 + u32::from(b - b'0'))
+}
+
+/// `YYYYMMDD` as `NaiveDate::parse_from_str(s, "%Y%m%d")` reads it, without a format string.
+fn ymd(s: &str) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(digits(&s[..4]) as i32, digits(&s[4..6]), digits(&s[6..8]))
+}
+
+/// `HHMMSS` as `NaiveTime::parse_from_str(s, "%H%M%S")` reads it (second 60 is a leap second).
+fn hms(s: &str) -> Option<chrono::NaiveTime> {
+    let (h, m, sec) = (digits(&s[..2]), digits(&s[2..4]), digits(&s[4..6]));
+    if sec == 60 {
+        chrono::NaiveTime::from_hms_milli_opt(h, m, 59, 1_000)
+    } else {
+        chrono::NaiveTime::from_hms_opt(h, m, sec)
+    }
+}
+
 fn date_in(s: &str) -> Option<NaiveDateTime> {
-    if let Some(c) = DATETIME.captures(s) {
-        let d = NaiveDate::parse_from_str(&c[1], "%Y%m%d").ok();
-        let t = chrono::NaiveTime::parse_from_str(&c[2], "%H%M%S").ok();
-        if let (Some(d), Some(t)) = (d, t) {
-            return Some(d.and_time(t));
-        }
+    // Cheap test first: every form needs 8 digits in a row.
+    if !s.as_bytes().windows(8).any(|w| w.iter().all(u8::is_ascii_digit)) {
+        return None;
+    }
+    if let Some(c) = DATETIME.captures(s)
+        && let (Some(d), Some(t)) = (ymd(&c[1]), hms(&c[2]))
+    {
+        return Some(d.and_time(t));
     }
     for c in DATE.captures_iter(s) {
-        if let Ok(d) = NaiveDate::parse_from_str(&c[1], "%Y%m%d") {
+        if let Some(d) = ymd(&c[1]) {
             return d.and_hms_opt(0, 0, 0);
         }
     }
@@ -267,6 +289,27 @@ pub fn assemble(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digit_parsing_matches_chrono_format_parsing() {
+        // Every month/day/hour/minute/second edge, valid or not, as the regexes capture them.
+        for y in ["1999", "2000", "2024", "2025", "2100"] {
+            for m in ["00", "01", "02", "12", "13"] {
+                for d in ["00", "01", "28", "29", "30", "31", "32"] {
+                    let s = format!("{y}{m}{d}");
+                    assert_eq!(ymd(&s), NaiveDate::parse_from_str(&s, "%Y%m%d").ok(), "{s}");
+                }
+            }
+        }
+        for h in ["00", "09", "23", "24"] {
+            for mi in ["00", "59", "60"] {
+                for sec in ["00", "30", "59", "60", "61"] {
+                    let s = format!("{h}{mi}{sec}");
+                    assert_eq!(hms(&s), chrono::NaiveTime::parse_from_str(&s, "%H%M%S").ok(), "{s}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn dates_from_names() {
