@@ -10,6 +10,8 @@ pub mod png;
 pub mod sweep;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::SegmentedCoord;
+use plotters::coord::types::{RangedCoordf64, RangedCoordusize};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -59,6 +61,46 @@ pub fn caption(name: &str) -> String {
     }
 }
 
+/// The chart of [`row_chart`]: f64 values across, one segment per row.
+type RowChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, SegmentedCoord<RangedCoordusize>>>;
+
+/// A chart with one labelled row per item (row 0 at the top, i.e. segment `n - 1 - k` for
+/// item `k`) over `0..xmax`, its mesh and labels drawn.
+fn row_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+    xmax: f64,
+    labels: &[String],
+    label_area: u32,
+    x_desc: &str,
+) -> Result<RowChart<'a, 'b>, PlotError> {
+    let n = labels.len().max(1);
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 22))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(label_area)
+        .build_cartesian_2d(0.0..xmax, (0..(n - 1).max(1)).into_segmented())
+        .map_err(perr(title))?;
+    chart
+        .configure_mesh()
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 15))
+        .disable_y_mesh()
+        .y_labels(n)
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => {
+                (n - 1).checked_sub(*i).and_then(|k| labels.get(k)).cloned().unwrap_or_default()
+            }
+            _ => String::new(),
+        })
+        .x_desc(x_desc)
+        .draw()
+        .map_err(perr(title))?;
+    Ok(chart)
+}
+
 /// One bar: a mean with an optional sd (error bar ±1 sd).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bar {
@@ -102,28 +144,7 @@ pub fn bars(
             .fold(0.0f64, f64::max);
         let xmax = if xmax > 0.0 { xmax * 1.08 } else { 1.0 };
         let labels: Vec<String> = items.iter().map(|b| truncate(&b.label, 40)).collect();
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 22))
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(260)
-            .build_cartesian_2d(0.0..xmax, (0..(n - 1).max(1)).into_segmented())
-            .map_err(perr(title))?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 14))
-            .axis_desc_style(("sans-serif", 15))
-            .disable_y_mesh()
-            .y_labels(n)
-            .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => {
-                    (n - 1).checked_sub(*i).and_then(|k| labels.get(k)).cloned().unwrap_or_default()
-                }
-                _ => String::new(),
-            })
-            .x_desc(x_label)
-            .draw()
-            .map_err(perr(title))?;
+        let mut chart = row_chart(&root, title, xmax, &labels, 260, x_label)?;
         // Row 0 at the top: segment index n-1-k.
         chart
             .draw_series(items.iter().enumerate().map(|(k, b)| {
@@ -168,6 +189,7 @@ pub fn bars(
                 .draw()
                 .map_err(perr(title))?;
         }
+        drop(chart);
         finish(title, root)?;
     }
     Ok(svg)
@@ -384,28 +406,7 @@ pub fn token_timelines(title: &str, calls: &[Timeline]) -> Result<String, PlotEr
         };
         let xmax = calls.iter().map(end).fold(0.0f64, f64::max).max(1.0) * 1.03 / 1000.0;
         let labels: Vec<String> = calls.iter().map(|c| truncate(&c.label, 30)).collect();
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 22))
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(200)
-            .build_cartesian_2d(0.0..xmax, (0..(n - 1).max(1)).into_segmented())
-            .map_err(perr(title))?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 14))
-            .axis_desc_style(("sans-serif", 15))
-            .disable_y_mesh()
-            .y_labels(n)
-            .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => {
-                    (n - 1).checked_sub(*i).and_then(|k| labels.get(k)).cloned().unwrap_or_default()
-                }
-                _ => String::new(),
-            })
-            .x_desc("seconds since the run started")
-            .draw()
-            .map_err(perr(title))?;
+        let mut chart = row_chart(&root, title, xmax, &labels, 200, "seconds since the run started")?;
         for (k, c) in calls.iter().enumerate() {
             let seg = n - 1 - k;
             let color = PALETTE[c.group % PALETTE.len()];
@@ -428,6 +429,7 @@ pub fn token_timelines(title: &str, calls: &[Timeline]) -> Result<String, PlotEr
                 }))
                 .map_err(perr(title))?;
         }
+        drop(chart);
         finish(title, root)?;
     }
     Ok(svg)
