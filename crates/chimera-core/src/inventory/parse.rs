@@ -747,14 +747,12 @@ impl<'de> Visitor<'de> for Node<'_, '_, '_, '_> {
                 }
                 Seen::Object(child) if gk.is_none() && is_config_object(&k) => {
                     // `"options": {"num_ctx": 2048}` beside the runs configures them.
-                    let opts = std::mem::take(&mut st.frames[child as usize].direct);
-                    let own = &mut st.frames[id as usize].from_options;
-                    for (ok, ov) in &opts {
-                        if !own.iter().any(|(a, _)| a == ok) {
-                            own.push((ok, ov.clone()));
+                    for (ok, ov) in st.frames[child as usize].direct.clone() {
+                        let own = &mut st.frames[id as usize].from_options;
+                        if !own.iter().any(|(a, _)| *a == ok) {
+                            own.push((ok, ov));
                         }
                     }
-                    st.frames[child as usize].direct = opts;
                 }
                 _ => {}
             }

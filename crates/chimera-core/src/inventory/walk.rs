@@ -127,17 +127,7 @@ pub fn plan(dirs: &[PathBuf], roots: &[PathBuf]) -> Result<Plan, InventoryError>
 
 fn rel_under(root: &Path, p: &Path) -> String {
     let rest = p.strip_prefix(root).unwrap_or(p);
-    // walkdir builds paths by joining names with `/`, so the text is already normalised.
-    match rest.to_str() {
-        Some(s) if !s.starts_with('/') && !s.contains("//") && !s.split('/').any(|c| c == ".") => {
-            s.to_string()
-        }
-        _ => rest
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/"),
-    }
+    rest.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
 }
 
 /// Walk every present root, following symlinks (loops are detected and recorded), sorted.
@@ -263,8 +253,7 @@ fn visit_entry(root: &PlannedRoot, e: walkdir::DirEntry, out: &mut Walked) {
     // the path's text (the general `rel_under` parses components: slower, same result).
     let fast = e.path().to_str().zip(root.path.to_str()).and_then(|(p, r)| {
         let rest = p.strip_prefix(r)?.strip_prefix('/')?;
-        (!rest.is_empty() && !rest.contains("//") && !rest.split('/').any(|c| c == "." || c == ".."))
-            .then_some(rest)
+        (!rest.is_empty()).then_some(rest)
     });
     let rel_path = match fast {
         Some(rest) if root.prefix.is_empty() => rest.to_string(),
