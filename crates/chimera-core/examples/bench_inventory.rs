@@ -193,7 +193,9 @@ fn child(mode: &str, dir: &Path) {
             // As `chimera inventory DIR` (the default: Markdown to stdout, no JSON).
             let inv = collect(&[dir.to_path_buf()], &CollectOptions::default()).expect("collect");
             std::hint::black_box(inv.to_markdown());
-            (inv.analysed_files(), inv.files.iter().map(|f| f.bytes).sum())
+            let counts = (inv.analysed_files(), inv.files.iter().map(|f| f.bytes).sum());
+            std::mem::forget(inv); // as the CLI, which exits without freeing it
+            counts
         }
         _ => {
             // As `chimera inventory DIR --json FILE`: the JSON streamed on a second thread while
@@ -212,7 +214,9 @@ fn child(mode: &str, dir: &Path) {
             let t2 = t.elapsed().as_secs_f64();
             eprintln!("collect {t1:.3}s json+markdown {:.3}s ({} MB JSON)", t2 - t1, json_bytes >> 20);
             std::hint::black_box(&md);
-            (inv.analysed_files(), inv.files.iter().map(|f| f.bytes).sum())
+            let counts = (inv.analysed_files(), inv.files.iter().map(|f| f.bytes).sum());
+            std::mem::forget(inv); // as the CLI, which exits without freeing it
+            counts
         }
     };
     println!(

@@ -19,6 +19,9 @@ pub struct CsvCursor<'a> {
     out: Vec<u8>,
     ends: Vec<usize>,
     nfields: usize,
+    /// Length of the current record in `out`, when it is valid UTF-8 (it is whenever the input
+    /// is: fields are cut at ASCII bytes).
+    text_len: Option<usize>,
     done: bool,
 }
 
@@ -38,6 +41,7 @@ impl<'a> CsvCursor<'a> {
             out: vec![0; 1024],
             ends: vec![0; 64],
             nfields: 0,
+            text_len: None,
             done: false,
         }
     }
@@ -61,6 +65,8 @@ impl<'a> CsvCursor<'a> {
                 ReadRecordResult::OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
                 ReadRecordResult::Record => {
                     self.nfields = nend;
+                    // One UTF-8 check per record; fields are then sliced with a boundary check.
+                    self.text_len = std::str::from_utf8(&self.out[..outlen]).is_ok().then_some(outlen);
                     return true;
                 }
                 ReadRecordResult::End => {
@@ -87,7 +93,11 @@ impl<'a> CsvCursor<'a> {
             return None;
         }
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        std::str::from_utf8(&self.out[start..self.ends[i]]).ok()
+        match self.text_len {
+            // SAFETY: `advance` checked that `out[..n]` is UTF-8 and nothing wrote to it since.
+            Some(n) => unsafe { std::str::from_utf8_unchecked(&self.out[..n]) }.get(start..self.ends[i]),
+            None => std::str::from_utf8(&self.out[start..self.ends[i]]).ok(),
+        }
     }
 
     /// All fields of the current record.

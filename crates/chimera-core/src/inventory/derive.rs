@@ -184,29 +184,44 @@ fn timeline(files: &[FileEntry]) -> Timeline {
 }
 
 fn redundancy(files: &[FileEntry]) -> Redundancy {
-    // (key, path) pairs sorted by key (stable: files stay in path order), then runs of equal
-    // keys; only the sets of more than one file are copied out.
-    let mut by_stem: Vec<(&str, &str)> = Vec::with_capacity(files.len());
-    let mut by_hash: Vec<(&str, &str)> = Vec::with_capacity(files.len());
-    for f in files.iter().filter(|f| f.kind != FileKind::Ignored) {
-        by_stem.push((stem_of(&f.rel_path).0, &f.rel_path));
-        if let Some(h) = &f.sha256 {
-            by_hash.push((h, &f.rel_path));
+    // Same stem: count stems first, then copy out only the stems of more than one file,
+    // sorted by stem (stable: files stay in path order).
+    let analysed = || files.iter().filter(|f| f.kind != FileKind::Ignored);
+    let mut stems: rustc_hash::FxHashMap<&str, u32> = rustc_hash::FxHashMap::default();
+    for f in analysed() {
+        *stems.entry(stem_of(&f.rel_path).0).or_default() += 1;
+    }
+    let mut shared: Vec<(&str, &str)> = analysed()
+        .map(|f| (stem_of(&f.rel_path).0, f.rel_path.as_str()))
+        .filter(|(stem, _)| stems.get(stem).is_some_and(|&n| n > 1))
+        .collect();
+    shared.sort_by(|a, b| a.0.cmp(b.0));
+    let same_stem = shared
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|run| FileSet {
+            key: run[0].0.to_string(),
+            files: run.iter().map(|(_, p)| p.to_string()).collect(),
+        })
+        .collect();
+    // Identical content: the collector marked every later copy with the first file of its
+    // content (`duplicate_of`), in path order.
+    let mut copies: rustc_hash::FxHashMap<&str, Vec<&FileEntry>> = rustc_hash::FxHashMap::default();
+    for f in analysed() {
+        if let Some(first) = &f.duplicate_of {
+            copies.entry(first).or_default().push(f);
         }
     }
-    let sets = |mut m: Vec<(&str, &str)>| -> Vec<FileSet> {
-        m.sort_by(|a, b| a.0.cmp(b.0));
-        m.chunk_by(|a, b| a.0 == b.0)
-            .filter(|run| run.len() > 1)
-            .map(|run| FileSet {
-                key: run[0].0.to_string(),
-                files: run.iter().map(|(_, p)| p.to_string()).collect(),
-            })
-            .collect()
-    };
-    let mut identical = sets(by_hash);
+    let mut identical: Vec<FileSet> = copies
+        .into_iter()
+        .map(|(first, later)| FileSet {
+            key: later[0].sha256.clone().unwrap_or_default(),
+            files: std::iter::once(first.to_string())
+                .chain(later.iter().map(|f| f.rel_path.clone()))
+                .collect(),
+        })
+        .collect();
     identical.sort_by(|a, b| a.files.cmp(&b.files));
-    Redundancy { same_stem: sets(by_stem), identical_content: identical }
+    Redundancy { same_stem, identical_content: identical }
 }
 
 fn naming(files: &[FileEntry]) -> Naming {

@@ -194,7 +194,7 @@ pub struct FileEntry {
     /// SHA-256 of the raw bytes (absent when the file was not read).
     pub sha256: Option<String>,
     /// How the text was decoded: `utf-8`, `utf-8 (BOM)`, `utf-16le (BOM)`, `utf-8 (lossy)`.
-    pub encoding: Option<String>,
+    pub encoding: Option<std::borrow::Cow<'static, str>>,
     pub status: ParseStatus,
     /// Why the file failed or was skipped.
     pub reason: Option<String>,
@@ -384,7 +384,7 @@ pub fn collect_with(
     let mut fold = Fold {
         builder: FactSetBuilder::new(opts.max_facts, opts.max_groups),
         families: BTreeSet::new(),
-        first_by_hash: HashMap::default(),
+        first_by_digest: HashMap::default(),
         files: Vec::with_capacity(walked.len()),
         problems,
     };
@@ -408,8 +408,13 @@ pub fn collect_with(
                     facts: keep_facts.load(Ordering::Relaxed),
                     summaries: keep_summaries.load(Ordering::Relaxed),
                 };
-                let parsed =
-                    batch.into_par_iter().map(|f| parse::parse_file_keeping(f, opts, reader, keep)).collect();
+                // Each worker keeps its current folder open (files come in path order).
+                let parsed = batch
+                    .into_par_iter()
+                    .map_init(read::DirCache::default, |dirs, f| {
+                        parse::parse_file_keeping(f, opts, reader, keep, dirs)
+                    })
+                    .collect();
                 if tx.send(parsed).is_err() {
                     break;
                 }
@@ -431,7 +436,8 @@ pub fn collect_with(
 struct Fold {
     builder: FactSetBuilder,
     families: BTreeSet<&'static str>,
-    first_by_hash: HashMap<String, String>,
+    /// SHA-256 → index in `files` of the first file with that content.
+    first_by_digest: HashMap<[u8; 32], usize>,
     files: Vec<FileEntry>,
     problems: Vec<Problem>,
 }
@@ -439,15 +445,15 @@ struct Fold {
 impl Fold {
     fn add(&mut self, parsed: Vec<parse::Parsed>) {
         for mut p in parsed {
-            if let Some(h) = &p.entry.sha256 {
-                match self.first_by_hash.get(h) {
-                    Some(first) if p.entry.kind != FileKind::Ignored => {
-                        p.entry.duplicate_of = Some(first.clone());
+            if let Some(d) = p.digest {
+                match self.first_by_digest.get(&d) {
+                    Some(&first) if p.entry.kind != FileKind::Ignored => {
+                        p.entry.duplicate_of = Some(self.files[first].rel_path.clone());
                         p.entry.facts = 0;
                         p.facts = Default::default();
                     }
                     _ => {
-                        self.first_by_hash.insert(h.clone(), p.entry.rel_path.clone());
+                        self.first_by_digest.insert(d, self.files.len());
                     }
                 }
             }

@@ -27,6 +27,8 @@ use crate::facts::{RawFact, RawFacts, RawLoc, json_key_path, names};
 #[derive(Debug)]
 pub struct Parsed {
     pub entry: FileEntry,
+    /// SHA-256 of the bytes read (its hex is `entry.sha256`).
+    pub digest: Option<[u8; 32]>,
     pub facts: RawFacts,
     pub families: Vec<&'static str>,
     pub problems: Vec<Problem>,
@@ -66,7 +68,7 @@ impl Keep {
 
 /// Parse one walked file. Never panics on bad input; every failure lands in `problems`.
 pub fn parse_file(f: &WalkedFile, opts: &CollectOptions, reader: &dyn FileReader) -> Parsed {
-    parse_file_keeping(f.clone(), opts, reader, Keep::ALL)
+    parse_file_keeping(f.clone(), opts, reader, Keep::ALL, &mut read::DirCache::default())
 }
 
 /// [`parse_file`], building only what `keep` says the collector still keeps (the counts and
@@ -76,6 +78,7 @@ pub fn parse_file_keeping(
     opts: &CollectOptions,
     reader: &dyn FileReader,
     keep: Keep,
+    dirs: &mut read::DirCache,
 ) -> Parsed {
     let entry = FileEntry {
         name_date: derive::name_date(&f.rel_path).map(derive::fmt_name_date),
@@ -94,7 +97,13 @@ pub fn parse_file_keeping(
         json: None,
         markdown: None,
     };
-    let mut p = Parsed { entry, facts: RawFacts::default(), families: Vec::new(), problems: Vec::new() };
+    let mut p = Parsed {
+        entry,
+        digest: None,
+        facts: RawFacts::default(),
+        families: Vec::new(),
+        problems: Vec::new(),
+    };
     let set_meta = |p: &mut Parsed, m: read::FileMeta| {
         p.entry.bytes = m.len;
         p.entry.modified = m.modified.map(DateTime::<Utc>::from);
@@ -106,7 +115,7 @@ pub fn parse_file_keeping(
         }
         return p;
     }
-    let bytes = match reader.read_with_meta(&f.path, opts.max_file_bytes) {
+    let bytes = match reader.read_with_meta_in(&f.path, opts.max_file_bytes, dirs) {
         Ok(read::ReadFile { meta, bytes }) => {
             set_meta(&mut p, meta);
             match bytes {
@@ -149,13 +158,15 @@ pub fn parse_file_keeping(
         return p;
     }
     p.entry.bytes = bytes.len() as u64;
-    p.entry.sha256 = Some(hex::encode(Sha256::digest(&bytes)));
+    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+    p.entry.sha256 = Some(hex::encode(digest));
+    p.digest = Some(digest);
     if bytes.is_empty() {
         p.fail(Severity::Failed, "empty file (0 bytes)".into());
         return p;
     }
     let dec = read::decode(bytes);
-    p.entry.encoding = Some(dec.encoding.to_string());
+    p.entry.encoding = Some(Cow::Borrowed(dec.encoding));
     if let Some(w) = dec.warning {
         p.warn(w);
     } else if dec.encoding.starts_with("utf-16") {
@@ -472,11 +483,21 @@ fn join_path(parent: &str, seg: Seg) -> String {
 /// an `options`-like child object) form its group, resolved once the document is parsed.
 #[derive(Default)]
 struct JsonWalker {
-    /// Key name → metric index (or not a measurement).
-    metric_of: HashMap<String, Option<u32>>,
+    /// Key name → its index in `keys` (one lookup per key occurrence).
+    key_ids: HashMap<String, u32>,
+    /// What each distinct key of the file is.
+    keys: Vec<KeyInfo>,
     groups: Groups,
     /// Build container paths (false when no more facts are kept: locations are never shown).
     paths: bool,
+}
+
+/// What a JSON key names: a measurement (registered as a metric of the file once a number
+/// carries it) and/or a configuration key.
+struct KeyInfo {
+    class: Option<Arc<names::Classified>>,
+    metric: Option<u32>,
+    group: Option<&'static str>,
 }
 
 /// The configuration an object states.
@@ -532,12 +553,24 @@ struct Node<'s, 'w, 'p, 'k> {
     /// Path index of the enclosing container.
     parent: u32,
     seg: Seg<'k>,
-    /// Nearest key (an array's elements inherit the array's key).
-    key: Option<&'k str>,
+    /// Nearest key (an array's elements inherit the array's key), as an index into
+    /// [`JsonWalker::keys`], with its name.
+    key: Option<(u32, &'k str)>,
     depth: usize,
 }
 
 impl JsonWalker {
+    /// Index of a key in [`JsonWalker::keys`], classifying it the first time the file uses it.
+    fn key_id(&mut self, k: &str) -> u32 {
+        if let Some(&i) = self.key_ids.get(k) {
+            return i;
+        }
+        let i = self.keys.len() as u32;
+        self.keys.push(KeyInfo { class: classify_cached(k), metric: None, group: names::group_key(k) });
+        self.key_ids.insert(k.to_string(), i);
+        i
+    }
+
     /// Parse `text` and emit its facts; returns (numeric leaves, nesting depth). On failure
     /// nothing of the document is kept.
     fn scan(
@@ -576,12 +609,24 @@ impl JsonWalker {
             self.rollback(p, mark);
             return Err(reason);
         }
-        // Groups: each object's configuration over its ancestors' (parents come first).
+        // Groups: each object's configuration over its ancestors', resolved only for the objects
+        // that hold facts and their ancestors (parents come first, so one forward pass does it).
+        if fact_frames.is_empty() {
+            return Ok((numbers, depth));
+        }
+        let mut needed = vec![false; frames.len()];
+        for &f in &fact_frames {
+            let mut at = f;
+            while at != u32::MAX && !needed[at as usize] {
+                needed[at as usize] = true;
+                at = frames[at as usize].parent;
+            }
+        }
         let empty = self.groups.id(&mut p.facts, BTreeMap::new());
-        let mut group_of: Vec<u32> = Vec::with_capacity(frames.len());
-        for f in &frames {
+        let mut group_of: Vec<u32> = vec![empty; frames.len()];
+        for (i, f) in frames.iter().enumerate().filter(|(i, _)| needed[*i]) {
             let base = if f.parent == u32::MAX { empty } else { group_of[f.parent as usize] };
-            let g = if f.direct.is_empty() && f.from_options.is_empty() {
+            group_of[i] = if f.direct.is_empty() && f.from_options.is_empty() {
                 base
             } else {
                 let mut map = p.facts.groups[base as usize].clone();
@@ -590,7 +635,6 @@ impl JsonWalker {
                 }
                 self.groups.id(&mut p.facts, map)
             };
-            group_of.push(g);
         }
         for (item, frame) in p.facts.items[mark.0..].iter_mut().zip(&fact_frames) {
             item.group = if *frame == u32::MAX { empty } else { group_of[*frame as usize] };
@@ -604,24 +648,27 @@ impl JsonWalker {
         p.facts.paths.truncate(paths);
         p.facts.groups.truncate(groups);
         p.facts.metrics.truncate(metrics);
-        self.metric_of.retain(|_, m| m.is_none_or(|m| (m as usize) < metrics));
+        for k in &mut self.keys {
+            k.metric = k.metric.filter(|&m| (m as usize) < metrics);
+        }
         self.groups.index.retain(|_, g| (*g as usize) < groups);
     }
 }
 
 impl Scan<'_, '_> {
-    fn number(&mut self, n: Option<f64>, frame: u32, parent: u32, seg: Seg, key: Option<&str>) {
+    fn number(&mut self, n: Option<f64>, frame: u32, parent: u32, seg: Seg, key: Option<(u32, &str)>) {
         self.numbers += 1;
-        let (Some(k), Some(x)) = (key, n) else { return };
-        let m = match self.w.metric_of.get(k) {
-            Some(m) => *m,
-            None => {
-                let m = classify_cached(k).map(|c| add_metric(self.p, c, k));
-                self.w.metric_of.insert(k.to_string(), m);
+        let (Some((id, k)), Some(x)) = (key, n) else { return };
+        let info = &mut self.w.keys[id as usize];
+        let m = match (info.metric, &info.class) {
+            (Some(m), _) => m,
+            (None, None) => return,
+            (None, Some(c)) => {
+                let m = add_metric(self.p, c.clone(), k);
+                self.w.keys[id as usize].metric = Some(m);
                 m
             }
         };
-        let Some(m) = m else { return };
         let index = match seg {
             Seg::Index(i) => Some(i as u32),
             _ => None,
@@ -720,15 +767,16 @@ impl<'de> Visitor<'de> for Node<'_, '_, '_, '_> {
         let id = st.frames.len() as u32;
         st.frames.push(Frame { parent: self.frame, ..Frame::default() });
         while let Some(BStr(k)) = map.next_key()? {
+            let kid = st.w.key_id(&k);
             let seen = map.next_value_seed(Node {
                 st: &mut *st,
                 frame: id,
                 parent: path,
                 seg: Seg::Key(&k),
-                key: Some(&k),
+                key: Some((kid, &k)),
                 depth,
             })?;
-            let gk = names::group_key(&k);
+            let gk = st.w.keys[kid as usize].group;
             match seen {
                 Seen::Str(_) | Seen::Num(_) | Seen::Bool(_) => {
                     if k == "name" {

@@ -41,11 +41,89 @@ pub trait FileReader: Send + Sync {
         let bytes = if meta.len > cap { None } else { Some(self.read_capped(path, cap)?) };
         Ok(ReadFile { meta, bytes })
     }
+
+    /// [`FileReader::read_with_meta`] for a worker that reads files in path order: `dirs`
+    /// remembers the folder of the previous file. The default ignores it.
+    fn read_with_meta_in(&self, path: &Path, cap: u64, dirs: &mut DirCache) -> std::io::Result<ReadFile> {
+        let _ = dirs;
+        self.read_with_meta(path, cap)
+    }
+}
+
+/// The folder of the previous file a worker opened, kept open (`O_PATH`) so the next file in
+/// it is opened relative to it (`openat`): the kernel then resolves one name instead of
+/// every component of the path. Closed when dropped.
+#[derive(Debug, Default)]
+pub struct DirCache {
+    #[cfg(target_os = "linux")]
+    dir: Option<(std::path::PathBuf, std::os::fd::OwnedFd)>,
+}
+
+#[cfg(target_os = "linux")]
+impl DirCache {
+    /// Open `path` relative to its cached folder; `None` when that is not possible (the caller
+    /// then opens the path itself, which also gives the error to report).
+    fn open(&mut self, path: &Path) -> Option<std::fs::File> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::OpenOptionsExt;
+        let bytes = path.as_os_str().as_bytes();
+        let slash = bytes.iter().rposition(|&b| b == b'/')?;
+        let (parent, name) = (&bytes[..slash], &bytes[slash + 1..]);
+        let mut cname = [0u8; 256];
+        if parent.is_empty() || name.is_empty() || name.len() >= cname.len() || name.contains(&0) {
+            return None;
+        }
+        cname[..name.len()].copy_from_slice(name);
+        if self.dir.as_ref().is_none_or(|(p, _)| p.as_os_str().as_bytes() != parent) {
+            let parent = Path::new(std::ffi::OsStr::from_bytes(parent));
+            let dir = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+                .open(parent)
+                .ok()?;
+            self.dir = Some((parent.to_path_buf(), OwnedFd::from(dir)));
+        }
+        let (_, dir) = self.dir.as_ref()?;
+        // SAFETY: `cname` is NUL-terminated (the name is shorter than the buffer and has no NUL);
+        // `dir` is an open descriptor owned by `self`.
+        let fd =
+            unsafe { libc::openat(dir.as_raw_fd(), cname.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        // SAFETY: a descriptor `openat` just returned is owned by nobody else.
+        (fd >= 0).then(|| unsafe { std::fs::File::from_raw_fd(fd) })
+    }
 }
 
 /// The real file system.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StdReader;
+
+/// Metadata from `fstat` on the open file, then its bytes: exactly its size as of that `fstat`
+/// (one `read` for a small file, no extra call to meet the end), or up to `cap + 1` bytes when
+/// the size is not known (0, as for files of `/proc`).
+fn read_open(mut f: std::fs::File, cap: u64) -> std::io::Result<ReadFile> {
+    let meta = FileMeta::of(&f.metadata()?);
+    if meta.len > cap {
+        return Ok(ReadFile { meta, bytes: None });
+    }
+    if meta.len == 0 {
+        let mut buf = Vec::new();
+        f.take(cap.saturating_add(1)).read_to_end(&mut buf)?;
+        return Ok(ReadFile { meta, bytes: Some(buf) });
+    }
+    let mut buf = vec![0u8; meta.len as usize];
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(n);
+    Ok(ReadFile { meta, bytes: Some(buf) })
+}
 
 impl FileReader for StdReader {
     fn read_capped(&self, path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
@@ -58,16 +136,16 @@ impl FileReader for StdReader {
 
     /// One `open` + one `fstat` + the reads: the metadata comes from the open file.
     fn read_with_meta(&self, path: &Path, cap: u64) -> std::io::Result<ReadFile> {
-        let f = std::fs::File::open(path)?;
-        let meta = FileMeta::of(&f.metadata()?);
-        if meta.len > cap {
-            return Ok(ReadFile { meta, bytes: None });
+        read_open(std::fs::File::open(path)?, cap)
+    }
+
+    fn read_with_meta_in(&self, path: &Path, cap: u64, dirs: &mut DirCache) -> std::io::Result<ReadFile> {
+        #[cfg(target_os = "linux")]
+        if let Some(f) = dirs.open(path) {
+            return read_open(f, cap);
         }
-        // One byte more than the size so the read ends without a second `read` call growing
-        // the buffer; a file that grew is still read up to `cap + 1`.
-        let mut buf = Vec::with_capacity(meta.len.saturating_add(1).min(cap.saturating_add(1)) as usize);
-        f.take(cap.saturating_add(1)).read_to_end(&mut buf)?;
-        Ok(ReadFile { meta, bytes: Some(buf) })
+        let _ = dirs;
+        self.read_with_meta(path, cap)
     }
 }
 

@@ -14,7 +14,8 @@ const LIST_ROWS: usize = 20;
 const FACT_ROWS: usize = 25;
 
 fn ts(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "-".into())
+    // As `format("%Y-%m-%d %H:%M:%S UTC")`, without parsing a format string per file.
+    t.map(|t| super::derive::fmt_name_date(t.naive_utc()) + " UTC").unwrap_or_else(|| "-".into())
 }
 
 fn more(out: &mut String, total: usize, shown: usize, what: &str) {
