@@ -23,6 +23,8 @@ use super::{
 };
 use crate::facts::{RawFact, RawFacts, RawLoc, json_key_path, names};
 
+mod jsonfast;
+
 /// The result of parsing one file.
 #[derive(Debug)]
 pub struct Parsed {
@@ -490,6 +492,8 @@ struct JsonWalker {
     groups: Groups,
     /// Build container paths (false when no more facts are kept: locations are never shown).
     paths: bool,
+    /// Parse with serde_json only, never the byte scanner (tests compare the two).
+    serde_only: bool,
 }
 
 /// What a JSON key names: a measurement (registered as a metric of the file once a number
@@ -591,11 +595,21 @@ impl JsonWalker {
         let mark = (p.facts.items.len(), p.facts.paths.len(), p.facts.groups.len(), p.facts.metrics.len());
         let root = p.facts.paths.len() as u32;
         p.facts.paths.push(root_path.to_string());
+        // The byte scanner first; when it gives up, forget what it added and let serde_json
+        // parse the document (and word the error, if there is one).
         let mut st = Scan { w: self, p, frames: Vec::new(), fact_frames: Vec::new(), numbers: 0, depth: 0 };
-        let mut de = serde_json::Deserializer::from_str(text);
-        let parsed = Node { st: &mut st, frame: u32::MAX, parent: root, seg: Seg::Root, key: None, depth: 0 }
-            .deserialize(&mut de)
-            .and_then(|_| de.end());
+        let parsed = if !st.w.serde_only && jsonfast::walk(&mut st, text, root, limit) {
+            Ok(())
+        } else {
+            let (w, p) = (st.w, st.p);
+            w.rollback(p, mark);
+            p.facts.paths.push(root_path.to_string());
+            st = Scan { w, p, frames: Vec::new(), fact_frames: Vec::new(), numbers: 0, depth: 0 };
+            let mut de = serde_json::Deserializer::from_str(text);
+            Node { st: &mut st, frame: u32::MAX, parent: root, seg: Seg::Root, key: None, depth: 0 }
+                .deserialize(&mut de)
+                .and_then(|_| de.end())
+        };
         let Scan { frames, fact_frames, numbers, depth, .. } = st;
         let failure = match parsed {
             Err(e) => {
@@ -680,6 +694,56 @@ impl Scan<'_, '_> {
         }
     }
 
+    /// An object begins: its frame id, its path index and its depth.
+    fn open_map(&mut self, frame: u32, parent: u32, seg: Seg, depth: usize) -> (u32, u32, usize) {
+        let depth = depth + 1;
+        self.depth = self.depth.max(depth);
+        let path = self.container(parent, seg);
+        let id = self.frames.len() as u32;
+        self.frames.push(Frame { parent: frame, ..Frame::default() });
+        (id, path, depth)
+    }
+
+    /// An array begins: its path index and its depth.
+    fn open_seq(&mut self, parent: u32, seg: Seg, depth: usize) -> (u32, usize) {
+        let depth = depth + 1;
+        self.depth = self.depth.max(depth);
+        (self.container(parent, seg), depth)
+    }
+
+    /// The value of key `k` (index `kid`) of object `id` was `seen`: record the configuration
+    /// it states.
+    fn map_entry(&mut self, id: u32, k: &str, kid: u32, seen: Seen) {
+        let gk = self.w.keys[kid as usize].group;
+        match seen {
+            Seen::Str(_) | Seen::Num(_) | Seen::Bool(_) => {
+                if k == "name" {
+                    self.frames[id as usize].name = seen.scalar();
+                }
+                if let Some(gk) = gk
+                    && let Some(s) = seen.scalar()
+                {
+                    self.frames[id as usize].direct.push((gk, s));
+                }
+            }
+            Seen::Object(child) if gk == Some("model") => {
+                if let Some(name) = self.frames[child as usize].name.clone() {
+                    self.frames[id as usize].direct.push(("model", name));
+                }
+            }
+            Seen::Object(child) if gk.is_none() && is_config_object(k) => {
+                // `"options": {"num_ctx": 2048}` beside the runs configures them.
+                for (ok, ov) in self.frames[child as usize].direct.clone() {
+                    let own = &mut self.frames[id as usize].from_options;
+                    if !own.iter().any(|(a, _)| *a == ok) {
+                        own.push((ok, ov));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Path index of a container (its parent's when paths are not kept).
     fn container(&mut self, parent: u32, seg: Seg) -> u32 {
         if matches!(seg, Seg::Root) || !self.w.paths {
@@ -740,9 +804,7 @@ impl<'de> Visitor<'de> for Node<'_, '_, '_, '_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Seen<'de>, A::Error> {
         let st = self.st;
-        let depth = self.depth + 1;
-        st.depth = st.depth.max(depth);
-        let path = st.container(self.parent, self.seg);
+        let (path, depth) = st.open_seq(self.parent, self.seg, self.depth);
         let mut i = 0;
         while seq
             .next_element_seed(Node {
@@ -761,11 +823,7 @@ impl<'de> Visitor<'de> for Node<'_, '_, '_, '_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Seen<'de>, A::Error> {
         let st = self.st;
-        let depth = self.depth + 1;
-        st.depth = st.depth.max(depth);
-        let path = st.container(self.parent, self.seg);
-        let id = st.frames.len() as u32;
-        st.frames.push(Frame { parent: self.frame, ..Frame::default() });
+        let (id, path, depth) = st.open_map(self.frame, self.parent, self.seg, self.depth);
         while let Some(BStr(k)) = map.next_key()? {
             let kid = st.w.key_id(&k);
             let seen = map.next_value_seed(Node {
@@ -776,34 +834,7 @@ impl<'de> Visitor<'de> for Node<'_, '_, '_, '_> {
                 key: Some((kid, &k)),
                 depth,
             })?;
-            let gk = st.w.keys[kid as usize].group;
-            match seen {
-                Seen::Str(_) | Seen::Num(_) | Seen::Bool(_) => {
-                    if k == "name" {
-                        st.frames[id as usize].name = seen.scalar();
-                    }
-                    if let Some(gk) = gk
-                        && let Some(s) = seen.scalar()
-                    {
-                        st.frames[id as usize].direct.push((gk, s));
-                    }
-                }
-                Seen::Object(child) if gk == Some("model") => {
-                    if let Some(name) = st.frames[child as usize].name.clone() {
-                        st.frames[id as usize].direct.push(("model", name));
-                    }
-                }
-                Seen::Object(child) if gk.is_none() && is_config_object(&k) => {
-                    // `"options": {"num_ctx": 2048}` beside the runs configures them.
-                    for (ok, ov) in st.frames[child as usize].direct.clone() {
-                        let own = &mut st.frames[id as usize].from_options;
-                        if !own.iter().any(|(a, _)| *a == ok) {
-                            own.push((ok, ov));
-                        }
-                    }
-                }
-                _ => {}
-            }
+            st.map_entry(id, &k, kid, seen);
         }
         Ok(Seen::Object(id))
     }
