@@ -268,6 +268,15 @@ fn push_fact(p: &mut Parsed, metric: u32, raw: f64, group: u32, loc: RawLoc) {
     }
 }
 
+/// `str::trim`, without the Unicode scan for a cell that starts and ends with a visible ASCII
+/// character (nearly every cell).
+fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(b)) if a.is_ascii_graphic() && b.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
 fn parse_csv(p: &mut Parsed, text: &str) {
     let mut cur = super::csvscan::CsvCursor::new(text);
     if !cur.advance() {
@@ -279,8 +288,10 @@ fn parse_csv(p: &mut Parsed, text: &str) {
         headers.iter().map(|h| classify_cached(h).map(|c| add_metric(p, c, h))).collect();
     let group_cols: Vec<(usize, &'static str)> =
         headers.iter().enumerate().filter_map(|(i, h)| names::group_key(h).map(|k| (i, k))).collect();
-    let error_col =
-        headers.iter().position(|h| names::normalize(h) == "error" || names::normalize(h) == "errors");
+    let error_col = headers.iter().position(|h| {
+        // A name shorter than `error` cannot normalise to it (and is not normalised).
+        h.len() >= 5 && matches!(names::normalize(h).as_str(), "error" | "errors")
+    });
     let mut st = CsvStats {
         columns: headers.len(),
         error_column: error_col.map(|i| headers[i].clone()),
@@ -299,21 +310,18 @@ fn parse_csv(p: &mut Parsed, text: &str) {
             st.ragged_rows += 1;
             first_ragged.get_or_insert((row, cur.len()));
         }
-        let errored = error_col.and_then(|i| cur.get(i)).is_some_and(|c| !c.trim().is_empty());
+        let errored = error_col.and_then(|i| cur.get(i)).is_some_and(|c| !trim(c).is_empty());
         if errored {
             st.error_rows += 1;
         }
         if !any_metric {
-            st.empty_cells += cur
-                .fields()
-                .enumerate()
-                .filter(|(i, c)| Some(*i) != error_col && c.trim().is_empty())
-                .count();
+            st.empty_cells +=
+                cur.fields().enumerate().filter(|(i, c)| Some(*i) != error_col && trim(c).is_empty()).count();
             continue;
         }
         key.clear();
         for (i, _) in &group_cols {
-            key.push_str(cur.get(*i).unwrap_or("").trim());
+            key.push_str(trim(cur.get(*i).unwrap_or("")));
             key.push('\u{1f}');
         }
         let group = match by_cells.get(&key) {
@@ -322,7 +330,7 @@ fn parse_csv(p: &mut Parsed, text: &str) {
                 let map: BTreeMap<String, String> = group_cols
                     .iter()
                     .filter_map(|(i, k)| {
-                        let v = cur.get(*i)?.trim();
+                        let v = trim(cur.get(*i)?);
                         (!v.is_empty()).then(|| (k.to_string(), v.to_string()))
                     })
                     .collect();
@@ -333,7 +341,7 @@ fn parse_csv(p: &mut Parsed, text: &str) {
         };
         // One pass over the row: empty cells and measurements.
         for (i, cell) in cur.fields().enumerate() {
-            let cell = cell.trim();
+            let cell = trim(cell);
             if cell.is_empty() {
                 if Some(i) != error_col {
                     st.empty_cells += 1;
