@@ -79,15 +79,20 @@ pub fn fmt_name_date(d: NaiveDateTime) -> String {
     if !(0..=9999).contains(&d.year()) {
         return d.format("%Y-%m-%d %H:%M:%S").to_string();
     }
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        d.year(),
-        d.month(),
-        d.day(),
-        d.hour(),
-        d.minute(),
-        d.second()
-    )
+    let mut b = *b"0000-00-00 00:00:00";
+    let mut put = |at: usize, width: usize, mut n: u32| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(0, 4, d.year() as u32);
+    put(5, 2, d.month());
+    put(8, 2, d.day());
+    put(11, 2, d.hour());
+    put(14, 2, d.minute());
+    put(17, 2, d.second());
+    b.iter().map(|&c| c as char).collect()
 }
 
 /// The naming style of a file stem.
@@ -324,6 +329,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn name_dates_print_as_chrono_formats_them() {
+        for (y, mo, d, h, mi, sec) in
+            [(2025, 10, 2, 17, 8, 37), (1, 1, 1, 0, 0, 0), (9999, 12, 31, 23, 59, 59), (1999, 2, 28, 9, 5, 7)]
+        {
+            let t = NaiveDate::from_ymd_opt(y, mo, d).and_then(|x| x.and_hms_opt(h, mi, sec)).unwrap();
+            assert_eq!(fmt_name_date(t), t.format("%Y-%m-%d %H:%M:%S").to_string());
+        }
+        let far = NaiveDate::from_ymd_opt(12345, 1, 2).and_then(|x| x.and_hms_opt(3, 4, 5)).unwrap();
+        assert_eq!(fmt_name_date(far), far.format("%Y-%m-%d %H:%M:%S").to_string());
     }
 
     #[test]

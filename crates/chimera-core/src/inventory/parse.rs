@@ -218,17 +218,27 @@ pub fn parse_file_keeping(
 /// Interns configurations of one file.
 #[derive(Default)]
 struct Groups {
-    index: HashMap<BTreeMap<String, String>, u32>,
+    /// Hash of a configuration → index of the first one with that hash in `RawFacts::groups`
+    /// (the configuration itself is stored once, there).
+    index: HashMap<u64, u32>,
 }
 
 impl Groups {
     fn id(&mut self, raw: &mut RawFacts, g: BTreeMap<String, String>) -> u32 {
-        if let Some(&i) = self.index.get(&g) {
-            return i;
+        use std::hash::BuildHasher;
+        let h = rustc_hash::FxBuildHasher.hash_one(&g);
+        if let Some(&i) = self.index.get(&h) {
+            if raw.groups[i as usize] == g {
+                return i;
+            }
+            // Two configurations with one hash: look through them all (never seen in practice).
+            if let Some(i) = raw.groups.iter().position(|x| *x == g) {
+                return i as u32;
+            }
         }
         let i = raw.groups.len() as u32;
-        raw.groups.push(g.clone());
-        self.index.insert(g, i);
+        raw.groups.push(g);
+        self.index.entry(h).or_insert(i);
         i
     }
 }
@@ -493,7 +503,8 @@ fn join_path(parent: &str, seg: Seg) -> String {
 /// an `options`-like child object) form its group, resolved once the document is parsed.
 #[derive(Default)]
 struct JsonWalker {
-    /// Key name → its index in `keys` (one lookup per key occurrence).
+    /// Key name → its index in `keys`, once the file has more distinct keys than a linear
+    /// search handles well.
     key_ids: HashMap<String, u32>,
     /// What each distinct key of the file is.
     keys: Vec<KeyInfo>,
@@ -502,11 +513,19 @@ struct JsonWalker {
     paths: bool,
     /// Parse with serde_json only, never the byte scanner (tests compare the two).
     serde_only: bool,
+    /// First key of the last top-level object (see [`KeyInfo::next`]).
+    root_first: u32,
 }
 
 /// What a JSON key names: a measurement (registered as a metric of the file once a number
 /// carries it) and/or a configuration key.
 struct KeyInfo {
+    name: String,
+    /// The key that followed this one last time, and the first key of the last object that
+    /// was this key's value (or element of its array): objects of a file repeat their keys
+    /// in the same order, so a guess checked with one comparison saves a lookup.
+    next: u32,
+    first_child: u32,
     class: Option<Arc<names::Classified>>,
     metric: Option<u32>,
     group: Option<&'static str>,
@@ -574,13 +593,50 @@ struct Node<'s, 'w, 'p, 'k> {
 impl JsonWalker {
     /// Index of a key in [`JsonWalker::keys`], classifying it the first time the file uses it.
     fn key_id(&mut self, k: &str) -> u32 {
-        if let Some(&i) = self.key_ids.get(k) {
+        const LINEAR: usize = 16;
+        if self.keys.len() <= LINEAR {
+            if let Some(i) = self.keys.iter().position(|x| x.name == k) {
+                return i as u32;
+            }
+        } else if let Some(&i) = self.key_ids.get(k) {
             return i;
         }
         let i = self.keys.len() as u32;
-        self.keys.push(KeyInfo { class: classify_cached(k), metric: None, group: names::group_key(k) });
-        self.key_ids.insert(k.to_string(), i);
+        self.keys.push(KeyInfo {
+            name: k.to_string(),
+            next: u32::MAX,
+            first_child: u32::MAX,
+            class: classify_cached(k),
+            metric: None,
+            group: names::group_key(k),
+        });
+        if self.keys.len() == LINEAR + 1 {
+            self.key_ids = self.keys.iter().enumerate().map(|(j, x)| (x.name.clone(), j as u32)).collect();
+        } else if self.keys.len() > LINEAR + 1 {
+            self.key_ids.insert(k.to_string(), i);
+        }
         i
+    }
+
+    /// [`JsonWalker::key_id`] of key `k` of an object: `prev` is the object's previous key, or
+    /// `None` for its first key, then `outer` is the key the object sits under.
+    fn next_key_id(&mut self, prev: Option<u32>, outer: Option<u32>, k: &str) -> u32 {
+        let slot = match (prev, outer) {
+            (Some(p), _) => &mut self.keys[p as usize].next,
+            (None, Some(o)) => &mut self.keys[o as usize].first_child,
+            (None, None) => &mut self.root_first,
+        };
+        let guess = *slot;
+        if self.keys.get(guess as usize).is_some_and(|x| x.name == k) {
+            return guess;
+        }
+        let id = self.key_id(k);
+        match (prev, outer) {
+            (Some(p), _) => self.keys[p as usize].next = id,
+            (None, Some(o)) => self.keys[o as usize].first_child = id,
+            (None, None) => self.root_first = id,
+        }
+        id
     }
 
     /// Parse `text` and emit its facts; returns (numeric leaves, nesting depth). On failure
@@ -832,8 +888,10 @@ impl<'de> Visitor<'de> for Node<'_, '_, '_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Seen<'de>, A::Error> {
         let st = self.st;
         let (id, path, depth) = st.open_map(self.frame, self.parent, self.seg, self.depth);
+        let mut prev = None;
         while let Some(BStr(k)) = map.next_key()? {
-            let kid = st.w.key_id(&k);
+            let kid = st.w.next_key_id(prev, self.key.map(|(o, _)| o), &k);
+            prev = Some(kid);
             let seen = map.next_value_seed(Node {
                 st: &mut *st,
                 frame: id,

@@ -222,18 +222,17 @@ fn dir_id(p: &Path) -> Option<(u64, u64)> {
 fn walk_subdir(root: &PlannedRoot, root_id: Option<(u64, u64)>, dir: &Path) -> Walked {
     let mut out = Walked::default();
     let back_to_root = std::cell::RefCell::new(Vec::new());
-    let it =
-        walkdir::WalkDir::new(dir).follow_links(true).sort_by_file_name().into_iter().filter_entry(|e| {
-            if !e.file_type().is_dir() || root_id.is_none() || dir_id(e.path()) != root_id {
-                return true;
-            }
-            back_to_root.borrow_mut().push(Problem {
-                path: join(&root.prefix, &rel_under(&root.path, e.path())),
-                severity: Severity::Failed,
-                reason: format!("symlink loop: points back to `{}`; not followed", root.prefix),
-            });
-            false
+    let it = walkdir::WalkDir::new(dir).follow_links(true).into_iter().filter_entry(|e| {
+        if !e.file_type().is_dir() || root_id.is_none() || dir_id(e.path()) != root_id {
+            return true;
+        }
+        back_to_root.borrow_mut().push(Problem {
+            path: join(&root.prefix, &rel_under(&root.path, e.path())),
+            severity: Severity::Failed,
+            reason: format!("symlink loop: points back to `{}`; not followed", root.prefix),
         });
+        false
+    });
     for item in it {
         match item {
             Ok(e) if e.file_type().is_file() => visit_entry(root, e, &mut out),

@@ -51,7 +51,7 @@ impl<'t> Fast<'t> {
         depth: usize,
     ) -> Option<Seen<'t>> {
         match self.peek()? {
-            b'{' => self.object(st, frame, parent, seg, depth),
+            b'{' => self.object(st, frame, parent, seg, key.map(|(o, _)| o), depth),
             b'[' => self.array(st, frame, parent, seg, key, depth),
             b'"' => Some(Seen::Str(Cow::Borrowed(self.string()?))),
             b't' => self.literal(b"true").then_some(Seen::Bool(true)),
@@ -174,7 +174,15 @@ impl<'t> Fast<'t> {
         Some(Seen::Num(n))
     }
 
-    fn object(&mut self, st: &mut Scan, frame: u32, parent: u32, seg: Seg, depth: usize) -> Option<Seen<'t>> {
+    fn object(
+        &mut self,
+        st: &mut Scan,
+        frame: u32,
+        parent: u32,
+        seg: Seg,
+        outer: Option<u32>,
+        depth: usize,
+    ) -> Option<Seen<'t>> {
         if depth + 1 > self.limit {
             return None;
         }
@@ -185,6 +193,7 @@ impl<'t> Fast<'t> {
             self.i += 1;
             return Some(Seen::Object(id));
         }
+        let mut prev = None;
         loop {
             if self.peek()? != b'"' {
                 return None;
@@ -196,7 +205,8 @@ impl<'t> Fast<'t> {
             }
             self.i += 1;
             self.ws();
-            let kid = st.w.key_id(k);
+            let kid = st.w.next_key_id(prev, outer, k);
+            prev = Some(kid);
             let seen = self.value(st, id, path, Seg::Key(k), Some((kid, k)), depth)?;
             st.map_entry(id, k, kid, seen);
             self.ws();
