@@ -288,18 +288,24 @@ pub fn assemble(
     families: BTreeSet<&'static str>,
     facts: FactSet,
 ) -> Inventory {
+    // The views are independent passes over the files: built side by side on the pool.
+    let f = &files;
+    let ((types, folders), ((timeline, redundancy), (naming, gaps))) = rayon::join(
+        || (type_stats(f), folders(f)),
+        || rayon::join(|| (timeline(f), redundancy(f)), || (naming(f), gaps(f, &families))),
+    );
     Inventory {
         schema_version: SCHEMA_VERSION,
         tool_version: crate::TOOL_VERSION.to_string(),
         dirs: dirs.iter().map(|d| d.display().to_string()).collect(),
         options: opts.clone(),
         coverage,
-        types: type_stats(&files),
-        folders: folders(&files),
-        timeline: timeline(&files),
-        redundancy: redundancy(&files),
-        naming: naming(&files),
-        gaps: gaps(&files, &families),
+        types,
+        folders,
+        timeline,
+        redundancy,
+        naming,
+        gaps,
         problems,
         facts,
         files,

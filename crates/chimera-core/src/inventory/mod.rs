@@ -9,6 +9,7 @@
 
 pub mod csvscan;
 pub mod derive;
+pub mod json;
 pub mod mdtable;
 pub mod parse;
 pub mod read;
@@ -18,7 +19,6 @@ pub mod walk;
 use std::collections::BTreeSet;
 
 use rustc_hash::FxHashMap as HashMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -526,10 +526,7 @@ impl Inventory {
 
     /// Stream pretty JSON (trailing newline) to a writer, without building the whole string.
     pub fn write_json<W: std::io::Write>(&self, w: W) -> std::io::Result<()> {
-        let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
-        serde_json::to_writer_pretty(&mut w, self).map_err(std::io::Error::other)?;
-        w.write_all(b"\n")?;
-        w.flush()
+        json::write(self, w)
     }
 
     /// Pretty JSON (trailing newline), the `--json` output.
