@@ -1,9 +1,9 @@
 //! The `--json` output: the inventory as pretty JSON, with the file list rendered in parallel.
 //!
 //! The bytes are exactly `serde_json::to_writer_pretty(inventory)` plus a newline (tested): the
-//! document without its file list is serialised once, then the entries are serialised in
-//! blocks on the pool, each at the indentation it has in the document, and written in order.
-//! Memory stays bounded by one block, not by the number of files.
+//! fields before and after the file list are serialised as they are, and the entries in blocks
+//! on the pool, each at the indentation it has in the document, written in order. Memory
+//! stays bounded by one block, not by the number of files.
 
 use std::io::Write;
 
@@ -17,15 +17,18 @@ use super::{
 };
 use crate::facts::FactSet;
 
-/// [`Inventory`] with an empty file list, field for field (a test checks the bytes match).
+/// The fields of [`Inventory`] before its file list, and after it (a test checks the bytes).
 #[derive(Serialize)]
-struct Shell<'a> {
+struct Head<'a> {
     schema_version: u32,
     tool_version: &'a str,
     dirs: &'a [String],
     options: &'a CollectOptions,
     coverage: &'a [RootCoverage],
-    files: [(); 0],
+}
+
+#[derive(Serialize)]
+struct Tail<'a> {
     types: &'a [TypeStats],
     folders: &'a [FolderCount],
     timeline: &'a Timeline,
@@ -36,23 +39,48 @@ struct Shell<'a> {
     facts: &'a FactSet,
 }
 
-/// Where the file list sits in the serialised shell: a top-level key, two spaces in.
-const FILES_KEY: &[u8] = b"\n  \"files\": ";
-
 /// Entries serialised per task, and per written block.
 const TASK: usize = 512;
 const BLOCK: usize = 16 * TASK;
 
+/// Passes bytes through, except the first `skip`.
+struct Skip<W> {
+    skip: usize,
+    inner: W,
+}
+
+impl<W: Write> Write for Skip<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let dropped = self.skip.min(buf.len());
+        self.skip -= dropped;
+        if dropped == buf.len() {
+            return Ok(buf.len());
+        }
+        self.inner.write(&buf[dropped..]).map(|n| n + dropped)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Write `inv` as pretty JSON followed by a newline.
 pub fn write<W: Write>(inv: &Inventory, w: W) -> std::io::Result<()> {
     let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
-    let shell = Shell {
+    // `{ head fields` without its closing `\n}`, the file list, then the tail fields written
+    // as their own object without its opening `{`.
+    let head = Head {
         schema_version: inv.schema_version,
         tool_version: &inv.tool_version,
         dirs: &inv.dirs,
         options: &inv.options,
         coverage: &inv.coverage,
-        files: [],
+    };
+    let head = serde_json::to_vec_pretty(&head).map_err(std::io::Error::other)?;
+    w.write_all(head.strip_suffix(b"\n}").ok_or_else(|| std::io::Error::other("unexpected JSON head"))?)?;
+    w.write_all(b",\n  \"files\": ")?;
+    write_files(&inv.files, &mut w)?;
+    w.write_all(b",")?;
+    let tail = Tail {
         types: &inv.types,
         folders: &inv.folders,
         timeline: &inv.timeline,
@@ -62,16 +90,11 @@ pub fn write<W: Write>(inv: &Inventory, w: W) -> std::io::Result<()> {
         gaps: &inv.gaps,
         facts: &inv.facts,
     };
-    let text = serde_json::to_vec_pretty(&shell).map_err(std::io::Error::other)?;
-    let at = text
-        .windows(FILES_KEY.len())
-        .position(|x| x == FILES_KEY)
-        .map(|i| i + FILES_KEY.len())
-        .filter(|&i| text[i..].starts_with(b"[]"))
-        .ok_or_else(|| std::io::Error::other("file list not found in the serialised inventory"))?;
-    w.write_all(&text[..at])?;
-    write_files(&inv.files, &mut w)?;
-    w.write_all(&text[at + 2..])?;
+    // serde_json writes many small pieces: buffered before the adapter, not after it.
+    let mut rest = std::io::BufWriter::with_capacity(1 << 16, Skip { skip: 1, inner: &mut w });
+    serde_json::to_writer_pretty(&mut rest, &tail).map_err(std::io::Error::other)?;
+    rest.flush()?;
+    drop(rest);
     w.write_all(b"\n")?;
     w.flush()
 }
