@@ -39,8 +39,9 @@ struct Tail<'a> {
     facts: &'a FactSet,
 }
 
-/// Entries serialised per task, and per written block.
-const TASK: usize = 512;
+/// Entries serialised per task, and per written block (small in tests, so that a few hundred
+/// files cross blocks).
+const TASK: usize = if cfg!(test) { 8 } else { 512 };
 const BLOCK: usize = 16 * TASK;
 
 /// Passes bytes through, except the first `skip`.
