@@ -438,7 +438,7 @@ impl<'de> Deserialize<'de> for BStr<'de> {
 }
 
 fn parse_json(p: &mut Parsed, text: &str, max_depth: usize, paths: bool) {
-    let mut w = JsonWalker { paths, ..Default::default() };
+    let mut w = JsonWalker::for_file(paths);
     match w.scan(p, text, "$", max_depth) {
         Ok((numbers, depth)) => {
             p.entry.json = Some(JsonStats { max_depth: depth, numbers, lines: 0, bad_lines: 0 })
@@ -450,7 +450,7 @@ fn parse_json(p: &mut Parsed, text: &str, max_depth: usize, paths: bool) {
 fn parse_jsonl(p: &mut Parsed, text: &str, max_depth: usize, paths: bool) {
     let mut st = JsonStats::default();
     let mut first_bad = None;
-    let mut w = JsonWalker { paths, ..Default::default() };
+    let mut w = JsonWalker::for_file(paths);
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         st.lines += 1;
         match w.scan(p, line, &format!("line {}: $", i + 1), max_depth) {
@@ -503,11 +503,14 @@ fn join_path(parent: &str, seg: Seg) -> String {
 /// an `options`-like child object) form its group, resolved once the document is parsed.
 #[derive(Default)]
 struct JsonWalker {
-    /// Key name → its index in `keys`, once the file has more distinct keys than a linear
+    /// Key name → its index in `keys`, once there are more distinct keys than a linear
     /// search handles well.
     key_ids: HashMap<String, u32>,
-    /// What each distinct key of the file is.
+    /// What each distinct key is. Kept from file to file on a worker thread (files of a corpus
+    /// share their keys); what a key means in one file (its metric index) carries `file`.
     keys: Vec<KeyInfo>,
+    /// Number of the current file on this thread.
+    file: u32,
     groups: Groups,
     /// Build container paths (false when no more facts are kept: locations are never shown).
     paths: bool,
@@ -515,6 +518,36 @@ struct JsonWalker {
     serde_only: bool,
     /// First key of the last top-level object (see [`KeyInfo::next`]).
     root_first: u32,
+}
+
+thread_local! {
+    /// The key table of the previous JSON file parsed on this thread.
+    static KEY_TABLE: std::cell::RefCell<Option<(HashMap<String, u32>, Vec<KeyInfo>, u32, u32)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl JsonWalker {
+    /// A walker for one file, with the keys this thread has met in earlier files (at most
+    /// 4,096: a corpus of ever-new keys starts over rather than grow without bound).
+    fn for_file(paths: bool) -> JsonWalker {
+        let mut w = JsonWalker::default();
+        w.paths = paths;
+        if let Some((ids, keys, file, root_first)) = KEY_TABLE.with(|t| t.borrow_mut().take())
+            && keys.len() <= 4096
+            && file < u32::MAX
+        {
+            (w.key_ids, w.keys, w.file, w.root_first) = (ids, keys, file + 1, root_first);
+        }
+        w
+    }
+}
+
+impl Drop for JsonWalker {
+    fn drop(&mut self) {
+        let table =
+            (std::mem::take(&mut self.key_ids), std::mem::take(&mut self.keys), self.file, self.root_first);
+        KEY_TABLE.with(|t| *t.borrow_mut() = Some(table));
+    }
 }
 
 /// What a JSON key names: a measurement (registered as a metric of the file once a number
@@ -527,8 +560,15 @@ struct KeyInfo {
     next: u32,
     first_child: u32,
     class: Option<Arc<names::Classified>>,
-    metric: Option<u32>,
+    /// Metric index in the file numbered `file` (registered once a number carries the key).
+    metric: Option<(u32, u32)>,
     group: Option<&'static str>,
+}
+
+impl KeyInfo {
+    fn metric_in(&self, file: u32) -> Option<u32> {
+        self.metric.filter(|(f, _)| *f == file).map(|(_, m)| m)
+    }
 }
 
 /// The configuration an object states.
@@ -726,8 +766,9 @@ impl JsonWalker {
         p.facts.paths.truncate(paths);
         p.facts.groups.truncate(groups);
         p.facts.metrics.truncate(metrics);
+        let file = self.file;
         for k in &mut self.keys {
-            k.metric = k.metric.filter(|&m| (m as usize) < metrics);
+            k.metric = k.metric.filter(|&(f, m)| f != file || (m as usize) < metrics);
         }
         self.groups.index.retain(|_, g| (*g as usize) < groups);
     }
@@ -737,13 +778,14 @@ impl Scan<'_, '_> {
     fn number(&mut self, n: Option<f64>, frame: u32, parent: u32, seg: Seg, key: Option<(u32, &str)>) {
         self.numbers += 1;
         let (Some((id, k)), Some(x)) = (key, n) else { return };
+        let file = self.w.file;
         let info = &mut self.w.keys[id as usize];
-        let m = match (info.metric, &info.class) {
+        let m = match (info.metric_in(file), &info.class) {
             (Some(m), _) => m,
             (None, None) => return,
             (None, Some(c)) => {
                 let m = add_metric(self.p, c.clone(), k);
-                self.w.keys[id as usize].metric = Some(m);
+                info.metric = Some((file, m));
                 m
             }
         };

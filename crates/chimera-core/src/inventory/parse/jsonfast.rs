@@ -298,7 +298,10 @@ mod tests {
     /// with whether the scanner accepted it.
     fn run(text: &str, serde_only: bool, depth: usize) -> (Result<(usize, usize), String>, RawFacts) {
         let mut p = parsed();
-        let mut w = JsonWalker { paths: true, serde_only, ..Default::default() };
+        // Through this thread's key table, as the collector does: earlier documents' keys and
+        // guesses must not change anything.
+        let mut w = JsonWalker::for_file(true);
+        w.serde_only = serde_only;
         // Two documents through one walker, as JSONL lines: the second sees the first's keys.
         let first = w.scan(&mut p, text, "$", depth);
         let second = w.scan(&mut p, text, "line 2: $", depth);
@@ -308,7 +311,7 @@ mod tests {
     fn accepted(text: &str) -> bool {
         let mut p = parsed();
         p.facts.paths.push("$".into());
-        let mut w = JsonWalker { paths: true, ..Default::default() };
+        let mut w = JsonWalker::for_file(true);
         let mut st = super::super::Scan {
             w: &mut w,
             p: &mut p,
