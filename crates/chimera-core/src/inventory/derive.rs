@@ -3,24 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::LazyLock;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
-use regex::Regex;
 
 use super::{
     CollectOptions, DayCount, FileEntry, FileKind, FileSet, FolderCount, Gaps, Inventory, Naming,
     NamingOutlier, ParseStatus, Problem, Redundancy, RootCoverage, SCHEMA_VERSION, Timeline, TypeStats,
 };
 use crate::facts::{FactSet, names::FAMILIES};
-
-static DATETIME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:^|[^0-9])((?:19|20)\d{6})[-_T]?(\d{6})(?:[^0-9]|$)").expect("valid regex")
-});
-static DATE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?:^|[^0-9])((?:19|20)\d{6})(?:[^0-9]|$)").expect("valid regex"));
-static UNIX: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?:^|[^0-9])(1[0-9]{9})(?:[^0-9]|$)").expect("valid regex"));
 
 /// The number of an all-ASCII-digit string (the regexes only capture digits).
 fn digits(s: &str) -> u32 {
@@ -47,23 +37,83 @@ fn date_in(s: &str) -> Option<NaiveDateTime> {
     if !s.as_bytes().windows(8).any(|w| w.iter().all(u8::is_ascii_digit)) {
         return None;
     }
-    if let Some(c) = DATETIME.captures(s)
-        && let (Some(d), Some(t)) = (ymd(&c[1]), hms(&c[2]))
+    let b = s.as_bytes();
+    // `YYYYMMDD[-_T]?HHMMSS`: the first place it appears (only that one is tried).
+    if let Some((d, t)) = (0..b.len()).find_map(|p| datetime_at(b, p))
+        && let (Some(d), Some(t)) = (ymd(&s[d..d + 8]), hms(&s[t..t + 6]))
     {
         return Some(d.and_time(t));
     }
-    for c in DATE.captures_iter(s) {
-        if let Some(d) = ymd(&c[1]) {
-            return d.and_hms_opt(0, 0, 0);
-        }
+    // Then the first valid `YYYYMMDD`, then unix seconds `1XXXXXXXXX`, each a whole digit run.
+    if let Some(d) =
+        runs(b, 8, |r| r.starts_with(b"19") || r.starts_with(b"20")).find_map(|p| ymd(&s[p..p + 8]))
+    {
+        return d.and_hms_opt(0, 0, 0);
     }
-    for c in UNIX.captures_iter(s) {
-        // 1 000 000 000 … 1 999 999 999: 2001-09-09 … 2033-05-18.
-        if let Some(dt) = c[1].parse::<i64>().ok().and_then(|x| DateTime::from_timestamp(x, 0)) {
-            return Some(dt.naive_utc());
-        }
+    runs(b, 10, |r| r[0] == b'1')
+        .find_map(|p| DateTime::from_timestamp(i64::from(digits(&s[p..p + 10])), 0))
+        .map(|dt| dt.naive_utc())
+}
+
+// The scanner below reads names as the regular expressions
+// `(?:^|[^0-9])((?:19|20)\d{6})[-_T]?(\d{6})(?:[^0-9]|$)` (first match only),
+// `(?:^|[^0-9])((?:19|20)\d{6})(?:[^0-9]|$)` and `(?:^|[^0-9])(1[0-9]{9})(?:[^0-9]|$)` (every
+// match in turn, as `captures_iter`) did, with ASCII digits (tested against them).
+
+fn is_digit(b: &[u8], i: usize) -> bool {
+    b.get(i).is_some_and(u8::is_ascii_digit)
+}
+
+fn all_digits(b: &[u8], from: usize, n: usize) -> bool {
+    b.get(from..from + n).is_some_and(|r| r.iter().all(u8::is_ascii_digit))
+}
+
+/// Start of the character that ends at byte `p` (UTF-8).
+fn char_before(b: &[u8], p: usize) -> usize {
+    (0..p).rev().find(|&q| b[q] & 0xC0 != 0x80).unwrap_or(0)
+}
+
+/// Where a match that needs a non-digit (or the end) at `e` ends, consuming that character.
+fn end_after(b: &[u8], e: usize) -> Option<usize> {
+    match b.get(e) {
+        None => Some(e),
+        Some(c) if c.is_ascii_digit() => None,
+        Some(_) => Some((e + 1..b.len()).find(|&q| b[q] & 0xC0 != 0x80).unwrap_or(b.len())),
     }
-    None
+}
+
+/// The date and time digits of `YYYYMMDD[-_T]?HHMMSS` starting at `p`, bounded by non-digits.
+fn datetime_at(b: &[u8], p: usize) -> Option<(usize, usize)> {
+    if (p > 0 && is_digit(b, p - 1)) || !(b[p..].starts_with(b"19") || b[p..].starts_with(b"20")) {
+        return None;
+    }
+    if !all_digits(b, p + 2, 6) {
+        return None;
+    }
+    let q = p + 8;
+    if matches!(b.get(q), Some(b'-' | b'_' | b'T'))
+        && all_digits(b, q + 1, 6)
+        && end_after(b, q + 7).is_some()
+    {
+        return Some((p, q + 1));
+    }
+    (all_digits(b, q, 6) && end_after(b, q + 6).is_some()).then_some((p, q))
+}
+
+/// Starts of the successive matches of `(?:^|[^0-9])(D{n})(?:[^0-9]|$)` where `head` accepts
+/// the digits: a match consumes the characters around its digits, so the next one cannot
+/// reuse them.
+fn runs(b: &[u8], n: usize, head: impl Fn(&[u8]) -> bool) -> impl Iterator<Item = usize> {
+    let mut from = 0; // where the next match may start
+    (0..b.len()).filter_map(move |p| {
+        let open = if p == 0 { from == 0 } else { !is_digit(b, p - 1) && char_before(b, p) >= from };
+        if !open || !all_digits(b, p, n) || !head(&b[p..p + n]) {
+            return None;
+        }
+        let end = end_after(b, p + n)?;
+        from = end;
+        Some(p)
+    })
 }
 
 /// Date/time in a path's name: `20251002-170837`, `20251004_143244`, `20251002`, or unix
@@ -347,6 +397,81 @@ mod tests {
         }
         let far = NaiveDate::from_ymd_opt(12345, 1, 2).and_then(|x| x.and_hms_opt(3, 4, 5)).unwrap();
         assert_eq!(fmt_name_date(far), far.format("%Y-%m-%d %H:%M:%S").to_string());
+    }
+
+    /// The regular expressions the scanner replaces, as they were.
+    fn date_in_regex(s: &str) -> Option<NaiveDateTime> {
+        use regex::Regex;
+        use std::sync::LazyLock;
+        static DATETIME: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new(r"(?:^|[^0-9])((?:19|20)\d{6})[-_T]?(\d{6})(?:[^0-9]|$)").unwrap());
+        static DATE: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new(r"(?:^|[^0-9])((?:19|20)\d{6})(?:[^0-9]|$)").unwrap());
+        static UNIX: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new(r"(?:^|[^0-9])(1[0-9]{9})(?:[^0-9]|$)").unwrap());
+        let (datetime, date, unix) = (&*DATETIME, &*DATE, &*UNIX);
+        if !s.as_bytes().windows(8).any(|w| w.iter().all(u8::is_ascii_digit)) {
+            return None;
+        }
+        if let Some(c) = datetime.captures(s)
+            && let (Some(d), Some(t)) = (ymd(&c[1]), hms(&c[2]))
+        {
+            return Some(d.and_time(t));
+        }
+        for c in date.captures_iter(s) {
+            if let Some(d) = ymd(&c[1]) {
+                return d.and_hms_opt(0, 0, 0);
+            }
+        }
+        for c in unix.captures_iter(s) {
+            if let Some(dt) = c[1].parse::<i64>().ok().and_then(|x| DateTime::from_timestamp(x, 0)) {
+                return Some(dt.naive_utc());
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn name_date_scanner_reads_names_as_the_regexes_did() {
+        // Random names over digits, separators and a multi-byte letter: dates valid and not,
+        // adjacent, overlapping, at both ends.
+        let parts = [
+            "2025",
+            "1002",
+            "1759098967",
+            "20251399",
+            "170837",
+            "-",
+            "_",
+            "T",
+            "é",
+            "x",
+            "0",
+            "1",
+            "19",
+            "20",
+        ];
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut tested = 0;
+        for _ in 0..100_000 {
+            let mut name = String::new();
+            for _ in 0..(x % 9) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                name.push_str(parts[(x % parts.len() as u64) as usize]);
+            }
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let expected = date_in_regex(&name);
+            tested += usize::from(expected.is_some());
+            assert_eq!(date_in(&name), expected, "{name:?}");
+        }
+        assert!(tested > 2_500, "only {tested} names held a date");
+        // Digits of other scripts are not digits here (the regexes' `\d` took them, and the
+        // digit arithmetic then misread them).
+        assert_eq!(date_in("x_2025١٠٠٢_20251002"), date_in("x_20251002"));
     }
 
     #[test]
