@@ -520,10 +520,12 @@ struct JsonWalker {
     root_first: u32,
 }
 
+/// What a [`JsonWalker`] keeps between files: `key_ids`, `keys`, `file`, `root_first`.
+type KeyTable = (HashMap<String, u32>, Vec<KeyInfo>, u32, u32);
+
 thread_local! {
     /// The key table of the previous JSON file parsed on this thread.
-    static KEY_TABLE: std::cell::RefCell<Option<(HashMap<String, u32>, Vec<KeyInfo>, u32, u32)>> =
-        const { std::cell::RefCell::new(None) };
+    static KEY_TABLE: std::cell::RefCell<Option<KeyTable>> = const { std::cell::RefCell::new(None) };
 }
 
 impl JsonWalker {
