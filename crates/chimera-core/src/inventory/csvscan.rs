@@ -149,6 +149,12 @@ impl<'a> CsvCursor<'a> {
         }
     }
 
+    /// The current record as written in the text, when it is a line without quotes.
+    pub fn raw_line(&self) -> Option<&'a str> {
+        let at = self.in_text?;
+        self.text.get(at..at + self.ends[self.nfields.checked_sub(1)?])
+    }
+
     /// All fields of the current record.
     pub fn fields(&self) -> impl Iterator<Item = &str> {
         (0..self.nfields).map(|i| self.get(i).unwrap_or(""))

@@ -34,10 +34,10 @@ fn hms(s: &str) -> Option<chrono::NaiveTime> {
 
 fn date_in(s: &str) -> Option<NaiveDateTime> {
     // Cheap test first: every form needs 8 digits in a row.
-    if !s.as_bytes().windows(8).any(|w| w.iter().all(u8::is_ascii_digit)) {
+    let b = s.as_bytes();
+    if !has_8_digits(b) {
         return None;
     }
-    let b = s.as_bytes();
     // `YYYYMMDD[-_T]?HHMMSS`: the first place it appears (only that one is tried).
     if let Some((d, t)) = (0..b.len()).find_map(|p| datetime_at(b, p))
         && let (Some(d), Some(t)) = (ymd(&s[d..d + 8]), hms(&s[t..t + 6]))
@@ -119,7 +119,16 @@ fn runs(b: &[u8], n: usize, head: impl Fn(&[u8]) -> bool) -> impl Iterator<Item 
 /// Date/time in a path's name: `20251002-170837`, `20251004_143244`, `20251002`, or unix
 /// seconds `1759098967` (UTC). The file name is searched first, then folders from the deepest.
 pub fn name_date(rel_path: &str) -> Option<NaiveDateTime> {
-    rel_path.rsplit('/').find_map(date_in)
+    // No component holds a date unless the path has 8 digits in a row (`/` breaks a run).
+    has_8_digits(rel_path.as_bytes()).then(|| rel_path.rsplit('/').find_map(date_in)).flatten()
+}
+
+fn has_8_digits(b: &[u8]) -> bool {
+    let mut run = 0;
+    b.iter().any(|c| {
+        run = if c.is_ascii_digit() { run + 1 } else { 0 };
+        run == 8
+    })
 }
 
 /// `YYYY-MM-DD HH:MM:SS`, as `format("%Y-%m-%d %H:%M:%S")` for the four-digit years that
@@ -193,26 +202,31 @@ fn type_stats(files: &[FileEntry]) -> Vec<TypeStats> {
 }
 
 fn folders(files: &[FileEntry]) -> Vec<FolderCount> {
-    let mut m: BTreeMap<String, FolderCount> = BTreeMap::new();
+    // Counted per borrowed folder name; a `FolderCount` is only made per folder.
+    let mut m: rustc_hash::FxHashMap<&str, [usize; 4]> = rustc_hash::FxHashMap::default();
     for f in files {
-        let folder = f.rel_path.rfind('/').map(|i| &f.rel_path[..i]).unwrap_or(".").to_string();
-        let c = m.entry(folder.clone()).or_insert(FolderCount {
-            folder,
-            files: 0,
-            csv: 0,
-            json: 0,
-            markdown: 0,
-            ignored: 0,
-        });
-        c.files += 1;
-        match f.kind {
-            FileKind::Csv => c.csv += 1,
-            FileKind::Json => c.json += 1,
-            FileKind::Markdown => c.markdown += 1,
-            FileKind::Ignored => c.ignored += 1,
-        }
+        let folder = f.rel_path.rfind('/').map(|i| &f.rel_path[..i]).unwrap_or(".");
+        let c = m.entry(folder).or_default();
+        c[match f.kind {
+            FileKind::Csv => 0,
+            FileKind::Json => 1,
+            FileKind::Markdown => 2,
+            FileKind::Ignored => 3,
+        }] += 1;
     }
-    m.into_values().collect()
+    let mut out: Vec<FolderCount> = m
+        .into_iter()
+        .map(|(folder, [csv, json, markdown, ignored])| FolderCount {
+            folder: folder.to_string(),
+            files: csv + json + markdown + ignored,
+            csv,
+            json,
+            markdown,
+            ignored,
+        })
+        .collect();
+    out.sort_unstable_by(|a, b| a.folder.cmp(&b.folder));
+    out
 }
 
 fn timeline(files: &[FileEntry]) -> Timeline {

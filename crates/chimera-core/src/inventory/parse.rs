@@ -293,15 +293,15 @@ fn parse_csv(p: &mut Parsed, text: &str) {
         p.fail(Severity::Failed, "no CSV header line".into());
         return;
     }
-    let headers: Vec<String> = cur.fields().map(|s| s.trim().to_string()).collect();
-    let classes: Vec<Option<u32>> =
-        headers.iter().map(|h| classify_cached(h).map(|c| add_metric(p, c, h))).collect();
-    let group_cols: Vec<(usize, &'static str)> =
-        headers.iter().enumerate().filter_map(|(i, h)| names::group_key(h).map(|k| (i, k))).collect();
-    let error_col = headers.iter().position(|h| {
-        // A name shorter than `error` cannot normalise to it (and is not normalised).
-        h.len() >= 5 && matches!(names::normalize(h).as_str(), "error" | "errors")
-    });
+    let header = CsvHeader::of(&cur);
+    let CsvHeader { headers, group_cols, error_col, .. } = &header;
+    let error_col = *error_col;
+    let classes: Vec<Option<u32>> = header
+        .classes
+        .iter()
+        .zip(headers)
+        .map(|(c, h)| c.as_ref().map(|c| add_metric(p, c.clone(), h)))
+        .collect();
     let mut st = CsvStats {
         columns: headers.len(),
         error_column: error_col.map(|i| headers[i].clone()),
@@ -330,7 +330,7 @@ fn parse_csv(p: &mut Parsed, text: &str) {
             continue;
         }
         key.clear();
-        for (i, _) in &group_cols {
+        for (i, _) in group_cols {
             key.push_str(trim(cur.get(*i).unwrap_or("")));
             key.push('\u{1f}');
         }
@@ -384,6 +384,57 @@ fn parse_csv(p: &mut Parsed, text: &str) {
         ));
     }
     p.entry.csv = Some(st);
+    header.keep();
+}
+
+/// What a CSV header line says, kept per thread for the next file (files of a corpus share
+/// their header lines).
+struct CsvHeader {
+    /// The line as written (`None` when it had quotes: not kept).
+    line: Option<String>,
+    headers: Vec<String>,
+    classes: Vec<Option<Arc<names::Classified>>>,
+    group_cols: Vec<(usize, &'static str)>,
+    error_col: Option<usize>,
+}
+
+thread_local! {
+    static CSV_HEADER: std::cell::RefCell<Option<CsvHeader>> = const { std::cell::RefCell::new(None) };
+}
+
+impl CsvHeader {
+    /// The header of the cursor's current record (the previous file's, when the line is the same).
+    fn of(cur: &super::csvscan::CsvCursor) -> CsvHeader {
+        let raw = cur.raw_line();
+        if let Some(raw) = raw
+            && let Some(h) =
+                CSV_HEADER.with(|c| c.borrow_mut().take()).filter(|h| h.line.as_deref() == Some(raw))
+        {
+            return h;
+        }
+        let headers: Vec<String> = cur.fields().map(|s| s.trim().to_string()).collect();
+        CsvHeader {
+            line: raw.map(str::to_string),
+            classes: headers.iter().map(|h| classify_cached(h)).collect(),
+            group_cols: headers
+                .iter()
+                .enumerate()
+                .filter_map(|(i, h)| names::group_key(h).map(|k| (i, k)))
+                .collect(),
+            error_col: headers.iter().position(|h| {
+                // A name shorter than `error` cannot normalise to it (and is not normalised).
+                h.len() >= 5 && matches!(names::normalize(h).as_str(), "error" | "errors")
+            }),
+            headers,
+        }
+    }
+
+    /// Keep it for the next file on this thread.
+    fn keep(self) {
+        if self.line.is_some() {
+            CSV_HEADER.with(|c| *c.borrow_mut() = Some(self));
+        }
+    }
 }
 
 /// Deepest `[`/`{` nesting of a JSON text, by an iterative scan that skips strings.
