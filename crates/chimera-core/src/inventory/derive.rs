@@ -151,7 +151,7 @@ pub fn fmt_name_date(d: NaiveDateTime) -> String {
     put(11, 2, d.hour());
     put(14, 2, d.minute());
     put(17, 2, d.second());
-    b.iter().map(|&c| c as char).collect()
+    String::from_utf8(b.to_vec()).unwrap_or_default()
 }
 
 /// The naming style of a file stem.

@@ -161,7 +161,7 @@ pub fn parse_file_keeping(
     }
     p.entry.bytes = bytes.len() as u64;
     let digest: [u8; 32] = Sha256::digest(&bytes).into();
-    p.entry.sha256 = Some(hex::encode(digest));
+    p.entry.sha256 = Some(hex_lower(&digest));
     p.digest = Some(digest);
     if bytes.is_empty() {
         p.fail(Severity::Failed, "empty file (0 bytes)".into());
@@ -276,6 +276,13 @@ fn push_fact(p: &mut Parsed, metric: u32, raw: f64, group: u32, loc: RawLoc) {
     if value.is_finite() {
         p.facts.items.push(RawFact { metric, group, value, loc });
     }
+}
+
+/// Lower-case hex of bytes (as `hex::encode`, without a `char` at a time).
+fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let hex: Vec<u8> = bytes.iter().flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]).collect();
+    String::from_utf8(hex).unwrap_or_default()
 }
 
 /// `str::trim`, without the Unicode scan for a cell that starts and ends with a visible ASCII
@@ -1136,5 +1143,14 @@ impl MdTable {
             let group = *group.get_or_insert_with(|| groups.id(&mut p.facts, g.clone()));
             push_fact(p, m, v, group, loc.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_is_lower_case_two_digits_a_byte() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(super::hex_lower(&bytes), hex::encode(&bytes));
     }
 }
