@@ -101,7 +101,7 @@ pub struct StdReader;
 /// Metadata from `fstat` on the open file, then its bytes: exactly its size as of that `fstat`
 /// (one `read` for a small file, no extra call to meet the end), or up to `cap + 1` bytes when
 /// the size is not known (0, as for files of `/proc`).
-fn read_open(mut f: std::fs::File, cap: u64) -> std::io::Result<ReadFile> {
+fn read_open(f: std::fs::File, cap: u64) -> std::io::Result<ReadFile> {
     let meta = FileMeta::of(&f.metadata()?);
     if meta.len > cap {
         return Ok(ReadFile { meta, bytes: None });
@@ -111,17 +111,10 @@ fn read_open(mut f: std::fs::File, cap: u64) -> std::io::Result<ReadFile> {
         f.take(cap.saturating_add(1)).read_to_end(&mut buf)?;
         return Ok(ReadFile { meta, bytes: Some(buf) });
     }
-    let mut buf = vec![0u8; meta.len as usize];
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buf.truncate(n);
+    // Read into uninitialised capacity (no zeroing); the limit ends the read at the size
+    // without a call to meet the end of the file.
+    let mut buf = Vec::with_capacity(meta.len as usize);
+    f.take(meta.len).read_to_end(&mut buf)?;
     Ok(ReadFile { meta, bytes: Some(buf) })
 }
 
