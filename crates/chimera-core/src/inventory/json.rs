@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde_json::ser::{Formatter, PrettyFormatter};
 
 use super::{
-    CollectOptions, FileEntry, FolderCount, Gaps, Inventory, Naming, Problem, Redundancy, RootCoverage,
-    Timeline, TypeStats,
+    CollectOptions, FileEntry, FileKind, FolderCount, Gaps, Inventory, Naming, ParseStatus, Problem,
+    Redundancy, RootCoverage, Timeline, TypeStats,
 };
 use crate::facts::FactSet;
 
@@ -119,8 +119,10 @@ fn write_files<W: Write>(files: &[FileEntry], w: &mut W) -> std::io::Result<()> 
                 for (i, entry) in task.iter().enumerate() {
                     let first = b == 0 && t == 0 && i == 0;
                     out.extend_from_slice(if first { b"\n    " } else { b",\n    " });
-                    let mut ser = serde_json::Serializer::with_formatter(&mut out, inner.clone());
-                    entry.serialize(&mut ser).map_err(std::io::Error::other)?;
+                    if !entry_fast(&mut out, entry) {
+                        let mut ser = serde_json::Serializer::with_formatter(&mut out, inner.clone());
+                        entry.serialize(&mut ser).map_err(std::io::Error::other)?;
+                    }
                 }
                 Ok(out)
             })
@@ -132,10 +134,218 @@ fn write_files<W: Write>(files: &[FileEntry], w: &mut W) -> std::io::Result<()> 
     w.write_all(b"\n  ]")
 }
 
+/// A JSON string as serde_json writes it (`\"`, `\\`, short escapes, `\u00XX` for other
+/// control characters; everything else as is).
+fn string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0C => b"\\f",
+            0..=0x1F => {
+                out.extend_from_slice(&b[start..i]);
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[usize::from(c >> 4)],
+                    HEX[usize::from(c & 15)],
+                ]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&b[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&b[start..]);
+    out.push(b'"');
+}
+
+fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => string(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn uint(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// `"key": ` at the indentation of an entry's fields (`depth` 3) or of a nested object's (4).
+fn key(out: &mut Vec<u8>, depth: usize, first: bool, k: &str) {
+    out.extend_from_slice(if first { b"\n" } else { b",\n" });
+    out.extend_from_slice(&b"        "[..2 * depth]);
+    out.push(b'"');
+    out.extend_from_slice(k.as_bytes());
+    out.extend_from_slice(b"\": ");
+}
+
+/// A small object of unsigned counts (and at most one optional string), at depth 4.
+fn counts(out: &mut Vec<u8>, fields: &[(&str, Result<u64, Option<&str>>)]) {
+    out.push(b'{');
+    for (i, (k, v)) in fields.iter().enumerate() {
+        key(out, 4, i == 0, k);
+        match v {
+            Ok(n) => uint(out, *n),
+            Err(s) => opt_string(out, *s),
+        }
+    }
+    out.extend_from_slice(b"\n      }");
+}
+
+/// An RFC 3339 time as chrono serialises it (`AutoSi` fraction, `Z`), for years 0–9999 and
+/// no leap second; `None` otherwise (the caller lets serde do it).
+fn rfc3339(t: &chrono::DateTime<chrono::Utc>) -> Option<String> {
+    use chrono::{Datelike, Timelike};
+    let nano = t.nanosecond();
+    if !(0..=9999).contains(&t.year()) || nano >= 1_000_000_000 {
+        return None;
+    }
+    let mut s = super::derive::fmt_name_date(t.naive_utc()).replacen(' ', "T", 1);
+    if nano % 1_000_000 == 0 && nano != 0 {
+        s.push_str(&format!(".{:03}", nano / 1_000_000));
+    } else if nano % 1_000 == 0 && nano != 0 {
+        s.push_str(&format!(".{:06}", nano / 1_000));
+    } else if nano != 0 {
+        s.push_str(&format!(".{nano:09}"));
+    }
+    s.push('Z');
+    Some(s)
+}
+
+/// A file entry as serde_json's pretty printer writes it two levels in (`false`, writing
+/// nothing, when its modification time needs chrono's general path).
+fn entry_fast(out: &mut Vec<u8>, f: &FileEntry) -> bool {
+    let modified = match &f.modified {
+        Some(t) => match rfc3339(t) {
+            Some(s) => Some(s),
+            None => return false,
+        },
+        None => None,
+    };
+    out.push(b'{');
+    key(out, 3, true, "rel_path");
+    string(out, &f.rel_path);
+    key(out, 3, false, "kind");
+    string(
+        out,
+        match f.kind {
+            FileKind::Csv => "csv",
+            FileKind::Json => "json",
+            FileKind::Markdown => "markdown",
+            FileKind::Ignored => "ignored",
+        },
+    );
+    key(out, 3, false, "bytes");
+    uint(out, f.bytes);
+    key(out, 3, false, "modified");
+    opt_string(out, modified.as_deref());
+    key(out, 3, false, "sha256");
+    opt_string(out, f.sha256.as_deref());
+    key(out, 3, false, "encoding");
+    opt_string(out, f.encoding.as_deref());
+    key(out, 3, false, "status");
+    string(
+        out,
+        match f.status {
+            ParseStatus::Ok => "ok",
+            ParseStatus::Failed => "failed",
+            ParseStatus::Skipped => "skipped",
+            ParseStatus::NotParsed => "notparsed",
+        },
+    );
+    key(out, 3, false, "reason");
+    opt_string(out, f.reason.as_deref());
+    key(out, 3, false, "notes");
+    if f.notes.is_empty() {
+        out.extend_from_slice(b"[]");
+    } else {
+        out.push(b'[');
+        for (i, n) in f.notes.iter().enumerate() {
+            out.extend_from_slice(if i == 0 { b"\n        " } else { b",\n        " });
+            string(out, n);
+        }
+        out.extend_from_slice(b"\n      ]");
+    }
+    key(out, 3, false, "name_date");
+    opt_string(out, f.name_date.as_deref());
+    key(out, 3, false, "facts");
+    uint(out, f.facts as u64);
+    key(out, 3, false, "duplicate_of");
+    opt_string(out, f.duplicate_of.as_deref());
+    key(out, 3, false, "csv");
+    match &f.csv {
+        None => out.extend_from_slice(b"null"),
+        Some(c) => counts(
+            out,
+            &[
+                ("columns", Ok(c.columns as u64)),
+                ("rows", Ok(c.rows as u64)),
+                ("ragged_rows", Ok(c.ragged_rows as u64)),
+                ("empty_cells", Ok(c.empty_cells as u64)),
+                ("error_column", Err(c.error_column.as_deref())),
+                ("error_rows", Ok(c.error_rows as u64)),
+            ],
+        ),
+    }
+    key(out, 3, false, "json");
+    match &f.json {
+        None => out.extend_from_slice(b"null"),
+        Some(j) => counts(
+            out,
+            &[
+                ("max_depth", Ok(j.max_depth as u64)),
+                ("numbers", Ok(j.numbers as u64)),
+                ("lines", Ok(j.lines as u64)),
+                ("bad_lines", Ok(j.bad_lines as u64)),
+            ],
+        ),
+    }
+    key(out, 3, false, "markdown");
+    match &f.markdown {
+        None => out.extend_from_slice(b"null"),
+        Some(m) => counts(
+            out,
+            &[
+                ("lines", Ok(m.lines as u64)),
+                ("headings", Ok(m.headings as u64)),
+                ("table_rows", Ok(m.table_rows as u64)),
+                ("code_blocks", Ok(m.code_blocks as u64)),
+            ],
+        ),
+    }
+    out.extend_from_slice(b"\n    }");
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::inventory::{CollectOptions, collect};
+
+    #[test]
+    fn times_as_chrono_serialises_them() {
+        use chrono::TimeZone;
+        let base = chrono::Utc.with_ymd_and_hms(2026, 11, 27, 3, 4, 5).unwrap();
+        for nano in [0, 1, 999, 1_000, 120_000, 1_000_000, 5_000_000, 123_456_789, 999_999_999] {
+            let t = base + chrono::Duration::nanoseconds(nano);
+            let by_serde = serde_json::to_string(&t).unwrap();
+            assert_eq!(format!("\"{}\"", rfc3339(&t).unwrap()), by_serde, "{nano}");
+        }
+    }
 
     #[test]
     fn same_bytes_as_serde_json_pretty() {
@@ -150,8 +360,14 @@ mod tests {
                 _ => "{bad".to_string(),
             };
             let ext = if i % 3 == 0 { "csv" } else { "json" };
-            std::fs::write(reports.join(format!("f \"{i}\"\t.{ext}")), text).unwrap();
+            std::fs::write(reports.join(format!("f \"{i}\"\t\u{1}\u{8}\u{c}\r\n\u{7f}é\\.{ext}")), text)
+                .unwrap();
         }
+        // Copies (`duplicate_of`), notes, a Markdown file, an ignored one, ragged rows.
+        std::fs::write(reports.join("copy.csv"), "model,ttft_s\ngemma3,0.5\n").unwrap();
+        std::fs::write(reports.join("ragged.csv"), "a,ttft_s\n1\n2,3,4\n").unwrap();
+        std::fs::write(reports.join("r.md"), "# T\n\n| run | tok/s |\n|---|---|\n| 1 | 50 |\n").unwrap();
+        std::fs::write(reports.join("x.bin"), [0u8, 1, 2]).unwrap();
         let inv = collect(&[dir.path().to_path_buf()], &CollectOptions::default()).unwrap();
         let mut ours = Vec::new();
         write(&inv, &mut ours).unwrap();

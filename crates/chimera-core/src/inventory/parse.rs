@@ -281,7 +281,8 @@ fn push_fact(p: &mut Parsed, metric: u32, raw: f64, group: u32, loc: RawLoc) {
 /// Lower-case hex of bytes (as `hex::encode`, without a `char` at a time).
 fn hex_lower(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let hex: Vec<u8> = bytes.iter().flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]).collect();
+    let hex: Vec<u8> =
+        bytes.iter().flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]).collect();
     String::from_utf8(hex).unwrap_or_default()
 }
 
