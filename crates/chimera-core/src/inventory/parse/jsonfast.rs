@@ -83,9 +83,11 @@ impl<'t> Fast<'t> {
         self.text.get(start..start + len)
     }
 
-    fn digits(&mut self) -> usize {
+    /// Skip a run of digits, folding them into `acc` (wrapping: only read for short runs).
+    fn digits(&mut self, acc: &mut u64) -> usize {
         let start = self.i;
-        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+        while let Some(c) = self.peek().filter(u8::is_ascii_digit) {
+            *acc = acc.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
             self.i += 1;
         }
         self.i - start
@@ -99,13 +101,13 @@ impl<'t> Fast<'t> {
         seg: Seg,
         key: Option<(u32, &str)>,
     ) -> Option<Seen<'t>> {
-        let start = self.i;
         let negative = self.peek() == Some(b'-');
         if negative {
             self.i += 1;
         }
         let int_start = self.i;
-        let int_digits = self.digits();
+        let mut significand = 0u64;
+        let int_digits = self.digits(&mut significand);
         // One leading zero at most (serde_json refuses `01`), at least one digit.
         if int_digits == 0 || (int_digits > 1 && self.b[int_start] == b'0') {
             return None;
@@ -113,7 +115,7 @@ impl<'t> Fast<'t> {
         let mut frac_digits = 0;
         if self.peek() == Some(b'.') {
             self.i += 1;
-            frac_digits = self.digits();
+            frac_digits = self.digits(&mut significand);
             if frac_digits == 0 {
                 return None;
             }
@@ -134,23 +136,22 @@ impl<'t> Fast<'t> {
                 }
                 _ => false,
             };
-            let exp_start = self.i;
-            let n = self.digits();
+            let mut value = 0u64;
+            let n = self.digits(&mut value);
             if n == 0 || n > 4 {
                 return None;
             }
-            exp = self.text[exp_start..self.i].parse().ok()?;
+            exp = value as i32;
             if exp_negative {
                 exp = -exp;
             }
         }
-        let lexeme = &self.text[start..self.i];
         if frac_digits == 0 && !has_exp {
             // An integer: u64 (or i64 when negative) as serde_json gives it.
             if int_digits > 18 {
                 return None;
             }
-            let magnitude: u64 = self.text[int_start..self.i].parse().ok()?;
+            let magnitude = significand;
             if !negative {
                 st.number(Some(magnitude as f64), frame, parent, seg, key);
                 return Some(Seen::Num(magnitude.into()));
@@ -168,7 +169,15 @@ impl<'t> Fast<'t> {
         if int_digits + frac_digits > 15 || !(-22..=22).contains(&power) {
             return None;
         }
-        let x: f64 = lexeme.parse().ok()?;
+        // serde_json's own arithmetic in that range: one exact factor times another.
+        const POW10: [f64; 23] = [
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+            1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+        ];
+        let f = significand as f64;
+        let magnitude =
+            if power >= 0 { f * POW10[power as usize] } else { f / POW10[power.unsigned_abs() as usize] };
+        let x = if negative { -magnitude } else { magnitude };
         let n = serde_json::Number::from_f64(x)?;
         st.number(Some(x), frame, parent, seg, key);
         Some(Seen::Num(n))
