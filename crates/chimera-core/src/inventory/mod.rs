@@ -11,6 +11,7 @@ pub mod csvscan;
 pub mod derive;
 pub mod json;
 pub mod mdtable;
+pub mod number;
 pub mod parse;
 pub mod read;
 pub mod render;

@@ -367,7 +367,7 @@ fn parse_csv(p: &mut Parsed, text: &str) {
                 continue;
             }
             let Some(Some(m)) = classes.get(i) else { continue };
-            let Ok(v) = cell.parse::<f64>() else { continue };
+            let Some(v) = super::number::parse(cell) else { continue };
             if errored {
                 excluded += 1;
                 continue;
