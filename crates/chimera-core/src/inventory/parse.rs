@@ -180,7 +180,7 @@ pub fn parse_file_keeping(
     }
     p.entry.status = ParseStatus::Ok;
     match f.kind {
-        FileKind::Csv => parse_csv(&mut p, &dec.text),
+        FileKind::Csv => parse_csv(&mut p, &dec.text, keep),
         FileKind::Json => {
             let ext = f.path.extension().and_then(|e| e.to_str()).unwrap_or("");
             if ext.eq_ignore_ascii_case("jsonl") || ext.eq_ignore_ascii_case("ndjson") {
@@ -295,7 +295,7 @@ fn trim(s: &str) -> &str {
     }
 }
 
-fn parse_csv(p: &mut Parsed, text: &str) {
+fn parse_csv(p: &mut Parsed, text: &str, keep: Keep) {
     let mut cur = super::csvscan::CsvCursor::new(text);
     if !cur.advance() {
         p.fail(Severity::Failed, "no CSV header line".into());
@@ -345,14 +345,21 @@ fn parse_csv(p: &mut Parsed, text: &str) {
         let group = match by_cells.get(&key) {
             Some(&g) => g,
             None => {
-                let map: BTreeMap<String, String> = group_cols
-                    .iter()
-                    .filter_map(|(i, k)| {
-                        let v = trim(cur.get(*i)?);
-                        (!v.is_empty()).then(|| (k.to_string(), v.to_string()))
-                    })
-                    .collect();
-                let g = groups.id(&mut p.facts, map);
+                let g = if keep.facts || keep.summaries {
+                    let map: BTreeMap<String, String> = group_cols
+                        .iter()
+                        .filter_map(|(i, k)| {
+                            let v = trim(cur.get(*i)?);
+                            (!v.is_empty()).then(|| (k.to_string(), v.to_string()))
+                        })
+                        .collect();
+                    groups.id(&mut p.facts, map)
+                } else {
+                    // Only the number of distinct configurations is needed, and distinct cell
+                    // texts are distinct configurations: a placeholder holds the index.
+                    p.facts.groups.push(BTreeMap::new());
+                    (p.facts.groups.len() - 1) as u32
+                };
                 by_cells.insert(key.clone(), g);
                 g
             }
