@@ -134,6 +134,25 @@ fn seed_101_output_is_deterministic() {
 }
 
 #[test]
+fn seed_101_caps_keep_a_prefix_and_every_count() {
+    // Small caps force the collector's counting mode (facts, then summaries, no longer built)
+    // early; every count, every file entry and the kept prefix must not change.
+    let full = inventory();
+    assert!(full.facts.facts_total > 2000 && full.facts.groups_total > 1000, "the caps below must bite");
+    for (max_facts, max_groups) in [(5, 3), (0, 0), (300, 20_000), (20_000, 40)] {
+        let opts = CollectOptions { max_facts, max_groups, batch_files: 3, ..CollectOptions::default() };
+        let capped = collect(&[seed()], &opts).unwrap();
+        let at = format!("caps {max_facts}/{max_groups}");
+        assert_eq!(capped.facts.facts_total, full.facts.facts_total, "{at}");
+        assert_eq!(capped.facts.groups_total, full.facts.groups_total, "{at}");
+        assert_eq!(capped.facts.facts[..], full.facts.facts[..max_facts.min(full.facts.facts.len())], "{at}");
+        assert_eq!(capped.facts.groups[..], full.facts.groups[..max_groups.min(full.facts.groups.len())], "{at}");
+        assert!(capped.files == full.files, "{at}: file entries differ");
+        assert_eq!(capped.gaps, full.gaps, "{at}");
+    }
+}
+
+#[test]
 fn seed_101_markdown_tables_give_facts_with_line_provenance() {
     let inv = inventory();
     let file = "reports/gemma3/SUMMARY.md";
