@@ -102,7 +102,7 @@ pub struct RawFact {
 pub struct RawFacts {
     /// Distinct (classification, source name) pairs of the file.
     /// (shared: the parser hands out one classification per distinct name and thread).
-    pub metrics: Vec<(std::sync::Arc<names::Classified>, String)>,
+    pub metrics: Vec<(std::sync::Arc<names::Classified>, std::sync::Arc<str>)>,
     /// Distinct configurations of the file.
     pub groups: Vec<BTreeMap<String, String>>,
     pub items: Vec<RawFact>,
@@ -235,7 +235,7 @@ impl RawFacts {
             value: r.value,
             file: file.to_string(),
             location,
-            source_name: source.clone(),
+            source_name: source.to_string(),
             group: self.groups[r.group as usize].clone(),
         }
     }
@@ -303,10 +303,10 @@ impl FactSetBuilder {
         for f in facts {
             let c =
                 names::Classified { metric: f.metric, unit: f.unit, stat: f.stat, factor: 1.0, family: "" };
-            let m = match raw.metrics.iter().position(|(x, s)| **x == c && *s == f.source_name) {
+            let m = match raw.metrics.iter().position(|(x, s)| **x == c && **s == *f.source_name) {
                 Some(i) => i,
                 None => {
-                    raw.metrics.push((std::sync::Arc::new(c), f.source_name));
+                    raw.metrics.push((std::sync::Arc::new(c), f.source_name.into()));
                     raw.metrics.len() - 1
                 }
             };

@@ -146,7 +146,11 @@ fn seed_101_caps_keep_a_prefix_and_every_count() {
         assert_eq!(capped.facts.facts_total, full.facts.facts_total, "{at}");
         assert_eq!(capped.facts.groups_total, full.facts.groups_total, "{at}");
         assert_eq!(capped.facts.facts[..], full.facts.facts[..max_facts.min(full.facts.facts.len())], "{at}");
-        assert_eq!(capped.facts.groups[..], full.facts.groups[..max_groups.min(full.facts.groups.len())], "{at}");
+        assert_eq!(
+            capped.facts.groups[..],
+            full.facts.groups[..max_groups.min(full.facts.groups.len())],
+            "{at}"
+        );
         assert!(capped.files == full.files, "{at}: file entries differ");
         assert_eq!(capped.gaps, full.gaps, "{at}");
     }

@@ -133,7 +133,8 @@ fn leading_number(s: &str) -> Option<(f64, &str)> {
         return None;
     }
     let text = &s[..i];
-    let value = if grouped { super::number::parse(&text.replace(',', ""))? } else { super::number::parse(text)? };
+    let value =
+        if grouped { super::number::parse(&text.replace(',', ""))? } else { super::number::parse(text)? };
     Some((value, &s[i..]))
 }
 

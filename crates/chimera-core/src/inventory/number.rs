@@ -54,7 +54,21 @@ mod tests {
             let want = s.parse::<f64>().ok();
             assert_eq!(super::parse(&s).map(f64::to_bits), want.map(f64::to_bits), "{s:?}");
         }
-        for s in ["", "-", ".", "1.", ".5", "-0", "0.1", "123456789012345", "1234567890123456", "inf", "NaN", "1e5", " 1"] {
+        for s in [
+            "",
+            "-",
+            ".",
+            "1.",
+            ".5",
+            "-0",
+            "0.1",
+            "123456789012345",
+            "1234567890123456",
+            "inf",
+            "NaN",
+            "1e5",
+            " 1",
+        ] {
             assert_eq!(super::parse(s).map(f64::to_bits), s.parse::<f64>().ok().map(f64::to_bits), "{s:?}");
         }
     }

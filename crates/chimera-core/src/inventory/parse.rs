@@ -269,8 +269,8 @@ fn classify_cached(name: &str) -> Option<Arc<names::Classified>> {
 }
 
 /// Register a classified source name; returns its metric index.
-fn add_metric(p: &mut Parsed, c: Arc<names::Classified>, source: &str) -> u32 {
-    p.facts.metrics.push((c, source.to_string()));
+fn add_metric(p: &mut Parsed, c: Arc<names::Classified>, source: Arc<str>) -> u32 {
+    p.facts.metrics.push((c, source));
     (p.facts.metrics.len() - 1) as u32
 }
 
@@ -311,11 +311,11 @@ fn parse_csv(p: &mut Parsed, text: &str, keep: Keep) {
         .classes
         .iter()
         .zip(headers)
-        .map(|(c, h)| c.as_ref().map(|c| add_metric(p, c.clone(), h)))
+        .map(|(c, h)| c.as_ref().map(|c| add_metric(p, c.clone(), h.clone())))
         .collect();
     let mut st = CsvStats {
         columns: headers.len(),
-        error_column: error_col.map(|i| headers[i].clone()),
+        error_column: error_col.map(|i| headers[i].to_string()),
         ..Default::default()
     };
     let mut first_ragged = None;
@@ -410,7 +410,7 @@ fn parse_csv(p: &mut Parsed, text: &str, keep: Keep) {
 struct CsvHeader {
     /// The line as written (`None` when it had quotes: not kept).
     line: Option<String>,
-    headers: Vec<String>,
+    headers: Vec<Arc<str>>,
     classes: Vec<Option<Arc<names::Classified>>>,
     group_cols: Vec<(usize, &'static str)>,
     error_col: Option<usize>,
@@ -430,7 +430,7 @@ impl CsvHeader {
         {
             return h;
         }
-        let headers: Vec<String> = cur.fields().map(|s| s.trim().to_string()).collect();
+        let headers: Vec<Arc<str>> = cur.fields().map(|s| Arc::from(s.trim())).collect();
         CsvHeader {
             line: raw.map(str::to_string),
             classes: headers.iter().map(|h| classify_cached(h)).collect(),
@@ -624,7 +624,7 @@ impl Drop for JsonWalker {
 /// What a JSON key names: a measurement (registered as a metric of the file once a number
 /// carries it) and/or a configuration key.
 struct KeyInfo {
-    name: String,
+    name: Arc<str>,
     /// The key that followed this one last time, and the first key of the last object that
     /// was this key's value (or element of its array): objects of a file repeat their keys
     /// in the same order, so a guess checked with one comparison saves a lookup.
@@ -706,7 +706,7 @@ impl JsonWalker {
     fn key_id(&mut self, k: &str) -> u32 {
         const LINEAR: usize = 16;
         if self.keys.len() <= LINEAR {
-            if let Some(i) = self.keys.iter().position(|x| x.name == k) {
+            if let Some(i) = self.keys.iter().position(|x| *x.name == *k) {
                 return i as u32;
             }
         } else if let Some(&i) = self.key_ids.get(k) {
@@ -714,7 +714,7 @@ impl JsonWalker {
         }
         let i = self.keys.len() as u32;
         self.keys.push(KeyInfo {
-            name: k.to_string(),
+            name: Arc::from(k),
             next: u32::MAX,
             first_child: u32::MAX,
             class: classify_cached(k),
@@ -722,7 +722,8 @@ impl JsonWalker {
             group: names::group_key(k),
         });
         if self.keys.len() == LINEAR + 1 {
-            self.key_ids = self.keys.iter().enumerate().map(|(j, x)| (x.name.clone(), j as u32)).collect();
+            self.key_ids =
+                self.keys.iter().enumerate().map(|(j, x)| (x.name.to_string(), j as u32)).collect();
         } else if self.keys.len() > LINEAR + 1 {
             self.key_ids.insert(k.to_string(), i);
         }
@@ -738,7 +739,7 @@ impl JsonWalker {
             (None, None) => &mut self.root_first,
         };
         let guess = *slot;
-        if self.keys.get(guess as usize).is_some_and(|x| x.name == k) {
+        if self.keys.get(guess as usize).is_some_and(|x| *x.name == *k) {
             return guess;
         }
         let id = self.key_id(k);
@@ -848,14 +849,14 @@ impl JsonWalker {
 impl Scan<'_, '_> {
     fn number(&mut self, n: Option<f64>, frame: u32, parent: u32, seg: Seg, key: Option<(u32, &str)>) {
         self.numbers += 1;
-        let (Some((id, k)), Some(x)) = (key, n) else { return };
+        let (Some((id, _)), Some(x)) = (key, n) else { return };
         let file = self.w.file;
         let info = &mut self.w.keys[id as usize];
         let m = match (info.metric_in(file), &info.class) {
             (Some(m), _) => m,
             (None, None) => return,
             (None, Some(c)) => {
-                let m = add_metric(self.p, c.clone(), k);
+                let m = add_metric(self.p, c.clone(), info.name.clone());
                 info.metric = Some((file, m));
                 m
             }
@@ -1085,7 +1086,10 @@ impl MdTable {
         let classes = if key_value {
             vec![None; headers.len()]
         } else {
-            headers.iter().map(|h| classify_cached(h).map(|c| add_metric(p, c, h))).collect()
+            headers
+                .iter()
+                .map(|h| classify_cached(h).map(|c| add_metric(p, c, Arc::from(h.as_str()))))
+                .collect()
         };
         let group_cols = if key_value {
             Vec::new()
@@ -1105,7 +1109,7 @@ impl MdTable {
             Some(u) => classify_cached(&format!("{name} {u}")),
             None => classify_cached(name),
         }
-        .map(|c| add_metric(p, c, name));
+        .map(|c| add_metric(p, c, Arc::from(name)));
         self.with_unit.insert(key, m);
         m
     }
