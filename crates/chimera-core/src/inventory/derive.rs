@@ -134,9 +134,17 @@ fn has_8_digits(b: &[u8]) -> bool {
 /// `YYYY-MM-DD HH:MM:SS`, as `format("%Y-%m-%d %H:%M:%S")` for the four-digit years that
 /// [`name_date`] finds, without parsing a format string per file.
 pub fn fmt_name_date(d: NaiveDateTime) -> String {
+    match date_time_digits(d) {
+        Some(b) => b.iter().map(|&c| char::from(c)).collect(),
+        None => d.format("%Y-%m-%d %H:%M:%S").to_string(),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` as ASCII bytes, for years 0–9999 (`None` otherwise).
+pub fn date_time_digits(d: NaiveDateTime) -> Option<[u8; 19]> {
     use chrono::{Datelike, Timelike};
     if !(0..=9999).contains(&d.year()) {
-        return d.format("%Y-%m-%d %H:%M:%S").to_string();
+        return None;
     }
     let mut b = *b"0000-00-00 00:00:00";
     let mut put = |at: usize, width: usize, mut n: u32| {
@@ -151,7 +159,7 @@ pub fn fmt_name_date(d: NaiveDateTime) -> String {
     put(11, 2, d.hour());
     put(14, 2, d.minute());
     put(17, 2, d.second());
-    String::from_utf8(b.to_vec()).unwrap_or_default()
+    Some(b)
 }
 
 /// The naming style of a file stem.

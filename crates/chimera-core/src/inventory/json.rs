@@ -206,32 +206,44 @@ fn counts(out: &mut Vec<u8>, fields: &[(&str, Result<u64, Option<&str>>)]) {
     out.extend_from_slice(b"\n      }");
 }
 
-/// An RFC 3339 time as chrono serialises it (`AutoSi` fraction, `Z`), for years 0–9999 and
-/// no leap second; `None` otherwise (the caller lets serde do it).
-fn rfc3339(t: &chrono::DateTime<chrono::Utc>) -> Option<String> {
-    use chrono::{Datelike, Timelike};
+/// An RFC 3339 time as chrono serialises it (`AutoSi` fraction, `Z`), as ASCII bytes in a
+/// buffer and their length, for years 0–9999 and no leap second; `None` otherwise (the caller
+/// lets serde do it).
+fn rfc3339_bytes(t: &chrono::DateTime<chrono::Utc>) -> Option<([u8; 32], usize)> {
+    use chrono::Timelike;
     let nano = t.nanosecond();
-    if !(0..=9999).contains(&t.year()) || nano >= 1_000_000_000 {
+    if nano >= 1_000_000_000 {
         return None;
     }
-    let mut s = super::derive::fmt_name_date(t.naive_utc()).replacen(' ', "T", 1);
-    if nano % 1_000_000 == 0 && nano != 0 {
-        s.push_str(&format!(".{:03}", nano / 1_000_000));
-    } else if nano % 1_000 == 0 && nano != 0 {
-        s.push_str(&format!(".{:06}", nano / 1_000));
-    } else if nano != 0 {
-        s.push_str(&format!(".{nano:09}"));
+    let mut out = [0u8; 32];
+    out[..19].copy_from_slice(&super::derive::date_time_digits(t.naive_utc())?);
+    out[10] = b'T';
+    // AutoSi: as many fraction digits as needed, in groups of three.
+    let (mut value, width) = match nano {
+        0 => (0, 0),
+        n if n % 1_000_000 == 0 => (n / 1_000_000, 3),
+        n if n % 1_000 == 0 => (n / 1_000, 6),
+        n => (n, 9),
+    };
+    let mut n = 19;
+    if width > 0 {
+        out[n] = b'.';
+        for i in (n + 1..=n + width).rev() {
+            out[i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        n += width + 1;
     }
-    s.push('Z');
-    Some(s)
+    out[n] = b'Z';
+    Some((out, n + 1))
 }
 
 /// A file entry as serde_json's pretty printer writes it two levels in (`false`, writing
 /// nothing, when its modification time needs chrono's general path).
 fn entry_fast(out: &mut Vec<u8>, f: &FileEntry) -> bool {
     let modified = match &f.modified {
-        Some(t) => match rfc3339(t) {
-            Some(s) => Some(s),
+        Some(t) => match rfc3339_bytes(t) {
+            Some(b) => Some(b),
             None => return false,
         },
         None => None,
@@ -252,7 +264,15 @@ fn entry_fast(out: &mut Vec<u8>, f: &FileEntry) -> bool {
     key(out, 3, false, "bytes");
     uint(out, f.bytes);
     key(out, 3, false, "modified");
-    opt_string(out, modified.as_deref());
+    match modified {
+        // Digits, `-`, `:`, `.`, `T`, `Z`: nothing to escape.
+        Some((b, n)) => {
+            out.push(b'"');
+            out.extend_from_slice(&b[..n]);
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
     key(out, 3, false, "sha256");
     opt_string(out, f.sha256.as_deref());
     key(out, 3, false, "encoding");
@@ -343,7 +363,8 @@ mod tests {
         for nano in [0, 1, 999, 1_000, 120_000, 1_000_000, 5_000_000, 123_456_789, 999_999_999] {
             let t = base + chrono::Duration::nanoseconds(nano);
             let by_serde = serde_json::to_string(&t).unwrap();
-            assert_eq!(format!("\"{}\"", rfc3339(&t).unwrap()), by_serde, "{nano}");
+            let (b, n) = rfc3339_bytes(&t).unwrap();
+            assert_eq!(format!("\"{}\"", std::str::from_utf8(&b[..n]).unwrap()), by_serde, "{nano}");
         }
     }
 

@@ -207,16 +207,25 @@ fn file_row(o: &mut String, f: &FileEntry) {
         ParseStatus::Skipped => "skipped",
         ParseStatus::NotParsed => "ignored",
     };
-    let _ = write!(
-        o,
-        "| {} | {} | {} | {} | {} | {} | ",
-        f.rel_path,
-        f.kind.label(),
-        f.bytes,
-        ts(f.modified),
-        status,
-        f.facts
-    );
+    o.push_str("| ");
+    o.push_str(&f.rel_path);
+    o.push_str(" | ");
+    o.push_str(f.kind.label());
+    o.push_str(" | ");
+    o.push_str(itoa::Buffer::new().format(f.bytes));
+    o.push_str(" | ");
+    match f.modified.and_then(|t| super::derive::date_time_digits(t.naive_utc())) {
+        Some(d) => {
+            o.extend(d.iter().map(|&c| char::from(c)));
+            o.push_str(" UTC");
+        }
+        None => o.push_str(&ts(f.modified)),
+    }
+    o.push_str(" | ");
+    o.push_str(status);
+    o.push_str(" | ");
+    o.push_str(itoa::Buffer::new().format(f.facts));
+    o.push_str(" | ");
     let notes = f
         .reason
         .iter()
