@@ -15,11 +15,23 @@ use super::{Scan, Seen, Seg};
 pub(super) fn walk(st: &mut Scan, text: &str, root: u32, limit: usize) -> bool {
     let mut f = Fast { b: text.as_bytes(), text, i: 0, limit };
     f.ws();
-    if f.value(st, u32::MAX, root, Seg::Root, None, 0).is_none() {
+    let at = At { frame: u32::MAX, parent: root, seg: Seg::Root, key: None, depth: 0 };
+    if f.value(st, at).is_none() {
         return false;
     }
     f.ws();
     f.i == f.b.len()
+}
+
+/// Where a value sits: its innermost object (frame), its container's path index, its step
+/// from there, the nearest key (with its index in the walker's key table) and its depth.
+#[derive(Clone, Copy)]
+struct At<'k> {
+    frame: u32,
+    parent: u32,
+    seg: Seg<'k>,
+    key: Option<(u32, &'k str)>,
+    depth: usize,
 }
 
 struct Fast<'t> {
@@ -41,23 +53,15 @@ impl<'t> Fast<'t> {
     }
 
     /// One value; `None` = give up.
-    fn value(
-        &mut self,
-        st: &mut Scan,
-        frame: u32,
-        parent: u32,
-        seg: Seg,
-        key: Option<(u32, &str)>,
-        depth: usize,
-    ) -> Option<Seen<'t>> {
+    fn value(&mut self, st: &mut Scan, at: At) -> Option<Seen<'t>> {
         match self.peek()? {
-            b'{' => self.object(st, frame, parent, seg, key.map(|(o, _)| o), depth),
-            b'[' => self.array(st, frame, parent, seg, key, depth),
+            b'{' => self.object(st, at),
+            b'[' => self.array(st, at),
             b'"' => Some(Seen::Str(Cow::Borrowed(self.string()?))),
             b't' => self.literal(b"true").then_some(Seen::Bool(true)),
             b'f' => self.literal(b"false").then_some(Seen::Bool(false)),
             b'n' => self.literal(b"null").then_some(Seen::Other),
-            b'-' | b'0'..=b'9' => self.number(st, frame, parent, seg, key),
+            b'-' | b'0'..=b'9' => self.number(st, at),
             _ => None,
         }
     }
@@ -93,14 +97,7 @@ impl<'t> Fast<'t> {
         self.i - start
     }
 
-    fn number(
-        &mut self,
-        st: &mut Scan,
-        frame: u32,
-        parent: u32,
-        seg: Seg,
-        key: Option<(u32, &str)>,
-    ) -> Option<Seen<'t>> {
+    fn number(&mut self, st: &mut Scan, at: At) -> Option<Seen<'t>> {
         let negative = self.peek() == Some(b'-');
         if negative {
             self.i += 1;
@@ -153,14 +150,14 @@ impl<'t> Fast<'t> {
             }
             let magnitude = significand;
             if !negative {
-                st.number(Some(magnitude as f64), frame, parent, seg, key);
+                st.number(Some(magnitude as f64), at.frame, at.parent, at.seg, at.key);
                 return Some(Seen::Num(magnitude.into()));
             }
             if magnitude == 0 {
                 return None; // `-0` is a float in serde_json: left to it.
             }
             let n = -(magnitude as i64);
-            st.number(Some(n as f64), frame, parent, seg, key);
+            st.number(Some(n as f64), at.frame, at.parent, at.seg, at.key);
             return Some(Seen::Num(n.into()));
         }
         // A decimal number: serde_json computes significand × 10^e with one IEEE operation,
@@ -179,24 +176,17 @@ impl<'t> Fast<'t> {
             if power >= 0 { f * POW10[power as usize] } else { f / POW10[power.unsigned_abs() as usize] };
         let x = if negative { -magnitude } else { magnitude };
         let n = serde_json::Number::from_f64(x)?;
-        st.number(Some(x), frame, parent, seg, key);
+        st.number(Some(x), at.frame, at.parent, at.seg, at.key);
         Some(Seen::Num(n))
     }
 
-    fn object(
-        &mut self,
-        st: &mut Scan,
-        frame: u32,
-        parent: u32,
-        seg: Seg,
-        outer: Option<u32>,
-        depth: usize,
-    ) -> Option<Seen<'t>> {
-        if depth + 1 > self.limit {
+    fn object(&mut self, st: &mut Scan, at: At) -> Option<Seen<'t>> {
+        if at.depth + 1 > self.limit {
             return None;
         }
         self.i += 1;
-        let (id, path, depth) = st.open_map(frame, parent, seg, depth);
+        let (id, path, depth) = st.open_map(at.frame, at.parent, at.seg, at.depth);
+        let outer = at.key.map(|(o, _)| o);
         self.ws();
         if self.peek()? == b'}' {
             self.i += 1;
@@ -216,7 +206,8 @@ impl<'t> Fast<'t> {
             self.ws();
             let kid = st.w.next_key_id(prev, outer, k);
             prev = Some(kid);
-            let seen = self.value(st, id, path, Seg::Key(k), Some((kid, k)), depth)?;
+            let seen =
+                self.value(st, At { frame: id, parent: path, seg: Seg::Key(k), key: Some((kid, k)), depth })?;
             st.map_entry(id, k, kid, seen);
             self.ws();
             match self.peek()? {
@@ -233,20 +224,12 @@ impl<'t> Fast<'t> {
         }
     }
 
-    fn array(
-        &mut self,
-        st: &mut Scan,
-        frame: u32,
-        parent: u32,
-        seg: Seg,
-        key: Option<(u32, &str)>,
-        depth: usize,
-    ) -> Option<Seen<'t>> {
-        if depth + 1 > self.limit {
+    fn array(&mut self, st: &mut Scan, at: At) -> Option<Seen<'t>> {
+        if at.depth + 1 > self.limit {
             return None;
         }
         self.i += 1;
-        let (path, depth) = st.open_seq(parent, seg, depth);
+        let (path, depth) = st.open_seq(at.parent, at.seg, at.depth);
         self.ws();
         if self.peek()? == b']' {
             self.i += 1;
@@ -254,7 +237,7 @@ impl<'t> Fast<'t> {
         }
         let mut index = 0;
         loop {
-            self.value(st, frame, path, Seg::Index(index), key, depth)?;
+            self.value(st, At { parent: path, seg: Seg::Index(index), depth, ..at })?;
             index += 1;
             self.ws();
             match self.peek()? {
