@@ -1,9 +1,9 @@
-//! The `--json` output: the inventory as pretty JSON, with the file list rendered in parallel.
+//! The `--json` output: the inventory as pretty JSON, with its long lists rendered in parallel.
 //!
 //! The bytes are exactly `serde_json::to_writer_pretty(inventory)` plus a newline (tested): the
-//! fields before and after the file list are serialised as they are, and the entries in blocks
-//! on the pool, each at the indentation it has in the document, written in order. Memory
-//! stays bounded by one block, not by the number of files.
+//! small parts are serialised by serde, and the file entries, facts and group summaries in
+//! blocks on the pool, each at the indentation it has in the document, written in order.
+//! Memory stays bounded by one block, not by the number of files.
 
 use std::io::Write;
 
@@ -15,7 +15,6 @@ use super::{
     CollectOptions, FileEntry, FileKind, FolderCount, Gaps, Inventory, Naming, ParseStatus, Problem,
     Redundancy, RootCoverage, Timeline, TypeStats,
 };
-use crate::facts::FactSet;
 
 /// The fields of [`Inventory`] before its file list, and after it (a test checks the bytes).
 #[derive(Serialize)]
@@ -36,7 +35,13 @@ struct Tail<'a> {
     naming: &'a Naming,
     problems: &'a [Problem],
     gaps: &'a Gaps,
-    facts: &'a FactSet,
+}
+
+/// The [`FactSet`] fields after its two lists.
+#[derive(Serialize)]
+struct FactCounts {
+    facts_total: usize,
+    groups_total: usize,
 }
 
 /// Entries serialised per task, and per written block (small in tests, so that a few hundred
@@ -44,31 +49,11 @@ struct Tail<'a> {
 const TASK: usize = if cfg!(test) { 8 } else { 512 };
 const BLOCK: usize = 16 * TASK;
 
-/// Passes bytes through, except the first `skip`.
-struct Skip<W> {
-    skip: usize,
-    inner: W,
-}
-
-impl<W: Write> Write for Skip<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let dropped = self.skip.min(buf.len());
-        self.skip -= dropped;
-        if dropped == buf.len() {
-            return Ok(buf.len());
-        }
-        self.inner.write(&buf[dropped..]).map(|n| n + dropped)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 /// Write `inv` as pretty JSON followed by a newline.
 pub fn write<W: Write>(inv: &Inventory, w: W) -> std::io::Result<()> {
     let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
-    // `{ head fields` without its closing `\n}`, the file list, then the tail fields written
-    // as their own object without its opening `{`.
+    // Objects are written as serde_json's pretty printer lays them out: the small parts by
+    // serde (without the braces that join them), the long lists in parallel blocks.
     let head = Head {
         schema_version: inv.schema_version,
         tool_version: &inv.tool_version,
@@ -76,11 +61,9 @@ pub fn write<W: Write>(inv: &Inventory, w: W) -> std::io::Result<()> {
         options: &inv.options,
         coverage: &inv.coverage,
     };
-    let head = serde_json::to_vec_pretty(&head).map_err(std::io::Error::other)?;
-    w.write_all(head.strip_suffix(b"\n}").ok_or_else(|| std::io::Error::other("unexpected JSON head"))?)?;
+    w.write_all(fields(&head)?.as_slice())?;
     w.write_all(b",\n  \"files\": ")?;
-    write_files(&inv.files, &mut w)?;
-    w.write_all(b",")?;
+    write_list(&inv.files, 2, &mut w, entry_fast)?;
     let tail = Tail {
         types: &inv.types,
         folders: &inv.folders,
@@ -89,39 +72,69 @@ pub fn write<W: Write>(inv: &Inventory, w: W) -> std::io::Result<()> {
         naming: &inv.naming,
         problems: &inv.problems,
         gaps: &inv.gaps,
-        facts: &inv.facts,
     };
-    // serde_json writes many small pieces: buffered before the adapter, not after it.
-    let mut rest = std::io::BufWriter::with_capacity(1 << 16, Skip { skip: 1, inner: &mut w });
-    serde_json::to_writer_pretty(&mut rest, &tail).map_err(std::io::Error::other)?;
-    rest.flush()?;
-    drop(rest);
-    w.write_all(b"\n")?;
+    w.write_all(b",")?;
+    w.write_all(&fields(&tail)?[1..])?;
+    w.write_all(b",\n  \"facts\": {\n    \"facts\": ")?;
+    write_list(&inv.facts.facts, 3, &mut w, |_, _| false)?;
+    w.write_all(b",\n    \"groups\": ")?;
+    write_list(&inv.facts.groups, 3, &mut w, |_, _| false)?;
+    let counts = FactCounts { facts_total: inv.facts.facts_total, groups_total: inv.facts.groups_total };
+    // Its fields one level deeper than a top-level object's.
+    let counts = fields(&counts)?;
+    w.write_all(b",")?;
+    for line in counts[1..].split_inclusive(|&c| c == b'\n') {
+        w.write_all(line)?;
+        if line.ends_with(b"\n") {
+            w.write_all(b"  ")?;
+        }
+    }
+    w.write_all(b"\n  }\n}\n")?;
     w.flush()
 }
 
-/// The file list as serde_json's pretty printer writes it at depth 2 of the document.
-fn write_files<W: Write>(files: &[FileEntry], w: &mut W) -> std::io::Result<()> {
-    if files.is_empty() {
+/// A struct as a pretty top-level object without its closing `\n}` (its fields, two spaces
+/// in, after the opening `{`).
+fn fields<T: Serialize>(value: &T) -> std::io::Result<Vec<u8>> {
+    let mut text = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    if !text.ends_with(b"\n}") {
+        return Err(std::io::Error::other("unexpected JSON object"));
+    }
+    text.truncate(text.len() - 2);
+    Ok(text)
+}
+
+/// A list as serde_json's pretty printer writes it `depth` levels into the document, its
+/// items serialised in blocks on the pool; `fast` may write an item itself (returning true).
+fn write_list<T: Serialize + Sync, W: Write>(
+    items: &[T],
+    depth: usize,
+    w: &mut W,
+    fast: impl Fn(&mut Vec<u8>, &T) -> bool + Sync,
+) -> std::io::Result<()> {
+    if items.is_empty() {
         return w.write_all(b"[]");
     }
-    // A formatter two levels in (inside the document object and the `files` array).
+    // A formatter `depth` levels in (objects, then the list itself).
     let mut inner = PrettyFormatter::new();
-    inner.begin_object(&mut std::io::sink())?;
+    for _ in 1..depth {
+        inner.begin_object(&mut std::io::sink())?;
+    }
     inner.begin_array(&mut std::io::sink())?;
+    let indent = "  ".repeat(depth);
     w.write_all(b"[")?;
-    for (b, block) in files.chunks(BLOCK).enumerate() {
+    for (b, block) in items.chunks(BLOCK).enumerate() {
         let parts: Vec<std::io::Result<Vec<u8>>> = block
             .par_chunks(TASK)
             .enumerate()
             .map(|(t, task)| {
                 let mut out = Vec::with_capacity(task.len() * 1024);
-                for (i, entry) in task.iter().enumerate() {
-                    let first = b == 0 && t == 0 && i == 0;
-                    out.extend_from_slice(if first { b"\n    " } else { b",\n    " });
-                    if !entry_fast(&mut out, entry) {
+                for (i, item) in task.iter().enumerate() {
+                    out.extend_from_slice(if b == 0 && t == 0 && i == 0 { b"\n" } else { b",\n" });
+                    out.extend_from_slice(indent.as_bytes());
+                    if !fast(&mut out, item) {
                         let mut ser = serde_json::Serializer::with_formatter(&mut out, inner.clone());
-                        entry.serialize(&mut ser).map_err(std::io::Error::other)?;
+                        item.serialize(&mut ser).map_err(std::io::Error::other)?;
                     }
                 }
                 Ok(out)
@@ -131,7 +144,9 @@ fn write_files<W: Write>(files: &[FileEntry], w: &mut W) -> std::io::Result<()> 
             w.write_all(&part?)?;
         }
     }
-    w.write_all(b"\n  ]")
+    w.write_all(b"\n")?;
+    w.write_all(&indent.as_bytes()[2..])?;
+    w.write_all(b"]")
 }
 
 /// A JSON string as serde_json writes it (`\"`, `\\`, short escapes, `\u00XX` for other
