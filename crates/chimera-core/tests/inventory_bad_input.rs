@@ -301,3 +301,27 @@ fn a_dir_without_default_roots_is_scanned_whole() {
     let missing: Vec<&str> = inv.coverage.iter().filter(|c| !c.present).map(|c| c.root.as_str()).collect();
     assert_eq!(missing, ["reports", "csv_data", "artifacts"]);
 }
+
+/// Descriptors of this process that point into `dir` (other tests' files are elsewhere).
+#[cfg(target_os = "linux")]
+fn open_under(dir: &Path) -> Vec<PathBuf> {
+    let dir = dir.canonicalize().unwrap();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.starts_with(&dir))
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn collect_leaves_no_file_or_folder_open() {
+    // Workers open files relative to a folder they keep open; none may outlive the collection.
+    let d = corpus();
+    for i in 0..300 {
+        write(d.path(), &format!("reports/f{}/r{i}.csv", i % 7), b"model,ttft_s\nm,1\n");
+    }
+    let inv = run(d.path());
+    assert_eq!(inv.analysed_files(), 301);
+    assert_eq!(open_under(d.path()), Vec::<PathBuf>::new());
+}

@@ -412,8 +412,10 @@ pub fn collect_with(
                 // Each worker keeps its current folder open (files come in path order).
                 let parsed = batch
                     .into_par_iter()
-                    .map_init(read::DirCache::default, |dirs, f| {
-                        parse::parse_file_keeping(f, opts, reader, keep, dirs)
+                    .map(|f| {
+                        read::DirCache::with_thread(|dirs| {
+                            parse::parse_file_keeping(f, opts, reader, keep, dirs)
+                        })
                     })
                     .collect();
                 if tx.send(parsed).is_err() {
@@ -427,6 +429,8 @@ pub fn collect_with(
             keep_summaries.store(!fold.builder.groups_full(), Ordering::Relaxed);
         }
     });
+    // The workers' open folders are closed now, not when the pool ends.
+    rayon::broadcast(|_| read::DirCache::release_thread());
     let Fold { builder, families, files, mut problems, .. } = fold;
     problems.sort_by(|a, b| (&a.path, a.severity, &a.reason).cmp(&(&b.path, b.severity, &b.reason)));
     let coverage = walk::coverage(&plan, &files);

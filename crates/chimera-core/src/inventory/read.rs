@@ -59,6 +59,31 @@ pub struct DirCache {
     dir: Option<(std::path::PathBuf, std::os::fd::OwnedFd)>,
 }
 
+thread_local! {
+    static WORKER_DIRS: std::cell::RefCell<DirCache> = std::cell::RefCell::new(DirCache::default());
+}
+
+impl DirCache {
+    /// Run `f` with this thread's cache, kept from file to file and batch to batch (a fresh
+    /// one if the thread's is in use).
+    pub fn with_thread<R>(f: impl FnOnce(&mut DirCache) -> R) -> R {
+        WORKER_DIRS.with(|c| match c.try_borrow_mut() {
+            Ok(mut dirs) => f(&mut dirs),
+            Err(_) => f(&mut DirCache::default()),
+        })
+    }
+
+    /// Close the folder this thread keeps open (the collector calls it on every worker when
+    /// it is done).
+    pub fn release_thread() {
+        WORKER_DIRS.with(|c| {
+            if let Ok(mut dirs) = c.try_borrow_mut() {
+                *dirs = DirCache::default();
+            }
+        });
+    }
+}
+
 #[cfg(target_os = "linux")]
 impl DirCache {
     /// Open `path` relative to its cached folder; `None` when that is not possible (the caller
