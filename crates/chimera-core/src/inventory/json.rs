@@ -152,8 +152,15 @@ fn write_list<T: Serialize + Sync, W: Write>(
 /// A JSON string as serde_json writes it (`\"`, `\\`, short escapes, `\u00XX` for other
 /// control characters; everything else as is).
 fn string(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
     let b = s.as_bytes();
+    if !needs_escape(b) {
+        out.reserve(b.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(b);
+        out.push(b'"');
+        return;
+    }
+    out.push(b'"');
     let mut start = 0;
     for (i, &c) in b.iter().enumerate() {
         let esc: &[u8] = match c {
@@ -188,6 +195,23 @@ fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Whether a byte of `b` is a control character, `"` or `\\`: eight bytes at a time.
+fn needs_escape(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte of `x` is below `n` (n ≤ 128) / zero: the classic bit tricks.
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGH;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        if below(x, 0x20) | zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\'))) != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\')
+}
+
 fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
     match s {
         Some(s) => string(out, s),
@@ -201,11 +225,24 @@ fn uint(out: &mut Vec<u8>, n: u64) {
 
 /// `"key": ` at the indentation of an entry's fields (`depth` 3) or of a nested object's (4).
 fn key(out: &mut Vec<u8>, depth: usize, first: bool, k: &str) {
-    out.extend_from_slice(if first { b"\n" } else { b",\n" });
-    out.extend_from_slice(&b"        "[..2 * depth]);
-    out.push(b'"');
-    out.extend_from_slice(k.as_bytes());
-    out.extend_from_slice(b"\": ");
+    // Assembled on the stack and appended at once (field names are short).
+    let mut buf = [b' '; 48];
+    buf[0] = b',';
+    buf[1] = b'\n';
+    let mut n = 2 + 2 * depth;
+    let from = usize::from(first);
+    if n + k.len() + 4 > buf.len() {
+        out.extend_from_slice(&buf[from..n]);
+        out.push(b'"');
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"\": ");
+        return;
+    }
+    buf[n] = b'"';
+    buf[n + 1..n + 1 + k.len()].copy_from_slice(k.as_bytes());
+    n += 1 + k.len();
+    buf[n..n + 3].copy_from_slice(b"\": ");
+    out.extend_from_slice(&buf[from..n + 3]);
 }
 
 /// A small object of unsigned counts (and at most one optional string), at depth 4.
@@ -370,6 +407,30 @@ fn entry_fast(out: &mut Vec<u8>, f: &FileEntry) -> bool {
 mod tests {
     use super::*;
     use crate::inventory::{CollectOptions, collect};
+
+    #[test]
+    fn escape_check_and_strings_match_serde_json() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for len in 0..40 {
+            for _ in 0..2000 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        // Mostly harmless letters, sometimes any byte.
+                        if x % 16 == 0 { (x >> 8) as u8 } else { b'a' + (x % 26) as u8 }
+                    })
+                    .collect();
+                let slow = bytes.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
+                assert_eq!(needs_escape(&bytes), slow, "{bytes:?}");
+                let text = String::from_utf8_lossy(&bytes);
+                let mut ours = Vec::new();
+                string(&mut ours, &text);
+                assert_eq!(ours, serde_json::to_vec(&text).unwrap(), "{text:?}");
+            }
+        }
+    }
 
     #[test]
     fn times_as_chrono_serialises_them() {
