@@ -473,19 +473,13 @@ mod tests {
             "19",
             "20",
         ];
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut r = crate::testrng::Rng(0x2545_F491_4F6C_DD1D);
         let mut tested = 0;
         for _ in 0..100_000 {
             let mut name = String::new();
-            for _ in 0..(x % 9) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                name.push_str(parts[(x % parts.len() as u64) as usize]);
+            for _ in 0..r.below(9) {
+                name.push_str(*r.pick(&parts));
             }
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
             let expected = date_in_regex(&name);
             tested += usize::from(expected.is_some());
             assert_eq!(date_in(&name), expected, "{name:?}");

@@ -16,7 +16,8 @@ use super::{
     Redundancy, RootCoverage, Timeline, TypeStats,
 };
 
-/// The fields of [`Inventory`] before its file list, and after it (a test checks the bytes).
+/// The fields of [`Inventory`] before its file list. These structs list the fields in their
+/// order; a field added to `Inventory` and not here fails the byte-equality test.
 #[derive(Serialize)]
 struct Head<'a> {
     schema_version: u32,
@@ -26,6 +27,7 @@ struct Head<'a> {
     coverage: &'a [RootCoverage],
 }
 
+/// The fields of [`Inventory`] between its file list and its facts.
 #[derive(Serialize)]
 struct Tail<'a> {
     types: &'a [TypeStats],
@@ -37,7 +39,7 @@ struct Tail<'a> {
     gaps: &'a Gaps,
 }
 
-/// The [`FactSet`] fields after its two lists.
+/// The [`crate::facts::FactSet`] fields after its two lists.
 #[derive(Serialize)]
 struct FactCounts {
     facts_total: usize,
@@ -410,15 +412,13 @@ mod tests {
 
     #[test]
     fn escape_check_and_strings_match_serde_json() {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut r = crate::testrng::Rng(0x9E37_79B9_7F4A_7C15);
         for len in 0..40 {
             for _ in 0..2000 {
                 let bytes: Vec<u8> = (0..len)
                     .map(|_| {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
                         // Mostly harmless letters, sometimes any byte.
+                        let x = r.next();
                         if x % 16 == 0 { (x >> 8) as u8 } else { b'a' + (x % 26) as u8 }
                     })
                     .collect();

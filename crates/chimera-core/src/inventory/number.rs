@@ -40,17 +40,11 @@ pub fn parse(s: &str) -> Option<f64> {
 mod tests {
     #[test]
     fn same_bits_as_str_parse() {
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut r = crate::testrng::Rng(0x9E37_79B9_7F4A_7C15);
         let alphabet = ["0", "1", "5", "9", "7", ".", "-", "+", "e", "3", "0", "2"];
         for _ in 0..300_000 {
-            let len = 1 + next() % 20;
-            let s: String = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
+            let len = 1 + r.below(20);
+            let s: String = (0..len).map(|_| *r.pick(&alphabet)).collect();
             let want = s.parse::<f64>().ok();
             assert_eq!(super::parse(&s).map(f64::to_bits), want.map(f64::to_bits), "{s:?}");
         }

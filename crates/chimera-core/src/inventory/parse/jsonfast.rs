@@ -372,19 +372,7 @@ mod tests {
         assert!(accepted(r#"{"ttft_ms": -0.0, "x": 1e22, "y": 123456789012345678}"#));
     }
 
-    /// Deterministic xorshift.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::testrng::Rng;
 
     const KEYS: [&str; 14] = [
         "ttft_ms",
