@@ -478,7 +478,8 @@ mod tests {
         for _ in 0..100_000 {
             let mut name = String::new();
             for _ in 0..r.below(9) {
-                name.push_str(*r.pick(&parts));
+                let part: &&str = r.pick(&parts);
+                name.push_str(part);
             }
             let expected = date_in_regex(&name);
             tested += usize::from(expected.is_some());
