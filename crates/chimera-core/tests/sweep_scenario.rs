@@ -214,7 +214,10 @@ async fn one_slot_server_halves_efficiency_and_resume_reruns_nothing_finished() 
         let eff = p.multi.as_ref().unwrap().efficiency.as_ref().unwrap().mean;
         assert!(eff > 0.4 && eff < 0.62, "{}: efficiency {eff}", p.label);
         let r = &p.multi.as_ref().unwrap().runs[0];
-        assert!(r.original_speedup.unwrap() > r.speedup.unwrap(), "the original's formula overstates");
+        assert!(
+            r.brief.original_speedup.unwrap() > r.brief.speedup.unwrap(),
+            "the original's formula overstates"
+        );
     }
     srv.shutdown().await;
 }
@@ -347,7 +350,7 @@ async fn two_one_slot_servers_overlap_fully_and_no_solo_skips_the_speedup() {
     let p = store.results().iter().find(|p| p.label == "num_ctx=512").unwrap();
     let m = p.multi.as_ref().unwrap();
     assert!(!m.solo && m.efficiency.is_none() && m.speedup.is_none());
-    assert!(p.throughput_tok_s.is_some() && m.runs[0].original_speedup.is_some());
+    assert!(p.throughput_tok_s.is_some() && m.runs[0].brief.original_speedup.is_some());
     assert!(!out.path().join("agents/num_ctx=512/run_1/solo").exists());
     a.shutdown().await;
     b.shutdown().await;

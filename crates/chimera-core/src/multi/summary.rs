@@ -21,16 +21,40 @@ pub struct SummaryAgent {
 /// One line per run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunBrief {
+    /// 1-based, as the `run_N` folder.
     pub run: u32,
     pub status: RunStatus,
     pub concurrent_wall_secs: Option<f64>,
     pub solo_sum_secs: Option<f64>,
+    /// Σ solo ÷ concurrent wall (None without a solo phase or when an agent failed).
     pub speedup: Option<f64>,
+    /// speedup ÷ N.
     pub efficiency: Option<f64>,
+    /// Σ tokens (concurrent phase) ÷ concurrent wall.
     pub aggregate_tok_s: Option<f64>,
+    /// The original system's figure (durations measured during the concurrent run), labelled.
     pub original_speedup: Option<f64>,
     pub contention: bool,
+    /// "label (phase): error" per failed agent.
     pub failures: Vec<String>,
+}
+
+impl RunBrief {
+    /// The run's line, from the scheduler's record.
+    pub fn of(r: &RunRecord) -> RunBrief {
+        RunBrief {
+            run: r.run,
+            status: r.status,
+            concurrent_wall_secs: r.concurrent_wall_secs,
+            solo_sum_secs: r.solo_sum_secs,
+            speedup: r.speedup,
+            efficiency: r.efficiency,
+            aggregate_tok_s: r.aggregate_tok_s,
+            original_speedup: r.original.as_ref().map(|o| o.speedup),
+            contention: r.contention,
+            failures: r.failures(),
+        }
+    }
 }
 
 /// Statistics over completed runs (None when no run has the figure).
@@ -145,21 +169,7 @@ pub fn summarize_runs(plan: &MultiPlan, records: &[RunRecord]) -> MultiSummary {
         failed: records.iter().any(|r| !r.failures().is_empty()),
         solo_phase: plan.solo,
         contention_threshold: plan.contention_threshold,
-        runs: records
-            .iter()
-            .map(|r| RunBrief {
-                run: r.run,
-                status: r.status,
-                concurrent_wall_secs: r.concurrent_wall_secs,
-                solo_sum_secs: r.solo_sum_secs,
-                speedup: r.speedup,
-                efficiency: r.efficiency,
-                aggregate_tok_s: r.aggregate_tok_s,
-                original_speedup: r.original.as_ref().map(|o| o.speedup),
-                contention: r.contention,
-                failures: r.failures(),
-            })
-            .collect(),
+        runs: records.iter().map(RunBrief::of).collect(),
         aggregates: agg,
         per_agent,
         manifest: plan.manifest.clone(),

@@ -19,6 +19,7 @@ use crate::events::{Event, Events};
 use crate::inventory::CollectOptions;
 use crate::multi::jobs::{WorkflowAgent, WorkflowJob};
 use crate::multi::spec::Scenario;
+use crate::multi::summary::RunBrief;
 use crate::multi::{AgentJob, AgentSlot, MultiPlan, RunRecord, RunStatus, run_multi_with_records};
 use crate::options::GenOptions;
 use crate::persona::Persona;
@@ -183,26 +184,13 @@ pub struct MultiAgentRun {
 /// One measured run of a point: the scenario's solo + concurrent phases.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MultiRun {
-    /// 1-based, as the `run_N` folder.
-    pub run: u32,
-    pub status: RunStatus,
-    pub concurrent_wall_secs: Option<f64>,
-    pub solo_sum_secs: Option<f64>,
-    /// Σ solo ÷ concurrent wall (None without a solo phase or when an agent failed).
-    pub speedup: Option<f64>,
-    /// speedup ÷ N.
-    pub efficiency: Option<f64>,
-    /// Σ tokens (concurrent phase) ÷ concurrent wall.
-    pub aggregate_tok_s: Option<f64>,
+    /// The figures `chimera multi` lists per run (their keys stay at this level).
+    #[serde(flatten)]
+    pub brief: RunBrief,
     /// Σ of the agents' server decode rates in the concurrent phase (when all are known).
     pub sum_decode_tok_s: Option<f64>,
     /// Mean over agents of their concurrent-phase TTFT.
     pub mean_ttft_ms: Option<f64>,
-    /// The original system's figure (durations measured during the concurrent run), labelled.
-    pub original_speedup: Option<f64>,
-    pub contention: bool,
-    /// "label (phase): error" per failed agent.
-    pub failures: Vec<String>,
     pub agents: Vec<MultiAgentRun>,
 }
 
@@ -230,18 +218,9 @@ impl MultiRun {
         let rates: Option<Vec<f64>> = conc.iter().map(|c| c.decode_tok_s).collect();
         let ttfts: Vec<f64> = conc.iter().filter_map(|c| c.ttft_ms).collect();
         MultiRun {
-            run: rec.run,
-            status: rec.status,
-            concurrent_wall_secs: rec.concurrent_wall_secs,
-            solo_sum_secs: rec.solo_sum_secs,
-            speedup: rec.speedup,
-            efficiency: rec.efficiency,
-            aggregate_tok_s: rec.aggregate_tok_s,
+            brief: RunBrief::of(rec),
             sum_decode_tok_s: rates.filter(|r| !r.is_empty()).map(|r| r.iter().sum()),
             mean_ttft_ms: mean(&ttfts),
-            original_speedup: rec.original.as_ref().map(|o| o.speedup),
-            contention: rec.contention,
-            failures: rec.failures(),
             agents: rec
                 .agents
                 .iter()
@@ -263,20 +242,20 @@ impl MultiRun {
     /// The ranked metrics of the run: throughput = aggregate throughput, TTFT = mean across
     /// agents, e2e = concurrent wall. A run in which an agent failed is marked not ok.
     pub fn sample(&self) -> RunSample {
-        let ok = self.status == RunStatus::Ok && self.failures.is_empty();
+        let ok = self.brief.status == RunStatus::Ok && self.brief.failures.is_empty();
         RunSample {
-            run: (self.run as usize).saturating_sub(1),
+            run: (self.brief.run as usize).saturating_sub(1),
             ok,
             error: (!ok).then(|| {
-                if self.failures.is_empty() {
-                    format!("run ended {:?}", self.status).to_lowercase()
+                if self.brief.failures.is_empty() {
+                    format!("run ended {:?}", self.brief.status).to_lowercase()
                 } else {
-                    self.failures.join("; ")
+                    self.brief.failures.join("; ")
                 }
             }),
             ttft_ms: self.mean_ttft_ms,
-            decode_tok_s: self.aggregate_tok_s,
-            e2e_ms: self.concurrent_wall_secs.map(|s| s * 1000.0),
+            decode_tok_s: self.brief.aggregate_tok_s,
+            e2e_ms: self.brief.concurrent_wall_secs.map(|s| s * 1000.0),
             output_tokens: self.agents.iter().map(|a| a.tokens).sum(),
             prompt_tokens: None,
             load_ms: None,
@@ -297,8 +276,8 @@ impl MultiPoint {
             agents: agents.iter().map(|a| a.label.clone()).collect(),
             agent_options: agents.iter().map(|a| a.options.describe()).collect(),
             solo,
-            speedup: stat(|r| r.speedup),
-            efficiency: stat(|r| r.efficiency),
+            speedup: stat(|r| r.brief.speedup),
+            efficiency: stat(|r| r.brief.efficiency),
             sum_decode_tok_s: stat(|r| r.sum_decode_tok_s),
             failed_runs: runs.len() - ok.len(),
             runs,
@@ -578,9 +557,9 @@ mod tests {
         // serial server: solo 10 + 10, wall 20 → speedup 1.0, efficiency 0.5;
         // 300 + 500 tokens / 20 s = 40 tok/s; Σ decode 40 + 30 = 70; TTFT (20 + 40) / 2 = 30.
         let m = MultiRun::from_record(&record(true));
-        assert_eq!((m.speedup, m.efficiency), (Some(1.0), Some(0.5)));
+        assert_eq!((m.brief.speedup, m.brief.efficiency), (Some(1.0), Some(0.5)));
         assert_eq!(
-            (m.aggregate_tok_s, m.sum_decode_tok_s, m.mean_ttft_ms),
+            (m.brief.aggregate_tok_s, m.sum_decode_tok_s, m.mean_ttft_ms),
             (Some(40.0), Some(70.0), Some(30.0))
         );
         let s = m.sample();
@@ -590,7 +569,7 @@ mod tests {
             (Some(40.0), Some(30.0), Some(20000.0), 800)
         );
         let failed = MultiRun::from_record(&record(false));
-        assert_eq!(failed.speedup, None);
+        assert_eq!(failed.brief.speedup, None);
         let s = failed.sample();
         assert!(!s.ok);
         assert!(s.error.unwrap().contains("B (concurrent): server went away"));

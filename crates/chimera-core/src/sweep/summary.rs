@@ -295,7 +295,7 @@ impl SweepSummary {
                 let m = p[i].multi.as_ref()?;
                 m.runs
                     .iter()
-                    .any(|r| r.efficiency.is_some_and(|e| e > EFFICIENCY_SUSPECT))
+                    .any(|r| r.brief.efficiency.is_some_and(|e| e > EFFICIENCY_SUSPECT))
                     .then_some(p[i].label.as_str())
             })
             .collect();
@@ -322,18 +322,18 @@ impl SweepSummary {
                     s,
                     "| {} | {} | {:?} | {} | {} | {} | {} | {} | {} | {} |",
                     p[i].label,
-                    r.run,
-                    r.status,
-                    o(r.solo_sum_secs, 2),
-                    o(r.concurrent_wall_secs, 2),
-                    o(r.speedup, 3),
-                    o(r.efficiency, 3),
-                    o(r.aggregate_tok_s, 2),
-                    o(r.original_speedup, 3),
-                    if r.failures.is_empty() {
+                    r.brief.run,
+                    r.brief.status,
+                    o(r.brief.solo_sum_secs, 2),
+                    o(r.brief.concurrent_wall_secs, 2),
+                    o(r.brief.speedup, 3),
+                    o(r.brief.efficiency, 3),
+                    o(r.brief.aggregate_tok_s, 2),
+                    o(r.brief.original_speedup, 3),
+                    if r.brief.failures.is_empty() {
                         "–".to_string()
                     } else {
-                        r.failures.join("; ").replace('|', "/")
+                        r.brief.failures.join("; ").replace('|', "/")
                     }
                 );
             }
@@ -348,6 +348,7 @@ impl SweepSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::multi::summary::RunBrief;
     use crate::multi::{RunStatus, Scenario};
     use crate::options::GenOptions;
     use crate::sweep::grid::parse_values;
@@ -356,18 +357,20 @@ mod tests {
 
     fn run(eff: f64) -> MultiRun {
         MultiRun {
-            run: 1,
-            status: RunStatus::Ok,
-            concurrent_wall_secs: Some(10.0),
-            solo_sum_secs: Some(20.0 * eff),
-            speedup: Some(2.0 * eff),
-            efficiency: Some(eff),
-            aggregate_tok_s: Some(8.0),
+            brief: RunBrief {
+                run: 1,
+                status: RunStatus::Ok,
+                concurrent_wall_secs: Some(10.0),
+                solo_sum_secs: Some(20.0 * eff),
+                speedup: Some(2.0 * eff),
+                efficiency: Some(eff),
+                aggregate_tok_s: Some(8.0),
+                original_speedup: Some(1.9),
+                contention: false,
+                failures: vec![],
+            },
             sum_decode_tok_s: Some(100.0),
             mean_ttft_ms: Some(50.0),
-            original_speedup: Some(1.9),
-            contention: false,
-            failures: vec![],
             agents: vec![],
         }
     }
