@@ -12,8 +12,8 @@ use chimera_core::backend::{Backend, Timeouts};
 use chimera_core::events::Events;
 use chimera_core::multi::{CancellationToken, Scenario};
 use chimera_core::options::GenOptions;
-use chimera_core::sweep::grid::{Grid, parse_values};
-use chimera_core::sweep::run::{SweepConfig, Warmup, point_dir};
+use chimera_core::sweep::grid::{Grid, Point, parse_values};
+use chimera_core::sweep::run::{SweepConfig, SweepOutcome, Warmup, point_dir};
 use chimera_core::sweep::summary::SweepSummary;
 use chimera_core::sweep::{ScenarioWorkload, Store, SweepError, run_sweep_scenario};
 use chimera_testkit::{FakeOllama, LatencyProfile, Reply, Request, ScriptedServer};
@@ -89,6 +89,16 @@ fn client(srv: &ScriptedServer) -> Arc<dyn Backend> {
     Arc::new(OllamaClient::new(&srv.url(), Timeouts::default()))
 }
 
+/// The scenario sweep of `points` against `srv` with the tests' configuration, not cancelled.
+async fn sweep(
+    srv: &ScriptedServer,
+    w: &ScenarioWorkload,
+    points: &[Point],
+    store: &mut Store,
+) -> Result<SweepOutcome, SweepError> {
+    run_sweep_scenario(client(srv), &cfg(), w, points, store, &Events::none(), CancellationToken::new()).await
+}
+
 fn system_of(r: &Request) -> Option<String> {
     r.json.as_ref().and_then(|j| j["system"].as_str().map(str::to_string))
 }
@@ -113,17 +123,7 @@ async fn homo_sweep_on_a_concurrent_server_finds_the_best_point_and_full_efficie
     assert_eq!(points.len(), 3);
     let w = work(data.path(), out.path(), &g.fixed);
     let mut store = Store::create(out.path()).unwrap();
-    let o = run_sweep_scenario(
-        client(&srv),
-        &cfg(),
-        &w,
-        &points,
-        &mut store,
-        &Events::none(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let o = sweep(&srv, &w, &points, &mut store).await.unwrap();
     assert_eq!((o.ran, o.failed_calls, o.warmups), (3, 0, 3));
 
     // Personas: 3 points × (solo + concurrent) × 2 calls per agent, each with its persona.
@@ -188,17 +188,12 @@ async fn one_slot_server_halves_efficiency_and_resume_reruns_nothing_finished() 
     let w = work(data.path(), out.path(), &g.fixed);
     // The first two points finish, then the process "dies".
     let mut store = Store::create(out.path()).unwrap();
-    let cancel = CancellationToken::new;
-    run_sweep_scenario(client(&srv), &cfg(), &w, &points[..2], &mut store, &Events::none(), cancel())
-        .await
-        .unwrap();
+    sweep(&srv, &w, &points[..2], &mut store).await.unwrap();
     drop(store);
     let before = srv.requests().len();
     let mut store = Store::resume(out.path()).unwrap();
     assert_eq!(store.results().len(), 2);
-    let o = run_sweep_scenario(client(&srv), &cfg(), &w, &points, &mut store, &Events::none(), cancel())
-        .await
-        .unwrap();
+    let o = sweep(&srv, &w, &points, &mut store).await.unwrap();
     assert_eq!((o.ran, o.skipped), (1, 2));
     let after: Vec<Request> =
         srv.requests().into_iter().skip(before).filter(|r| r.path.starts_with("/api/generate")).collect();
@@ -240,17 +235,7 @@ async fn a_failed_agent_marks_its_run_and_the_sweep_goes_on() {
     let points = g.points(false).unwrap();
     let w = work(data.path(), out.path(), &g.fixed);
     let mut store = Store::create(out.path()).unwrap();
-    let o = run_sweep_scenario(
-        client(&srv),
-        &cfg(),
-        &w,
-        &points,
-        &mut store,
-        &Events::none(),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let o = sweep(&srv, &w, &points, &mut store).await.unwrap();
     assert_eq!((o.ran, o.failed_calls), (2, 1));
     let s = SweepSummary::new(cfg(), g, store.results().to_vec()).with_scenario(w);
     let bad = s.points.iter().find(|p| p.label == "num_ctx=512").unwrap();
