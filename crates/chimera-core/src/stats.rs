@@ -101,6 +101,11 @@ pub fn fmt_mean_sd(s: &Summary, decimals: usize) -> String {
     }
 }
 
+/// [`fmt_mean_sd`], or `–` when there is no summary (a figure no run had).
+pub fn fmt_opt_mean_sd(s: Option<&Summary>, decimals: usize) -> String {
+    s.map_or_else(|| "–".into(), |s| fmt_mean_sd(s, decimals))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +132,8 @@ mod tests {
         assert_eq!(s.sd, None);
         assert_eq!(s.cv, None);
         assert_eq!(fmt_mean_sd(&s, 2), "3.50");
+        assert_eq!(fmt_opt_mean_sd(Some(&s), 2), "3.50");
+        assert_eq!(fmt_opt_mean_sd(None, 2), "–");
         assert!(summarize(&[]).is_none());
         assert!(summarize(&[f64::NAN]).is_none());
     }

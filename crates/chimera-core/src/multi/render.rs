@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::orchestrate::{PhaseResult, RunRecord, RunStatus};
 use super::summary::MultiSummary;
-use crate::stats::{Summary, fmt_mean_sd};
+use crate::stats::{Summary, fmt_mean_sd, fmt_opt_mean_sd};
 
 /// The formulas printed in every multi-agent report.
 pub const MULTI_FORMULAS_MD: &str = "\
@@ -234,7 +234,7 @@ pub fn summary_md(sm: &MultiSummary) -> String {
     let _ =
         writeln!(s, "| Agent | Solo s | Concurrent s | Slowdown | Tokens | Contended runs | Failed runs |");
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
-    let m = |x: &Option<Summary>, d: usize| x.as_ref().map_or_else(|| "–".into(), |x| fmt_mean_sd(x, d));
+    let m = |x: &Option<Summary>, d: usize| fmt_opt_mean_sd(x.as_ref(), d);
     for p in &sm.per_agent {
         let _ = writeln!(
             s,

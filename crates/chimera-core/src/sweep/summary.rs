@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::fmt_mean_sd;
+use crate::stats::{fmt_mean_sd, fmt_opt_mean_sd};
 
 use super::grid::Grid;
 use super::rank::{COMPOSITE_MD, Margin, NOISE_MD, Ranking, rank};
@@ -168,7 +168,7 @@ impl SweepSummary {
                         x.efficiency
                             .as_ref()
                             .map_or("– (no solo phase or a failed agent)".into(), |e| fmt_mean_sd(e, 3)),
-                        x.speedup.as_ref().map_or("–".into(), |e| fmt_mean_sd(e, 3))
+                        fmt_opt_mean_sd(x.speedup.as_ref(), 3)
                     );
                 }
                 let _ = writeln!(s);
@@ -176,8 +176,8 @@ impl SweepSummary {
         }
         let _ = writeln!(s, "Composite: {COMPOSITE_MD}. Noise: {NOISE_MD}.\n");
 
-        let tput = |i: usize| p[i].throughput_tok_s.as_ref().map_or("–".into(), |x| fmt_mean_sd(x, 2));
-        let ttft = |i: usize| p[i].ttft_ms.as_ref().map_or("–".into(), |x| fmt_mean_sd(x, 1));
+        let tput = |i: usize| fmt_opt_mean_sd(p[i].throughput_tok_s.as_ref(), 2);
+        let ttft = |i: usize| fmt_opt_mean_sd(p[i].ttft_ms.as_ref(), 1);
         let front = |i: usize| if r.pareto.contains(&i) { "★" } else { "" };
         let (tput_h, ttft_h, e2e_h) = if self.scenario.is_some() {
             ("Aggregate throughput (tok/s)", "Mean TTFT across agents (ms)", "Concurrent wall (ms)")
@@ -231,7 +231,7 @@ impl SweepSummary {
         by_order.sort_by_key(|&i| p[i].order);
         for i in by_order {
             let x = &p[i];
-            let e2e = x.e2e_ms.as_ref().map_or("–".into(), |v| fmt_mean_sd(v, 1));
+            let e2e = fmt_opt_mean_sd(x.e2e_ms.as_ref(), 1);
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {} | {} | {} | {e2e} |",
@@ -268,9 +268,7 @@ impl SweepSummary {
             "| Configuration | Efficiency | Speedup (true) × | Aggregate (tok/s) | Σ agents' decode (tok/s) | Mean TTFT (ms) | Runs with a failed agent |"
         );
         let _ = writeln!(s, "|---|---|---|---|---|---|---|");
-        let f = |x: &Option<crate::stats::Summary>, d: usize| {
-            x.as_ref().map_or("–".into(), |v| fmt_mean_sd(v, d))
-        };
+        let f = |x: &Option<crate::stats::Summary>, d: usize| fmt_opt_mean_sd(x.as_ref(), d);
         let mut by_order: Vec<usize> = (0..p.len()).collect();
         by_order.sort_by_key(|&i| p[i].order);
         for &i in &by_order {
