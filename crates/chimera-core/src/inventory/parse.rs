@@ -687,18 +687,32 @@ impl Seen<'_> {
     }
 }
 
-/// Seed of one value: where it sits.
-struct Node<'s, 'w, 'p, 'k> {
-    st: &'s mut Scan<'w, 'p>,
-    /// Innermost enclosing object.
+/// Where a JSON value sits (the serde visitor and the byte scanner both pass it down).
+#[derive(Clone, Copy)]
+struct At<'k> {
+    /// Innermost enclosing object (`u32::MAX` at the top).
     frame: u32,
     /// Path index of the enclosing container.
     parent: u32,
+    /// The step from the container to the value.
     seg: Seg<'k>,
     /// Nearest key (an array's elements inherit the array's key), as an index into
-    /// [`JsonWalker::keys`], with its name.
-    key: Option<(u32, &'k str)>,
+    /// [`JsonWalker::keys`].
+    key: Option<u32>,
     depth: usize,
+}
+
+impl At<'_> {
+    /// The document itself, at path index `root`.
+    fn root(root: u32) -> At<'static> {
+        At { frame: u32::MAX, parent: root, seg: Seg::Root, key: None, depth: 0 }
+    }
+}
+
+/// Seed of one value for the serde visitor: where it sits.
+struct Node<'s, 'w, 'p, 'k> {
+    st: &'s mut Scan<'w, 'p>,
+    at: At<'k>,
 }
 
 impl JsonWalker {
@@ -782,9 +796,7 @@ impl JsonWalker {
             p.facts.paths.push(root_path.to_string());
             st = Scan { w, p, frames: Vec::new(), fact_frames: Vec::new(), numbers: 0, depth: 0 };
             let mut de = serde_json::Deserializer::from_str(text);
-            Node { st: &mut st, frame: u32::MAX, parent: root, seg: Seg::Root, key: None, depth: 0 }
-                .deserialize(&mut de)
-                .and_then(|_| de.end())
+            Node { st: &mut st, at: At::root(root) }.deserialize(&mut de).and_then(|_| de.end())
         };
         let Scan { frames, fact_frames, numbers, depth, .. } = st;
         let failure = match parsed {
@@ -847,9 +859,9 @@ impl JsonWalker {
 }
 
 impl Scan<'_, '_> {
-    fn number(&mut self, n: Option<f64>, frame: u32, parent: u32, seg: Seg, key: Option<(u32, &str)>) {
+    fn number(&mut self, n: Option<f64>, at: At) {
         self.numbers += 1;
-        let (Some((id, _)), Some(x)) = (key, n) else { return };
+        let (Some(id), Some(x)) = (at.key, n) else { return };
         let file = self.w.file;
         let info = &mut self.w.keys[id as usize];
         let m = match (info.metric_in(file), &info.class) {
@@ -861,32 +873,32 @@ impl Scan<'_, '_> {
                 m
             }
         };
-        let index = match seg {
+        let index = match at.seg {
             Seg::Index(i) => Some(i as u32),
             _ => None,
         };
         let before = self.p.facts.items.len();
-        push_fact(self.p, m, x, 0, RawLoc::Json { parent, index });
+        push_fact(self.p, m, x, 0, RawLoc::Json { parent: at.parent, index });
         if self.p.facts.items.len() > before {
-            self.fact_frames.push(frame);
+            self.fact_frames.push(at.frame);
         }
     }
 
     /// An object begins: its frame id, its path index and its depth.
-    fn open_map(&mut self, frame: u32, parent: u32, seg: Seg, depth: usize) -> (u32, u32, usize) {
-        let depth = depth + 1;
+    fn open_map(&mut self, at: At) -> (u32, u32, usize) {
+        let depth = at.depth + 1;
         self.depth = self.depth.max(depth);
-        let path = self.container(parent, seg);
+        let path = self.container(at.parent, at.seg);
         let id = self.frames.len() as u32;
-        self.frames.push(Frame { parent: frame, ..Frame::default() });
+        self.frames.push(Frame { parent: at.frame, ..Frame::default() });
         (id, path, depth)
     }
 
     /// An array begins: its path index and its depth.
-    fn open_seq(&mut self, parent: u32, seg: Seg, depth: usize) -> (u32, usize) {
-        let depth = depth + 1;
+    fn open_seq(&mut self, at: At) -> (u32, usize) {
+        let depth = at.depth + 1;
         self.depth = self.depth.max(depth);
-        (self.container(parent, seg), depth)
+        (self.container(at.parent, at.seg), depth)
     }
 
     /// The value of key `k` (index `kid`) of object `id` was `seen`: record the configuration
@@ -950,22 +962,16 @@ impl<'de> Visitor<'de> for Node<'_, '_, '_, '_> {
         Ok(Seen::Bool(b))
     }
     fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Seen<'de>, E> {
-        self.st.number(Some(n as f64), self.frame, self.parent, self.seg, self.key);
+        self.st.number(Some(n as f64), self.at);
         Ok(Seen::Num(n.into()))
     }
     fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Seen<'de>, E> {
-        self.st.number(Some(n as f64), self.frame, self.parent, self.seg, self.key);
+        self.st.number(Some(n as f64), self.at);
         Ok(Seen::Num(n.into()))
     }
     fn visit_f64<E: serde::de::Error>(self, x: f64) -> Result<Seen<'de>, E> {
         let n = serde_json::Number::from_f64(x);
-        self.st.number(
-            n.as_ref().and_then(serde_json::Number::as_f64),
-            self.frame,
-            self.parent,
-            self.seg,
-            self.key,
-        );
+        self.st.number(n.as_ref().and_then(serde_json::Number::as_f64), self.at);
         Ok(n.map_or(Seen::Other, Seen::Num))
     }
     fn visit_borrowed_str<E: serde::de::Error>(self, s: &'de str) -> Result<Seen<'de>, E> {
@@ -982,16 +988,12 @@ impl<'de> Visitor<'de> for Node<'_, '_, '_, '_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Seen<'de>, A::Error> {
         let st = self.st;
-        let (path, depth) = st.open_seq(self.parent, self.seg, self.depth);
+        let (path, depth) = st.open_seq(self.at);
         let mut i = 0;
         while seq
             .next_element_seed(Node {
                 st: &mut *st,
-                frame: self.frame,
-                parent: path,
-                seg: Seg::Index(i),
-                key: self.key,
-                depth,
+                at: At { parent: path, seg: Seg::Index(i), depth, ..self.at },
             })?
             .is_some()
         {
@@ -1001,19 +1003,13 @@ impl<'de> Visitor<'de> for Node<'_, '_, '_, '_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Seen<'de>, A::Error> {
         let st = self.st;
-        let (id, path, depth) = st.open_map(self.frame, self.parent, self.seg, self.depth);
+        let (id, path, depth) = st.open_map(self.at);
         let mut prev = None;
         while let Some(BStr(k)) = map.next_key()? {
-            let kid = st.w.next_key_id(prev, self.key.map(|(o, _)| o), &k);
+            let kid = st.w.next_key_id(prev, self.at.key, &k);
             prev = Some(kid);
-            let seen = map.next_value_seed(Node {
-                st: &mut *st,
-                frame: id,
-                parent: path,
-                seg: Seg::Key(&k),
-                key: Some((kid, &k)),
-                depth,
-            })?;
+            let at = At { frame: id, parent: path, seg: Seg::Key(&k), key: Some(kid), depth };
+            let seen = map.next_value_seed(Node { st: &mut *st, at })?;
             st.map_entry(id, &k, kid, seen);
         }
         Ok(Seen::Object(id))

@@ -9,29 +9,17 @@
 
 use std::borrow::Cow;
 
-use super::{Scan, Seen, Seg};
+use super::{At, Scan, Seen, Seg};
 
 /// Walk `text` as one JSON document; `false` when the serde path must do it instead.
 pub(super) fn walk(st: &mut Scan, text: &str, root: u32, limit: usize) -> bool {
     let mut f = Fast { b: text.as_bytes(), text, i: 0, limit };
     f.ws();
-    let at = At { frame: u32::MAX, parent: root, seg: Seg::Root, key: None, depth: 0 };
-    if f.value(st, at).is_none() {
+    if f.value(st, At::root(root)).is_none() {
         return false;
     }
     f.ws();
     f.i == f.b.len()
-}
-
-/// Where a value sits: its innermost object (frame), its container's path index, its step
-/// from there, the nearest key (with its index in the walker's key table) and its depth.
-#[derive(Clone, Copy)]
-struct At<'k> {
-    frame: u32,
-    parent: u32,
-    seg: Seg<'k>,
-    key: Option<(u32, &'k str)>,
-    depth: usize,
 }
 
 struct Fast<'t> {
@@ -150,14 +138,14 @@ impl<'t> Fast<'t> {
             }
             let magnitude = significand;
             if !negative {
-                st.number(Some(magnitude as f64), at.frame, at.parent, at.seg, at.key);
+                st.number(Some(magnitude as f64), at);
                 return Some(Seen::Num(magnitude.into()));
             }
             if magnitude == 0 {
                 return None; // `-0` is a float in serde_json: left to it.
             }
             let n = -(magnitude as i64);
-            st.number(Some(n as f64), at.frame, at.parent, at.seg, at.key);
+            st.number(Some(n as f64), at);
             return Some(Seen::Num(n.into()));
         }
         // A decimal number: serde_json computes significand × 10^e with one IEEE operation,
@@ -176,7 +164,7 @@ impl<'t> Fast<'t> {
             if power >= 0 { f * POW10[power as usize] } else { f / POW10[power.unsigned_abs() as usize] };
         let x = if negative { -magnitude } else { magnitude };
         let n = serde_json::Number::from_f64(x)?;
-        st.number(Some(x), at.frame, at.parent, at.seg, at.key);
+        st.number(Some(x), at);
         Some(Seen::Num(n))
     }
 
@@ -185,8 +173,8 @@ impl<'t> Fast<'t> {
             return None;
         }
         self.i += 1;
-        let (id, path, depth) = st.open_map(at.frame, at.parent, at.seg, at.depth);
-        let outer = at.key.map(|(o, _)| o);
+        let (id, path, depth) = st.open_map(at);
+        let outer = at.key;
         self.ws();
         if self.peek()? == b'}' {
             self.i += 1;
@@ -207,7 +195,7 @@ impl<'t> Fast<'t> {
             let kid = st.w.next_key_id(prev, outer, k);
             prev = Some(kid);
             let seen =
-                self.value(st, At { frame: id, parent: path, seg: Seg::Key(k), key: Some((kid, k)), depth })?;
+                self.value(st, At { frame: id, parent: path, seg: Seg::Key(k), key: Some(kid), depth })?;
             st.map_entry(id, k, kid, seen);
             self.ws();
             match self.peek()? {
@@ -229,7 +217,7 @@ impl<'t> Fast<'t> {
             return None;
         }
         self.i += 1;
-        let (path, depth) = st.open_seq(at.parent, at.seg, at.depth);
+        let (path, depth) = st.open_seq(at);
         self.ws();
         if self.peek()? == b']' {
             self.i += 1;
