@@ -6,8 +6,8 @@
 #   scripts/bench_inventory.sh [N_FILES=100000] [ROUNDS=3]
 #
 # The corpus is generated once under ${BENCH_DIR:-/tmp/chimera-inventory-bench} (reused when
-# present). A second corpus with 10x the rows per file (N/10 files) shows whether memory grows
-# with file contents.
+# present). Corpora of N/10 files with 1x, 10x and 40x the rows per file show whether memory
+# grows with file contents.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-100000}"
@@ -21,3 +21,4 @@ M=$((N / 10))
 echo "== $M files, scale 1 vs scale 10 (memory vs file contents)"
 "$BIN" "$DIR/n$M-s1" --files "$M" --scale 1 --rounds 1 | tail -7
 "$BIN" "$DIR/n$M-s10" --files "$M" --scale 10 --rounds 1 | tail -7
+"$BIN" "$DIR/n$M-s40" --files "$M" --scale 40 --rounds 1 | tail -7

@@ -3,6 +3,7 @@
 //! Exit codes (a documented contract): 0 ok, 1 a gate failed or some agent/run failed,
 //! 2 error (bad input, nothing could run), 130 interrupted.
 
+mod alloc;
 mod args;
 mod cmd;
 mod progress;

@@ -177,8 +177,11 @@ fn generate(dir: &Path, n: usize, scale: usize) -> std::io::Result<()> {
 
 fn child(mode: &str, dir: &Path) {
     // Every measurement in the same process conditions as `chimera inventory` (mimalloc, no
-    // transparent huge pages), so the floor is not slowed by page zeroing the inventory avoids.
+    // transparent huge pages, freed memory purged after 100 ms: chimera-cli's `alloc.rs`), so
+    // the floor is not slowed by page zeroing the inventory avoids.
     chimera_core::inventory::disable_transparent_huge_pages();
+    // SAFETY: a plain store into mimalloc's option table (15 = `mi_option_purge_delay`).
+    unsafe { libmimalloc_sys::mi_option_set(15, 100) };
     let t = Instant::now();
     let (files, bytes) = match mode {
         "floor-par" => {

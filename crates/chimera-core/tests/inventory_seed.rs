@@ -123,9 +123,16 @@ fn seed_101_decodes_the_utf16_file_and_finds_redundancy() {
 #[test]
 fn seed_101_output_is_deterministic() {
     let a = inventory();
-    let b = collect(&[seed()], &CollectOptions { batch_files: 7, ..CollectOptions::default() }).unwrap();
-    assert!(a.to_json() == b.to_json(), "JSON differs between batch sizes");
-    assert!(a.to_markdown() == b.to_markdown(), "Markdown differs between batch sizes");
+    // Fixed batches of 7 files, then batches sized by bytes (2 KiB: from 8 files up, varying).
+    for (batch_files, batch_bytes) in [(7, u64::MAX), (256, 2048)] {
+        let opts = CollectOptions { batch_files, batch_bytes, ..CollectOptions::default() };
+        let b = collect(&[seed()], &opts).unwrap();
+        assert!(a.to_json() == b.to_json(), "JSON differs with batches {batch_files}/{batch_bytes}");
+        assert!(
+            a.to_markdown() == b.to_markdown(),
+            "Markdown differs with batches {batch_files}/{batch_bytes}"
+        );
+    }
     let known = a.known_numbers();
     assert!(known.iter().any(|(v, l)| *v == 101.0 && l == "analysed files"));
     assert!(

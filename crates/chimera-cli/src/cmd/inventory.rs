@@ -45,6 +45,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         ..CollectOptions::default()
     };
     chimera_core::inventory::disable_transparent_huge_pages();
+    crate::alloc::purge_freed_memory_after(crate::alloc::INVENTORY_PURGE_DELAY_MS);
     let inv =
         tokio::task::spawn_blocking(move || collect(&dirs, &opts)).await.context("inventory worker")??;
     let mut stdout = std::io::stdout().lock();

@@ -51,14 +51,37 @@ pub struct CollectOptions {
     pub max_facts: usize,
     /// At most this many group summaries are kept (the first in path order; all are counted).
     pub max_groups: usize,
-    /// Files parsed per batch (bounds memory: one batch of file contents at a time). Does
-    /// not change the output, so it is not serialised.
+    /// At most this many files are parsed per batch. Does not change the output, so it is not
+    /// serialised (nor is `batch_bytes`).
     #[serde(skip, default = "default_batch_files")]
     pub batch_files: usize,
+    /// Bytes of file contents aimed at per batch: after each batch, the next one gets as many
+    /// files as fit this at the sizes just read (see [`next_batch_len`]), so the parse results
+    /// in flight (up to three batches) stay about the same size whatever the files hold.
+    #[serde(skip, default = "default_batch_bytes")]
+    pub batch_bytes: u64,
 }
 
 fn default_batch_files() -> usize {
     256
+}
+
+fn default_batch_bytes() -> u64 {
+    1 << 20
+}
+
+/// Fewest files in a batch (so both cores of a small machine always have work).
+const MIN_BATCH_FILES: usize = 8;
+
+/// Length of the next batch after one of `files` files that held `bytes` bytes: as many files
+/// of that mean size as fit `budget` bytes, between [`MIN_BATCH_FILES`] and `max_files`.
+pub fn next_batch_len(files: usize, bytes: u64, budget: u64, max_files: usize) -> usize {
+    let max_files = max_files.max(1);
+    if bytes == 0 || files == 0 {
+        return max_files;
+    }
+    let fit = (u128::from(budget) * files as u128 / u128::from(bytes)).min(max_files as u128) as usize;
+    fit.max(MIN_BATCH_FILES.min(max_files))
 }
 
 impl Default for CollectOptions {
@@ -70,6 +93,7 @@ impl Default for CollectOptions {
             max_facts: 20_000,
             max_groups: 20_000,
             batch_files: default_batch_files(),
+            batch_bytes: default_batch_bytes(),
         }
     }
 }
@@ -390,7 +414,8 @@ pub fn collect_with(
         problems,
     };
     // Batches are parsed on the pool by a feeder thread while this thread folds the previous
-    // batch, in path order (deterministic output). Once the kept facts / summaries are full,
+    // batch, in path order (deterministic output); each batch is sized from the bytes of the
+    // one before (`next_batch_len`). Once the kept facts / summaries are full,
     // later files only need counting: the flags tell the feeder (a batch parsed before it sees
     // them builds more than needed, never less).
     let keep_facts = AtomicBool::new(true);
@@ -400,8 +425,10 @@ pub fn collect_with(
         let (keep_facts, keep_summaries) = (&keep_facts, &keep_summaries);
         s.spawn(move || {
             let mut files = walked.into_iter();
+            // The first batch is small: nothing is known yet about the files' sizes.
+            let mut len = opts.batch_files.clamp(1, MIN_BATCH_FILES * 4);
             loop {
-                let batch: Vec<walk::WalkedFile> = files.by_ref().take(opts.batch_files.max(1)).collect();
+                let batch: Vec<walk::WalkedFile> = files.by_ref().take(len).collect();
                 if batch.is_empty() {
                     break;
                 }
@@ -417,7 +444,10 @@ pub fn collect_with(
                             parse::parse_file_keeping(f, opts, reader, keep, dirs)
                         })
                     })
-                    .collect();
+                    .collect::<Vec<parse::Parsed>>();
+                let read: u64 =
+                    parsed.iter().filter(|p| p.entry.kind != FileKind::Ignored).map(|p| p.entry.bytes).sum();
+                len = next_batch_len(parsed.len(), read, opts.batch_bytes, opts.batch_files);
                 if tx.send(parsed).is_err() {
                     break;
                 }
@@ -539,5 +569,27 @@ impl Inventory {
         let mut s = serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
         s.push('\n');
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_hold_about_the_byte_budget() {
+        const MIB: u64 = 1 << 20;
+        // 256 files of 1.4 KB: 0.35 MiB, far under 1 MiB: the file cap decides.
+        assert_eq!(next_batch_len(256, 256 * 1400, MIB, 256), 256);
+        // 13 KB files: 80 of them fit 1 MiB.
+        assert_eq!(next_batch_len(256, 256 * 13_107, MIB, 256), 80);
+        // 1 MiB files: never fewer than the minimum, nor more than the cap.
+        assert_eq!(next_batch_len(32, 32 * MIB, MIB, 256), MIN_BATCH_FILES);
+        assert_eq!(next_batch_len(32, 32 * MIB, MIB, 3), 3);
+        // Nothing read (ignored or empty files only): the cap; a zero cap still makes progress.
+        assert_eq!(next_batch_len(10, 0, MIB, 256), 256);
+        assert_eq!(next_batch_len(0, 0, MIB, 0), 1);
+        // No overflow at the extremes.
+        assert_eq!(next_batch_len(usize::MAX, 1, u64::MAX, 256), 256);
     }
 }

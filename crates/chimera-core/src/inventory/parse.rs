@@ -181,6 +181,7 @@ pub fn parse_file_keeping(
     p.entry.status = ParseStatus::Ok;
     // Room for the facts a file of this size usually gives (a number takes a few bytes of
     // text), so the list is not regrown number by number.
+    p.facts.items = dirs.take_facts();
     p.facts.items.reserve((dec.text.len() / 16).min(1 << 16));
     match f.kind {
         FileKind::Csv => parse_csv(&mut p, &dec.text, keep),
@@ -208,13 +209,19 @@ pub fn parse_file_keeping(
     p.families = p.facts.metrics.iter().zip(&used).filter(|(_, u)| **u).map(|((c, _), _)| c.family).collect();
     p.families.sort_unstable();
     p.families.dedup();
-    if !keep.facts && !keep.summaries {
-        // Only counts are needed: free the rest here, on the worker thread.
-        p.facts = std::mem::take(&mut p.facts).into_counts();
-    } else if !keep.facts {
-        // The summaries are made; the individual facts would be dropped by the collector.
+    let mut spare_facts = Vec::new();
+    if !keep.facts {
+        // The summaries are made; the individual facts would be dropped by the collector:
+        // counted here, their list kept for the next file.
+        spare_facts = std::mem::take(&mut p.facts.items);
+        p.facts.dropped_items += spare_facts.len();
         p.facts.drop_items();
+        if !keep.summaries {
+            // Only counts are needed: free the rest here, on the worker thread.
+            p.facts = std::mem::take(&mut p.facts).into_counts();
+        }
     }
+    dirs.give_back(dec.text.into_bytes(), spare_facts);
     p
 }
 

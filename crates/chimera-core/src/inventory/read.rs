@@ -57,7 +57,15 @@ pub trait FileReader: Send + Sync {
 pub struct DirCache {
     #[cfg(target_os = "linux")]
     dir: Option<(std::path::PathBuf, std::os::fd::OwnedFd)>,
+    /// The previous file's buffers, given back once it is parsed and reused for the next one
+    /// (see [`DirCache::give_back`]): no fresh allocation per file, so freed memory the
+    /// allocator has yet to return to the system does not pile up with big files.
+    spare_bytes: Vec<u8>,
+    spare_facts: Vec<crate::facts::RawFact>,
 }
+
+/// Buffers larger than this are not kept for reuse (one big file does not pin its size).
+const MAX_SPARE_BYTES: usize = 1 << 20;
 
 thread_local! {
     static WORKER_DIRS: std::cell::RefCell<DirCache> = std::cell::RefCell::new(DirCache::default());
@@ -71,6 +79,30 @@ impl DirCache {
             Ok(mut dirs) => f(&mut dirs),
             Err(_) => f(&mut DirCache::default()),
         })
+    }
+
+    /// An empty buffer for a file's bytes, with the capacity of the last one given back.
+    pub fn take_bytes(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.spare_bytes)
+    }
+
+    /// An empty list for a file's facts, with the capacity of the last one given back.
+    pub fn take_facts(&mut self) -> Vec<crate::facts::RawFact> {
+        std::mem::take(&mut self.spare_facts)
+    }
+
+    /// Keep a file's buffers (emptied here) for the next file, unless they are big.
+    pub fn give_back(&mut self, mut bytes: Vec<u8>, mut facts: Vec<crate::facts::RawFact>) {
+        if bytes.capacity() <= MAX_SPARE_BYTES && bytes.capacity() > self.spare_bytes.capacity() {
+            bytes.clear();
+            self.spare_bytes = bytes;
+        }
+        if facts.capacity() * std::mem::size_of::<crate::facts::RawFact>() <= MAX_SPARE_BYTES
+            && facts.capacity() > self.spare_facts.capacity()
+        {
+            facts.clear();
+            self.spare_facts = facts;
+        }
     }
 
     /// Close the folder this thread keeps open (the collector calls it on every worker when
@@ -126,19 +158,19 @@ pub struct StdReader;
 /// Metadata from `fstat` on the open file, then its bytes: exactly its size as of that `fstat`
 /// (one `read` for a small file, no extra call to meet the end), or up to `cap + 1` bytes when
 /// the size is not known (0, as for files of `/proc`).
-fn read_open(f: std::fs::File, cap: u64) -> std::io::Result<ReadFile> {
+fn read_open(f: std::fs::File, cap: u64, mut buf: Vec<u8>) -> std::io::Result<ReadFile> {
     let meta = FileMeta::of(&f.metadata()?);
     if meta.len > cap {
         return Ok(ReadFile { meta, bytes: None });
     }
+    buf.clear();
     if meta.len == 0 {
-        let mut buf = Vec::new();
         f.take(cap.saturating_add(1)).read_to_end(&mut buf)?;
         return Ok(ReadFile { meta, bytes: Some(buf) });
     }
     // Read into uninitialised capacity (no zeroing); the limit ends the read at the size
     // without a call to meet the end of the file.
-    let mut buf = Vec::with_capacity(meta.len as usize);
+    buf.reserve_exact(meta.len as usize);
     f.take(meta.len).read_to_end(&mut buf)?;
     Ok(ReadFile { meta, bytes: Some(buf) })
 }
@@ -154,16 +186,15 @@ impl FileReader for StdReader {
 
     /// One `open` + one `fstat` + the reads: the metadata comes from the open file.
     fn read_with_meta(&self, path: &Path, cap: u64) -> std::io::Result<ReadFile> {
-        read_open(std::fs::File::open(path)?, cap)
+        read_open(std::fs::File::open(path)?, cap, Vec::new())
     }
 
     fn read_with_meta_in(&self, path: &Path, cap: u64, dirs: &mut DirCache) -> std::io::Result<ReadFile> {
         #[cfg(target_os = "linux")]
         if let Some(f) = dirs.open(path) {
-            return read_open(f, cap);
+            return read_open(f, cap, dirs.take_bytes());
         }
-        let _ = dirs;
-        self.read_with_meta(path, cap)
+        read_open(std::fs::File::open(path)?, cap, dirs.take_bytes())
     }
 }
 
