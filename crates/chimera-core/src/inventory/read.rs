@@ -50,9 +50,10 @@ pub trait FileReader: Send + Sync {
     }
 }
 
-/// The folder of the previous file a worker opened, kept open (`O_PATH`) so the next file in
-/// it is opened relative to it (`openat`): the kernel then resolves one name instead of
-/// every component of the path. Closed when dropped.
+/// What a worker keeps from one file to the next: the folder of the previous file, kept open
+/// (`O_PATH`) so the next file in it is opened relative to it (`openat`: the kernel then
+/// resolves one name instead of every component of the path; closed when dropped), and the
+/// previous file's buffers for reuse.
 #[derive(Debug, Default)]
 pub struct DirCache {
     #[cfg(target_os = "linux")]
