@@ -8,7 +8,7 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// The inventory's delay: freed memory goes back to the system after 100 ms instead of
 /// mimalloc v3's default 1 s. Without it, peak RSS grew with the size of the files (freed
 /// buffers of big files waited to be returned while new ones were taken): 10,000 files of
-/// 53 KB took about 12 MiB more than 10,000 files of 1.4 KB, with the same live data.
+/// 53 KB took 10 to 17 MiB more than 10,000 files of 1.4 KB, with the same live data.
 /// BENCHMARKS.md, "Inventory", has the figures.
 pub const INVENTORY_PURGE_DELAY_MS: i64 = 100;
 

@@ -200,12 +200,13 @@ impl RawFacts {
         self.len() == 0
     }
 
-    /// Free the individual facts and their paths, keeping their number (for a collector whose
-    /// fact list is full but which still keeps summaries: call after [`RawFacts::summarize`]).
-    pub fn drop_items(&mut self) {
+    /// Take out the individual facts and free their paths, keeping their number (for a
+    /// collector whose fact list is full but which still keeps summaries: call after
+    /// [`RawFacts::summarize`]). The list is returned so its memory can be reused.
+    pub fn drop_items(&mut self) -> Vec<RawFact> {
         self.dropped_items += self.items.len();
-        self.items = Vec::new();
         self.paths = Vec::new();
+        std::mem::take(&mut self.items)
     }
 
     /// Keep only the counts (facts and summaries), freeing the rest.

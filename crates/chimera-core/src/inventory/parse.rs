@@ -213,9 +213,7 @@ pub fn parse_file_keeping(
     if !keep.facts {
         // The summaries are made; the individual facts would be dropped by the collector:
         // counted here, their list kept for the next file.
-        spare_facts = std::mem::take(&mut p.facts.items);
-        p.facts.dropped_items += spare_facts.len();
-        p.facts.drop_items();
+        spare_facts = p.facts.drop_items();
         if !keep.summaries {
             // Only counts are needed: free the rest here, on the worker thread.
             p.facts = std::mem::take(&mut p.facts).into_counts();
