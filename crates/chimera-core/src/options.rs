@@ -1,41 +1,156 @@
-//! Typed generation options (Ollama's `options` object) and their validation.
+//! Typed generation options (Ollama's `options` object), each defined ONCE in the table below:
+//! its name, type, help, rule, whether changing it reloads the model, and how each API sends
+//! it. Everything else comes from that table: the `GenOptions` struct and its serde form, the
+//! CLI flags (`--num-ctx`, `--set NAME=VALUE`, `--chimera NAME=VALUE`), per-agent TOML option
+//! sets, sweep axes and the `points.csv` columns, [`GenOptions::describe`], the embedded
+//! engine's list of known options, and the Ollama and OpenAI request bodies
+//! ([`GenOptions::wire`]).
 //!
 //! Unset fields are never sent, so "server defaults" really are the server's defaults.
 //! Floats are `f64`, which serde_json writes in shortest round-trip form (`0.8` stays
 //! `0.8`; the original system sent it through `f32` as `0.800000011920929`).
 
-use serde::{Deserialize, Serialize};
+mod field;
 
-/// Options for one generation call. Every field is optional; `None` means "server default".
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GenOptions {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub num_gpu: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub num_ctx: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub num_batch: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub num_thread: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_k: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub min_p: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub repeat_penalty: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub repeat_last_n: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub seed: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub num_predict: Option<i64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub stop: Vec<String>,
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub use field::{Api, Kind, OptionField, OptionSpec, Scalar, Wire};
+
+/// Defines [`GenOptions`] (one field per row, with its doc comment as help) and [`OPTIONS`]
+/// (one [`OptionSpec`] per row, in the same order). A row:
+/// `name: field type { load: bool, ollama: Wire, openai: Wire, [describe: "label",]
+/// [valid: |v| rule, "what the rule says",] }`.
+macro_rules! define_options {
+    ($(
+        $(#[doc = $doc:literal])+
+        $name:ident: $ty:ty {
+            load: $load:literal,
+            ollama: $ollama:expr,
+            openai: $openai:expr,
+            $(describe: $label:literal,)?
+            $(valid: $pred:expr, $reason:literal,)?
+        }
+    )+) => {
+        /// Options for one generation call. Every field is optional; unset means "server default".
+        #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct GenOptions {
+            $(
+                $(#[doc = $doc])+
+                #[serde(default, skip_serializing_if = "field::is_unset")]
+                pub $name: $ty,
+            )+
+        }
+
+        /// Every generation option, in table order (the order of flags, CSV columns and
+        /// the configuration line).
+        pub static OPTIONS: &[OptionSpec] = &[$(
+            OptionSpec {
+                name: stringify!($name),
+                doc: concat!($($doc),+),
+                kind: <$ty as OptionField>::KIND,
+                load_time: $load,
+                ollama: $ollama,
+                openai: $openai,
+                seed_label: define_options!(@label $($label)?),
+                get: |o| o.$name.to_json(),
+                show: |o| o.$name.show(),
+                set: |o, v| {
+                    o.$name = <$ty as OptionField>::from_json(v)?;
+                    Ok(())
+                },
+                take: |o, from| {
+                    if from.$name.is_set() {
+                        o.$name = from.$name.clone();
+                    }
+                },
+                check: |o| define_options!(@check o.$name $(, $pred, $reason)?),
+            },
+        )+];
+    };
+    (@label) => { None };
+    (@label $label:literal) => { Some($label) };
+    (@check $v:expr) => {{
+        let _ = &$v;
+        None
+    }};
+    (@check $v:expr, $pred:expr, $reason:literal) => { $v.find_invalid($pred).map(|bad| (bad, $reason)) };
+}
+
+define_options! {
+    /// Layers to offload to the GPU (-1 = auto).
+    num_gpu: Option<i64> {
+        load: true, ollama: Wire::Same, openai: Wire::NotSent, describe: "num_gpu",
+        valid: |v| *v >= -1, "must be -1 (auto) or a layer count >= 0",
+    }
+    /// Context window in tokens.
+    num_ctx: Option<u32> {
+        load: true, ollama: Wire::Same, openai: Wire::NotSent, describe: "num_ctx",
+        valid: |v| *v >= 1, "must be at least 1",
+    }
+    /// Prompt-processing batch size.
+    num_batch: Option<u32> {
+        load: true, ollama: Wire::Same, openai: Wire::NotSent,
+        valid: |v| *v >= 1, "must be at least 1",
+    }
+    /// CPU threads.
+    num_thread: Option<u32> {
+        load: true, ollama: Wire::Same, openai: Wire::NotSent,
+        valid: |v| *v >= 1, "must be at least 1",
+    }
+    /// Sampling temperature (0 = greedy).
+    temperature: Option<f64> {
+        load: false, ollama: Wire::Same, openai: Wire::Same, describe: "temp",
+        valid: |v| v.is_finite() && *v >= 0.0, "must be a finite number >= 0",
+    }
+    /// Nucleus sampling threshold.
+    top_p: Option<f64> {
+        load: false, ollama: Wire::Same, openai: Wire::Same, describe: "top_p",
+        valid: |v| (0.0..=1.0).contains(v), "must be between 0 and 1",
+    }
+    /// Top-k sampling (0 = off).
+    top_k: Option<u32> {
+        load: false, ollama: Wire::Same, openai: Wire::Same, describe: "top_k",
+    }
+    /// Min-p sampling.
+    min_p: Option<f64> {
+        load: false, ollama: Wire::Same, openai: Wire::Same,
+        valid: |v| (0.0..=1.0).contains(v), "must be between 0 and 1",
+    }
+    /// Repetition penalty (1 = off).
+    repeat_penalty: Option<f64> {
+        load: false, ollama: Wire::Same, openai: Wire::Same, describe: "repeat_penalty",
+        valid: |v| v.is_finite() && *v > 0.0, "must be a finite number > 0",
+    }
+    /// Tokens looked back for the repetition penalty (-1 = num_ctx, 0 = off).
+    repeat_last_n: Option<i64> {
+        load: false, ollama: Wire::Same, openai: Wire::Same,
+        valid: |v| *v >= -1, "must be -1 (num_ctx), 0 (off) or positive",
+    }
+    /// Random seed (same seed + same options → same text).
+    seed: Option<i64> {
+        load: false, ollama: Wire::Same, openai: Wire::Same,
+    }
+    /// Maximum tokens to generate (-1 = unlimited, -2 = fill the context).
+    num_predict: Option<i64> {
+        load: false, ollama: Wire::Same, openai: Wire::PositiveAs("max_tokens"),
+        valid: |v| *v >= -2 && *v != 0, "must be positive, -1 (unlimited) or -2 (fill context)",
+    }
+    /// Stop sequence (each one given adds one).
+    stop: Vec<String> {
+        load: false, ollama: Wire::Same, openai: Wire::Same,
+    }
+}
+
+/// The option called `name`, if there is one.
+pub fn spec(name: &str) -> Option<&'static OptionSpec> {
+    OPTIONS.iter().find(|s| s.name == name)
+}
+
+/// Every option name, comma-separated (for messages and help).
+pub fn names() -> String {
+    OPTIONS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
 }
 
 /// A named option whose value is invalid; the message names the flag to fix.
@@ -47,101 +162,68 @@ pub struct OptionError {
     pub reason: &'static str,
 }
 
-/// The subset of options that force a model reload when they change (Ollama semantics).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct LoadKey {
-    pub num_ctx: Option<u32>,
-    pub num_gpu: Option<i64>,
-    pub num_batch: Option<u32>,
-    pub num_thread: Option<u32>,
+/// Why [`GenOptions::set`] refused a value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SetError {
+    #[error("unknown option `{0}`; the options are: {list}", list = names())]
+    Unknown(String),
+    #[error("option {name}: `{value}` is not {expected}")]
+    Type { name: &'static str, value: String, expected: &'static str },
+    #[error(transparent)]
+    Invalid(#[from] OptionError),
 }
 
+/// The load-time options of a configuration (they force a model reload when they change).
+/// Compared, hashed and printed only; its text is the options' canonical JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LoadKey(String);
+
 impl GenOptions {
-    /// Check ranges before any request is sent.
+    /// Check every rule before any request is sent; the error names the option.
     pub fn validate(&self) -> Result<(), OptionError> {
-        fn err(name: &'static str, value: impl ToString, reason: &'static str) -> OptionError {
-            OptionError { name, value: value.to_string(), reason }
-        }
-        if let Some(v) = self.num_ctx {
-            if v == 0 {
-                return Err(err("num_ctx", v, "must be at least 1"));
-            }
-        }
-        if let Some(v) = self.num_batch {
-            if v == 0 {
-                return Err(err("num_batch", v, "must be at least 1"));
-            }
-        }
-        if let Some(v) = self.num_thread {
-            if v == 0 {
-                return Err(err("num_thread", v, "must be at least 1"));
-            }
-        }
-        if let Some(v) = self.num_gpu {
-            if v < -1 {
-                return Err(err("num_gpu", v, "must be -1 (auto) or a layer count >= 0"));
-            }
-        }
-        if let Some(v) = self.temperature {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(err("temperature", v, "must be a finite number >= 0"));
-            }
-        }
-        if let Some(v) = self.top_p {
-            if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
-                return Err(err("top_p", v, "must be between 0 and 1"));
-            }
-        }
-        if let Some(v) = self.min_p {
-            if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
-                return Err(err("min_p", v, "must be between 0 and 1"));
-            }
-        }
-        if let Some(v) = self.repeat_penalty {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(err("repeat_penalty", v, "must be a finite number > 0"));
-            }
-        }
-        if let Some(v) = self.repeat_last_n {
-            if v < -1 {
-                return Err(err("repeat_last_n", v, "must be -1 (num_ctx), 0 (off) or positive"));
-            }
-        }
-        if let Some(v) = self.num_predict {
-            if v < -2 || v == 0 {
-                return Err(err("num_predict", v, "must be positive, -1 (unlimited) or -2 (fill context)"));
+        for s in OPTIONS {
+            if let Some((value, reason)) = (s.check)(self) {
+                return Err(OptionError { name: s.name, value, reason });
             }
         }
         Ok(())
     }
 
-    /// Options that reload the model when they change.
-    pub fn load_key(&self) -> LoadKey {
-        LoadKey {
-            num_ctx: self.num_ctx,
-            num_gpu: self.num_gpu,
-            num_batch: self.num_batch,
-            num_thread: self.num_thread,
-        }
+    /// Set option `name` from JSON, checked by its type and its rule. Lenient the way Ollama is:
+    /// a whole float (`42.0`) for a whole-number option, a single text for a list.
+    pub fn set(&mut self, name: &str, value: &Value) -> Result<(), SetError> {
+        let s = spec(name).ok_or_else(|| SetError::Unknown(name.to_string()))?;
+        let mut one = GenOptions::default();
+        (s.set)(&mut one, value).map_err(|expected| SetError::Type {
+            name: s.name,
+            value: match value {
+                Value::String(t) => t.clone(),
+                other => other.to_string(),
+            },
+            expected,
+        })?;
+        one.validate()?;
+        (s.take)(self, &one);
+        Ok(())
     }
 
-    /// `self` with every field set in `over` replaced (stop lists are replaced when non-empty).
+    /// Options that reload the model when they change.
+    pub fn load_key(&self) -> LoadKey {
+        let load: Map<String, Value> = OPTIONS
+            .iter()
+            .filter(|s| s.load_time)
+            .filter_map(|s| Some((s.name.to_string(), s.get(self)?)))
+            .collect();
+        LoadKey(Value::Object(load).to_string())
+    }
+
+    /// `self` with every option set in `over` replaced (stop lists are replaced when non-empty).
     pub fn merged(&self, over: &GenOptions) -> GenOptions {
-        GenOptions {
-            num_gpu: over.num_gpu.or(self.num_gpu),
-            num_ctx: over.num_ctx.or(self.num_ctx),
-            num_batch: over.num_batch.or(self.num_batch),
-            num_thread: over.num_thread.or(self.num_thread),
-            temperature: over.temperature.or(self.temperature),
-            top_p: over.top_p.or(self.top_p),
-            top_k: over.top_k.or(self.top_k),
-            min_p: over.min_p.or(self.min_p),
-            repeat_penalty: over.repeat_penalty.or(self.repeat_penalty),
-            repeat_last_n: over.repeat_last_n.or(self.repeat_last_n),
-            seed: over.seed.or(self.seed),
-            num_predict: over.num_predict.or(self.num_predict),
-            stop: if over.stop.is_empty() { self.stop.clone() } else { over.stop.clone() },
+        let mut m = self.clone();
+        for s in OPTIONS {
+            (s.take)(&mut m, over);
         }
+        m
     }
 
     /// True when no option is set (the "server defaults" configuration).
@@ -149,43 +231,49 @@ impl GenOptions {
         *self == GenOptions::default()
     }
 
+    /// The fields `api` sends for these options, under its names (unset options are absent).
+    pub fn wire(&self, api: Api) -> Map<String, Value> {
+        let mut m = Map::new();
+        for s in OPTIONS {
+            let Some(v) = s.get(self) else { continue };
+            match s.wire(api) {
+                Wire::Same => {
+                    m.insert(s.name.to_string(), v);
+                }
+                Wire::As(name) => {
+                    m.insert(name.to_string(), v);
+                }
+                Wire::PositiveAs(name) => {
+                    if v.as_f64().is_some_and(|n| n > 0.0) {
+                        m.insert(name.to_string(), v);
+                    }
+                }
+                Wire::NotSent => {}
+            }
+        }
+        m
+    }
+
     /// The seed report's configuration line:
     /// `num_gpu=80, num_ctx=512, temp=1, top_p=default, top_k=default, repeat_penalty=default`,
     /// followed by any other option that is set.
     pub fn describe(&self) -> String {
-        fn show<T: std::fmt::Display>(v: &Option<T>) -> String {
-            v.as_ref().map_or_else(|| "default".to_string(), |x| x.to_string())
-        }
-        let mut parts = vec![
-            format!("num_gpu={}", show(&self.num_gpu)),
-            format!("num_ctx={}", show(&self.num_ctx)),
-            format!("temp={}", show(&self.temperature)),
-            format!("top_p={}", show(&self.top_p)),
-            format!("top_k={}", show(&self.top_k)),
-            format!("repeat_penalty={}", show(&self.repeat_penalty)),
-        ];
-        let extra: [(&str, Option<String>); 6] = [
-            ("num_batch", self.num_batch.map(|v| v.to_string())),
-            ("num_thread", self.num_thread.map(|v| v.to_string())),
-            ("min_p", self.min_p.map(|v| v.to_string())),
-            ("repeat_last_n", self.repeat_last_n.map(|v| v.to_string())),
-            ("seed", self.seed.map(|v| v.to_string())),
-            ("num_predict", self.num_predict.map(|v| v.to_string())),
-        ];
-        for (name, v) in extra {
-            if let Some(v) = v {
-                parts.push(format!("{name}={v}"));
-            }
-        }
-        if !self.stop.is_empty() {
-            parts.push(format!("stop={:?}", self.stop));
-        }
-        parts.join(", ")
+        let always = OPTIONS.iter().filter_map(|s| {
+            let label = s.seed_label?;
+            Some(format!("{label}={}", s.show(self).unwrap_or_else(|| "default".into())))
+        });
+        let extra = OPTIONS
+            .iter()
+            .filter(|s| s.seed_label.is_none())
+            .filter_map(|s| Some(format!("{}={}", s.name, s.show(self)?)));
+        always.chain(extra).collect::<Vec<_>>().join(", ")
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -193,6 +281,9 @@ mod tests {
         let o = GenOptions { temperature: Some(0.8), num_ctx: Some(512), ..Default::default() };
         assert_eq!(serde_json::to_string(&o).unwrap(), r#"{"num_ctx":512,"temperature":0.8}"#);
         assert_eq!(serde_json::to_string(&GenOptions::default()).unwrap(), "{}");
+        let back: GenOptions = serde_json::from_str(r#"{"num_ctx":512,"temperature":0.8}"#).unwrap();
+        assert_eq!(back, o);
+        assert!(serde_json::from_str::<GenOptions>(r#"{"num_ctxx":1}"#).is_err(), "typos are refused");
     }
 
     #[test]
@@ -207,6 +298,13 @@ mod tests {
             o.describe(),
             "num_gpu=80, num_ctx=512, temp=1, top_p=default, top_k=default, repeat_penalty=default"
         );
+        let o =
+            GenOptions { seed: Some(7), num_batch: Some(8), stop: vec!["END".into()], ..Default::default() };
+        assert_eq!(
+            o.describe(),
+            "num_gpu=default, num_ctx=default, temp=default, top_p=default, top_k=default, \
+             repeat_penalty=default, num_batch=8, seed=7, stop=[\"END\"]"
+        );
     }
 
     #[test]
@@ -215,6 +313,9 @@ mod tests {
         assert_eq!(o.validate().unwrap_err().name, "top_p");
         let o = GenOptions { num_ctx: Some(0), ..Default::default() };
         assert_eq!(o.validate().unwrap_err().name, "num_ctx");
+        let o = GenOptions { num_predict: Some(0), ..Default::default() };
+        let e = o.validate().unwrap_err();
+        assert_eq!((e.name, e.value.as_str()), ("num_predict", "0"));
         assert!(GenOptions::default().validate().is_ok());
     }
 
@@ -227,5 +328,91 @@ mod tests {
         assert_eq!(m.num_ctx, Some(512));
         assert_eq!(m.load_key(), base.load_key());
         assert_ne!(m.load_key(), GenOptions::default().load_key());
+        let stops = GenOptions { stop: vec!["a".into()], ..Default::default() };
+        assert_eq!(stops.merged(&GenOptions::default()).stop, vec!["a".to_string()]);
+        assert_eq!(GenOptions::default().merged(&stops).stop, vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn set_by_name_types_and_checks_the_value() {
+        let mut o = GenOptions::default();
+        o.set("num_ctx", &json!(512)).unwrap();
+        o.set("num_gpu", &json!(-1.0)).unwrap();
+        o.set("temperature", &json!(1)).unwrap();
+        o.set("stop", &json!("END")).unwrap();
+        assert_eq!(
+            o,
+            GenOptions {
+                num_ctx: Some(512),
+                num_gpu: Some(-1),
+                temperature: Some(1.0),
+                stop: vec!["END".into()],
+                ..Default::default()
+            }
+        );
+        let e = o.set("num_ctxx", &json!(1)).unwrap_err().to_string();
+        assert!(e.contains("num_ctxx") && e.contains("num_ctx, num_batch"), "{e}");
+        let e = o.set("num_ctx", &json!("big")).unwrap_err();
+        assert_eq!(
+            e,
+            SetError::Type { name: "num_ctx", value: "big".into(), expected: Kind::Count.expected() }
+        );
+        assert!(matches!(o.set("num_ctx", &json!(-5)), Err(SetError::Type { .. })));
+        assert!(matches!(o.set("num_ctx", &json!(2.5)), Err(SetError::Type { .. })));
+        assert!(matches!(o.set("top_p", &json!(1.5)), Err(SetError::Invalid(_))));
+        assert_eq!(o.num_ctx, Some(512), "a refused value leaves the option as it was");
+    }
+
+    #[test]
+    fn each_api_gets_its_own_names() {
+        let o = GenOptions {
+            num_ctx: Some(2048),
+            temperature: Some(0.8),
+            num_predict: Some(64),
+            stop: vec!["END".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            Value::Object(o.wire(Api::Ollama)),
+            json!({"num_ctx": 2048, "temperature": 0.8, "num_predict": 64, "stop": ["END"]})
+        );
+        assert_eq!(
+            Value::Object(o.wire(Api::Openai)),
+            json!({"temperature": 0.8, "max_tokens": 64, "stop": ["END"]})
+        );
+        let unlimited = GenOptions { num_predict: Some(-1), ..Default::default() };
+        assert!(unlimited.wire(Api::Openai).is_empty(), "-1 has no max_tokens equivalent");
+        assert_eq!(Value::Object(unlimited.wire(Api::Ollama)), json!({"num_predict": -1}));
+    }
+
+    #[test]
+    fn the_table_agrees_with_the_struct() {
+        // Every row round-trips through the struct's serde form under its own name.
+        for s in OPTIONS {
+            let v = match s.kind {
+                Kind::Texts => json!(["x"]),
+                Kind::Float => json!(0.5),
+                Kind::Int | Kind::Count => json!(3),
+            };
+            let mut o = GenOptions::default();
+            o.set(s.name, &v).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+            assert_eq!(serde_json::to_value(&o).unwrap(), json!({ s.name: v }), "{}", s.name);
+            assert_eq!(s.get(&o), Some(v), "{}", s.name);
+            assert!(!s.help().is_empty() && !s.help().starts_with(' '), "{}", s.name);
+        }
+        let load: Vec<&str> = OPTIONS.iter().filter(|s| s.load_time).map(|s| s.name).collect();
+        assert_eq!(load, ["num_gpu", "num_ctx", "num_batch", "num_thread"]);
+        assert_eq!(spec("top_k").unwrap().flag(), "top-k");
+        assert!(spec("nope").is_none());
+    }
+
+    #[test]
+    fn typed_text_is_parsed_by_kind() {
+        assert_eq!(spec("num_ctx").unwrap().parse_text(" 512 ").unwrap(), json!(512));
+        assert_eq!(spec("temperature").unwrap().parse_text("0.8").unwrap(), json!(0.8));
+        assert_eq!(spec("stop").unwrap().parse_text("42").unwrap(), json!("42"));
+        let e = spec("seed").unwrap().parse_text("x").unwrap_err();
+        assert_eq!(e, "seed: `x` is not a whole number");
+        assert!(spec("top_p").unwrap().parse_text("NaN").is_err());
     }
 }

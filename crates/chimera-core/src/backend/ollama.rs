@@ -13,6 +13,7 @@ use super::{
     Backend, BackendError, BackendInfo, BackendKind, CallFailure, CallRecord, CallRecorder, GenRequest,
     Input, ServerTimings, Timeouts, TokenSink,
 };
+use crate::options::Api;
 
 /// Ollama's default address.
 pub const DEFAULT_OLLAMA_URL: &str = "http://127.0.0.1:11434";
@@ -245,8 +246,9 @@ impl OllamaClient {
             }
         }
         body.insert("stream".into(), json!(true));
-        if !req.options.is_default() {
-            body.insert("options".into(), json!(req.options));
+        let options = req.options.wire(Api::Ollama);
+        if !options.is_empty() {
+            body.insert("options".into(), Value::Object(options));
         }
         if let Some(k) = &req.keep_alive {
             body.insert("keep_alive".into(), keep_alive_value(k));

@@ -15,6 +15,7 @@ use super::{
     Backend, BackendError, BackendInfo, BackendKind, CallFailure, CallRecord, CallRecorder, GenRequest,
     ServerTimings, Timeouts, TokenSink,
 };
+use crate::options::Api;
 
 /// OpenAI-compatible streaming client. Cheap to clone; clones share one connection pool.
 #[derive(Clone)]
@@ -88,30 +89,17 @@ impl OpenAiClient {
     }
 
     /// The JSON body sent for `req`: messages, `stream`, `stream_options.include_usage`, and the
-    /// sampling options this API carries (`max_tokens` from num_predict; top_k, min_p,
-    /// repeat_penalty, repeat_last_n as llama-server/vLLM extensions). Load-time options
-    /// (num_ctx, num_gpu, num_batch, num_thread) cannot be set per request here and are not sent.
+    /// options this API carries, under its names (see the option table: `max_tokens` from a
+    /// positive num_predict; top_k, min_p, repeat_penalty, repeat_last_n as llama-server/vLLM
+    /// extensions). Load-time options (num_ctx, num_gpu, num_batch, num_thread) cannot be set
+    /// per request here and are not sent.
     pub fn request_body(req: &GenRequest) -> Value {
-        let o = &req.options;
         let mut b = Map::new();
         b.insert("model".into(), json!(req.model));
         b.insert("messages".into(), json!(req.messages()));
         b.insert("stream".into(), json!(true));
         b.insert("stream_options".into(), json!({"include_usage": true}));
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                b.insert(k.into(), v);
-            }
-        };
-        put("temperature", o.temperature.map(|v| json!(v)));
-        put("top_p", o.top_p.map(|v| json!(v)));
-        put("top_k", o.top_k.map(|v| json!(v)));
-        put("min_p", o.min_p.map(|v| json!(v)));
-        put("repeat_penalty", o.repeat_penalty.map(|v| json!(v)));
-        put("repeat_last_n", o.repeat_last_n.map(|v| json!(v)));
-        put("seed", o.seed.map(|v| json!(v)));
-        put("max_tokens", o.num_predict.filter(|n| *n > 0).map(|v| json!(v)));
-        put("stop", (!o.stop.is_empty()).then(|| json!(o.stop)));
+        b.extend(req.options.wire(Api::Openai));
         Value::Object(b)
     }
 

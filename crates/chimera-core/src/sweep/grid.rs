@@ -8,7 +8,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::options::GenOptions;
+use crate::options::{GenOptions, SetError};
 
 use super::SweepError;
 
@@ -63,21 +63,20 @@ pub fn parse_values(list: &str) -> Vec<Value> {
         .collect()
 }
 
-/// `opts` with option `name` set to `value`, checked by the same typed parser as everywhere
-/// (unknown names and wrong types are errors naming the option).
+/// `opts` with option `name` set to `value`, checked by the option table's type and rule
+/// (unknown names, wrong types and out-of-range values are errors naming the option).
 pub fn with_option(opts: &GenOptions, name: &str, value: &Value) -> Result<GenOptions, SweepError> {
-    let mut obj = match serde_json::to_value(opts) {
-        Ok(Value::Object(m)) => m,
-        _ => serde_json::Map::new(),
-    };
-    let value =
-        if name == "stop" && !value.is_array() { Value::Array(vec![value.clone()]) } else { value.clone() };
-    obj.insert(name.to_string(), value.clone());
-    serde_json::from_value(Value::Object(obj)).map_err(|e| SweepError::BadOption {
+    let mut o = opts.clone();
+    o.set(name, value).map_err(|e| SweepError::BadOption {
         name: name.to_string(),
-        value: value.to_string(),
-        detail: e.to_string(),
-    })
+        value: fmt_value(value),
+        detail: match e {
+            SetError::Invalid(e) => e.reason.to_string(),
+            SetError::Type { expected, .. } => format!("expected {expected}"),
+            unknown @ SetError::Unknown(_) => unknown.to_string(),
+        },
+    })?;
+    Ok(o)
 }
 
 fn fmt_value(v: &Value) -> String {
@@ -109,12 +108,7 @@ impl Grid {
         }
         // Check every value with the typed parser now, before any request is sent.
         for v in &values {
-            let o = with_option(&GenOptions::default(), name, v)?;
-            o.validate().map_err(|e| SweepError::BadOption {
-                name: name.to_string(),
-                value: fmt_value(v),
-                detail: e.reason.to_string(),
-            })?;
+            with_option(&GenOptions::default(), name, v)?;
         }
         if values.len() == 1 {
             self.fixed = with_option(&self.fixed, name, &values[0])?;

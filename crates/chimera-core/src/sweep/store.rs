@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::backend::CallRecord;
 use crate::fsutil::write_atomic;
 use crate::metrics::ns_to_ms;
-use crate::options::GenOptions;
+use crate::options::{GenOptions, OPTIONS, OptionSpec};
 use crate::stats::{Summary, summarize};
 
 use super::SweepError;
@@ -130,8 +130,8 @@ impl PointResult {
     }
 }
 
-/// CSV header of `points.csv`.
-pub const CSV_HEADER: &[&str] = &[
+/// Columns of `points.csv` before the options.
+const CSV_LEAD: &[&str] = &[
     "order",
     "label",
     "baseline",
@@ -145,18 +145,10 @@ pub const CSV_HEADER: &[&str] = &[
     "e2e_mean_ms",
     "output_tokens_mean",
     "warmup_ms",
-    "num_gpu",
-    "num_ctx",
-    "num_batch",
-    "num_thread",
-    "temperature",
-    "top_p",
-    "top_k",
-    "min_p",
-    "repeat_penalty",
-    "repeat_last_n",
-    "seed",
-    "num_predict",
+];
+
+/// Columns of `points.csv` after the options.
+const CSV_TAIL: &[&str] = &[
     "finished_at",
     "scenario",
     "speedup_mean",
@@ -166,13 +158,22 @@ pub const CSV_HEADER: &[&str] = &[
     "failed_runs",
 ];
 
+/// The options with a `points.csv` column: every one-value option, in the option table's order.
+fn csv_options() -> impl Iterator<Item = &'static OptionSpec> {
+    OPTIONS.iter().filter(|s| s.kind.is_scalar())
+}
+
+/// CSV header of `points.csv`.
+pub fn csv_header() -> Vec<&'static str> {
+    CSV_LEAD.iter().copied().chain(csv_options().map(|s| s.name)).chain(CSV_TAIL.iter().copied()).collect()
+}
+
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
 }
 
-/// One CSV row for `p` (columns as [`CSV_HEADER`]).
+/// One CSV row for `p` (columns as [`csv_header`]).
 pub fn csv_row(p: &PointResult) -> Vec<String> {
-    let o = &p.options;
     let m = p.multi.as_ref();
     let ok: Vec<&RunSample> = p.runs.iter().filter(|r| r.ok).collect();
     let tokens = if ok.is_empty() {
@@ -180,7 +181,7 @@ pub fn csv_row(p: &PointResult) -> Vec<String> {
     } else {
         Some(ok.iter().map(|r| r.output_tokens as f64).sum::<f64>() / ok.len() as f64)
     };
-    vec![
+    let mut row = vec![
         p.order.to_string(),
         p.label.clone(),
         p.baseline.to_string(),
@@ -194,18 +195,9 @@ pub fn csv_row(p: &PointResult) -> Vec<String> {
         opt(p.e2e_ms.as_ref().map(|s| format!("{:.3}", s.mean))),
         opt(tokens.map(|v| format!("{v:.1}"))),
         opt(p.warmup_ms.map(|v| format!("{v:.3}"))),
-        opt(o.num_gpu),
-        opt(o.num_ctx),
-        opt(o.num_batch),
-        opt(o.num_thread),
-        opt(o.temperature),
-        opt(o.top_p),
-        opt(o.top_k),
-        opt(o.min_p),
-        opt(o.repeat_penalty),
-        opt(o.repeat_last_n),
-        opt(o.seed),
-        opt(o.num_predict),
+    ];
+    row.extend(csv_options().map(|s| s.show(&p.options).unwrap_or_default()));
+    row.extend([
         p.finished_at.to_rfc3339(),
         opt(m.map(|m| m.scenario.clone())),
         opt(m.and_then(|m| m.speedup.as_ref()).map(|s| format!("{:.4}", s.mean))),
@@ -213,10 +205,11 @@ pub fn csv_row(p: &PointResult) -> Vec<String> {
         opt(m.and_then(|m| m.efficiency.as_ref()).and_then(|s| s.sd).map(|v| format!("{v:.4}"))),
         opt(m.and_then(|m| m.sum_decode_tok_s.as_ref()).map(|s| format!("{:.3}", s.mean))),
         opt(m.map(|m| m.failed_runs)),
-    ]
+    ]);
+    row
 }
 
-fn csv_line(fields: &[String]) -> Result<Vec<u8>, SweepError> {
+fn csv_line<S: AsRef<[u8]>>(fields: &[S]) -> Result<Vec<u8>, SweepError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(fields).map_err(|e| SweepError::Io(e.to_string()))?;
     w.into_inner().map_err(|e| SweepError::Io(e.to_string()))
@@ -281,7 +274,7 @@ impl Store {
 
     fn rewrite(&self) -> Result<(), SweepError> {
         let mut jsonl = Vec::new();
-        let mut csv = csv_line(&CSV_HEADER.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        let mut csv = csv_line(&csv_header())?;
         for p in &self.done {
             jsonl.extend(serde_json::to_vec(p).map_err(|e| SweepError::Io(e.to_string()))?);
             jsonl.push(b'\n');
@@ -377,6 +370,21 @@ mod tests {
     /// A `points.jsonl` line written before the multi-agent field existed (copied verbatim from
     /// a `chimera demo --quick` run of 2026-11-27) still loads and resumes.
     const OLD_LINE: &str = r#"{"key":"{\"temperature\":0.7,\"seed\":42,\"num_predict\":32}","label":"baseline","baseline":true,"coords":{},"options":{"temperature":0.7,"seed":42,"num_predict":32},"order":0,"warmup_ms":784.9553900000001,"runs":[{"run":0,"ok":true,"error":null,"ttft_ms":83.319997,"decode_tok_s":91.8256533637714,"e2e_ms":434.908749,"output_tokens":32,"prompt_tokens":24,"load_ms":28.631401,"prompt_eval_ms":52.501993,"eval_ms":348.486494},{"run":1,"ok":true,"error":null,"ttft_ms":76.776643,"decode_tok_s":74.6490532225588,"e2e_ms":510.63143499999995,"output_tokens":32,"prompt_tokens":24,"load_ms":25.663334,"prompt_eval_ms":50.043261,"eval_ms":428.67255}],"throughput_tok_s":{"n":2,"mean":83.2373532931651,"sd":12.145690437581232,"cv":0.14591634593189973,"median":83.2373532931651,"p95":90.96682335671076,"p99":91.65388736235927,"min":74.6490532225588,"max":91.8256533637714},"ttft_ms":{"n":2,"mean":80.04832,"sd":4.6268499851041165,"cv":0.0578007131830389,"median":80.04832,"p95":82.9928293,"p99":83.25456346,"min":76.776643,"max":83.319997},"e2e_ms":{"n":2,"mean":472.770092,"sd":53.54402476025961,"cv":0.11325594758701363,"median":472.770092,"p95":506.84530069999994,"p99":509.87420813999995,"min":434.908749,"max":510.63143499999995},"finished_at":"2026-11-27T00:43:41.255961271Z"}"#;
+
+    #[test]
+    fn csv_has_one_column_per_one_value_option_in_table_order() {
+        let h = csv_header();
+        let at = h.iter().position(|c| *c == "warmup_ms").unwrap() + 1;
+        let opts: Vec<&str> = OPTIONS.iter().filter(|s| s.kind.is_scalar()).map(|s| s.name).collect();
+        assert_eq!(h[at..at + opts.len()], opts[..]);
+        assert_eq!(h[at + opts.len()], "finished_at");
+        assert_eq!(h[at..at + 4], ["num_gpu", "num_ctx", "num_batch", "num_thread"]);
+        assert!(!h.contains(&"stop"), "lists have no column");
+        let g = Grid::from_lists(&[("temperature".into(), parse_values("1,0.5"))]).unwrap();
+        let row = csv_row(&PointResult::new(&g.points(false).unwrap()[0], 0, None, vec![]));
+        let col = |name: &str| row[h.iter().position(|c| *c == name).unwrap()].clone();
+        assert_eq!((col("temperature"), col("num_ctx")), ("1".to_string(), String::new()));
+    }
 
     #[test]
     fn older_points_files_still_load_and_resume() {

@@ -4,7 +4,7 @@
 
 mod wire;
 
-pub use wire::{BadRequest, KNOWN_OPTIONS, parse_chat, parse_generate};
+pub use wire::{BadRequest, parse_chat, parse_generate};
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

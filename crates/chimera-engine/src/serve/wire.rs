@@ -1,29 +1,11 @@
 //! Ollama's wire format: request bodies parsed leniently (unknown fields ignored like Ollama),
-//! options checked against chimera's typed options, and response objects with Ollama's field
+//! options checked against chimera's option table, and response objects with Ollama's field
 //! names and units (nanoseconds).
 
 use chimera_core::backend::{GenRequest, Input, Message, Role, ServerTimings};
-use chimera_core::options::GenOptions;
+use chimera_core::options::{self, GenOptions, SetError};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-
-/// Option names the engine understands (Ollama's names). Other option names are ignored, as
-/// Ollama does, and reported back in `ignored_options`.
-pub const KNOWN_OPTIONS: &[&str] = &[
-    "num_gpu",
-    "num_ctx",
-    "num_batch",
-    "num_thread",
-    "temperature",
-    "top_p",
-    "top_k",
-    "min_p",
-    "repeat_penalty",
-    "repeat_last_n",
-    "seed",
-    "num_predict",
-    "stop",
-];
 
 /// A request that could not be understood: HTTP 400 with this message.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,34 +82,25 @@ fn keep_alive_of(v: Option<Value>) -> Result<Option<String>, BadRequest> {
     }
 }
 
-/// Options: known names typed and validated, unknown names ignored (and listed).
+/// Options: the names of chimera's option table typed and validated (leniently, as Ollama
+/// reads them: `42.0` for a whole number, one text for `stop`); other names are ignored, as
+/// Ollama does, and listed.
 pub fn options_of(m: Option<Map<String, Value>>) -> Result<(GenOptions, Vec<String>), BadRequest> {
-    let mut known = Map::new();
+    let mut o = GenOptions::default();
     let mut ignored = Vec::new();
     for (k, v) in m.unwrap_or_default() {
         if v.is_null() {
             continue;
         }
-        if KNOWN_OPTIONS.contains(&k.as_str()) {
-            // Ollama lets clients send integral floats (e.g. 42.0) for integer options.
-            let v = match v {
-                Value::Number(n)
-                    if n.is_f64()
-                        && !matches!(k.as_str(), "temperature" | "top_p" | "min_p" | "repeat_penalty") =>
-                {
-                    n.as_f64().filter(|f| f.fract() == 0.0).map_or(Value::Number(n), |f| json!(f as i64))
-                }
-                Value::String(s) if k == "stop" => json!([s]),
-                v => v,
-            };
-            known.insert(k, v);
+        if options::spec(&k).is_some() {
+            o.set(&k, &v).map_err(|e| match e {
+                SetError::Invalid(e) => BadRequest(e.to_string()),
+                other => BadRequest(format!("invalid options: {other}")),
+            })?;
         } else {
             ignored.push(k);
         }
     }
-    let o: GenOptions = serde_json::from_value(Value::Object(known))
-        .map_err(|e| BadRequest(format!("invalid options: {e}")))?;
-    o.validate().map_err(|e| BadRequest(e.to_string()))?;
     Ok((o, ignored))
 }
 
