@@ -1,11 +1,15 @@
-//! Flags shared by several commands: backend selection and generation options, parsed
-//! then validated into typed core values before any request is sent.
+//! Flags shared by several commands: backend selection ([`BackendArgs`] → [`BackendConfig`])
+//! and generation options ([`options`]: generated from core's option table), parsed then
+//! validated into typed values before any request is sent.
+
+mod options;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use chimera_core::backend::Timeouts;
-use chimera_core::options::GenOptions;
+
+pub use options::{AxisArg, Chimera2Args, ChimeraArgs, GridArgs, OptionArgs, Plain};
 
 /// Which backend to use.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -54,9 +58,37 @@ pub struct BackendArgs {
     pub idle_timeout: f64,
 }
 
+/// A command's backend settings, validated ([`BackendArgs::config`]); what
+/// [`crate::select::build`] selects from.
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    pub choice: BackendChoice,
+    pub url: Option<String>,
+    pub model: String,
+    pub model_path: Option<PathBuf>,
+    pub api_key_env: String,
+    pub parallel: Option<u16>,
+    pub timeouts: Timeouts,
+}
+
+impl BackendConfig {
+    /// The embedded engine on its one model, default timeouts (what `chimera demo` runs).
+    pub fn embedded(model_path: Option<PathBuf>) -> Self {
+        BackendConfig {
+            choice: BackendChoice::Embedded,
+            url: None,
+            model: chimera_engine::model::DEFAULT_MODEL_NAME.to_string(),
+            model_path,
+            api_key_env: "OPENAI_API_KEY".into(),
+            parallel: None,
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
 impl BackendArgs {
-    /// Validated streaming timeouts.
-    pub fn timeouts(&self) -> anyhow::Result<Timeouts> {
+    /// The validated settings (a bad timeout names its flag).
+    pub fn config(&self) -> anyhow::Result<BackendConfig> {
         let d = |name: &str, v: f64| {
             if v.is_finite() && v > 0.0 {
                 Ok(Duration::from_secs_f64(v))
@@ -64,77 +96,18 @@ impl BackendArgs {
                 anyhow::bail!("--{name} must be a positive number of seconds, got {v}")
             }
         };
-        Ok(Timeouts {
-            connect: d("connect-timeout", self.connect_timeout)?,
-            first_token: d("first-token-timeout", self.first_token_timeout)?,
-            idle: d("idle-timeout", self.idle_timeout)?,
+        Ok(BackendConfig {
+            choice: self.backend,
+            url: self.url.clone(),
+            model: self.model.clone(),
+            model_path: self.model_path.clone(),
+            api_key_env: self.api_key_env.clone(),
+            parallel: self.parallel,
+            timeouts: Timeouts {
+                connect: d("connect-timeout", self.connect_timeout)?,
+                first_token: d("first-token-timeout", self.first_token_timeout)?,
+                idle: d("idle-timeout", self.idle_timeout)?,
+            },
         })
-    }
-}
-
-/// Generation options (Ollama's `options`); an unset flag is not sent.
-#[derive(clap::Args, Clone, Debug, Default)]
-pub struct OptionArgs {
-    /// Layers to offload to the GPU (-1 auto).
-    #[arg(long, allow_negative_numbers = true)]
-    pub num_gpu: Option<i64>,
-    /// Context window in tokens (reloads the model when it changes).
-    #[arg(long)]
-    pub num_ctx: Option<u32>,
-    /// Prompt-processing batch size.
-    #[arg(long)]
-    pub num_batch: Option<u32>,
-    /// CPU threads.
-    #[arg(long)]
-    pub num_thread: Option<u32>,
-    /// Sampling temperature (0 = greedy).
-    #[arg(long)]
-    pub temperature: Option<f64>,
-    /// Nucleus sampling threshold.
-    #[arg(long)]
-    pub top_p: Option<f64>,
-    /// Top-k sampling.
-    #[arg(long)]
-    pub top_k: Option<u32>,
-    /// Min-p sampling.
-    #[arg(long)]
-    pub min_p: Option<f64>,
-    /// Repetition penalty.
-    #[arg(long)]
-    pub repeat_penalty: Option<f64>,
-    /// Tokens looked back for the repetition penalty.
-    #[arg(long, allow_negative_numbers = true)]
-    pub repeat_last_n: Option<i64>,
-    /// Random seed (same seed + same options → same text).
-    #[arg(long, allow_negative_numbers = true)]
-    pub seed: Option<i64>,
-    /// Maximum tokens to generate.
-    #[arg(long, allow_negative_numbers = true)]
-    pub num_predict: Option<i64>,
-    /// Stop sequence (repeatable).
-    #[arg(long)]
-    pub stop: Vec<String>,
-}
-
-impl OptionArgs {
-    /// The typed options, validated (the error names the flag).
-    pub fn to_options(&self) -> anyhow::Result<GenOptions> {
-        let o = GenOptions {
-            num_gpu: self.num_gpu,
-            num_ctx: self.num_ctx,
-            num_batch: self.num_batch,
-            num_thread: self.num_thread,
-            temperature: self.temperature,
-            top_p: self.top_p,
-            top_k: self.top_k,
-            min_p: self.min_p,
-            repeat_penalty: self.repeat_penalty,
-            repeat_last_n: self.repeat_last_n,
-            seed: self.seed,
-            num_predict: self.num_predict,
-            stop: self.stop.clone(),
-        };
-        o.validate().map_err(|e| anyhow::anyhow!("--{}: {e}", e.name.replace('_', "-")))?;
-        Ok(o)
     }
 }

@@ -13,7 +13,7 @@ use chimera_core::backend::openai::OpenAiClient;
 use chimera_core::backend::{Backend, Timeouts};
 use chimera_engine::EmbeddedBackend;
 
-use crate::args::{BackendArgs, BackendChoice};
+use crate::args::{BackendChoice, BackendConfig};
 
 /// How long `auto` waits for Ollama's `/api/version` before choosing the embedded engine.
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -34,21 +34,21 @@ impl std::fmt::Debug for Selected {
     }
 }
 
-/// Select from the command's flags.
-pub async fn build(args: &BackendArgs) -> anyhow::Result<Selected> {
-    build_for(args.backend, args.url.as_deref(), args).await
+/// Select as the command's settings say.
+pub async fn build(cfg: &BackendConfig) -> anyhow::Result<Selected> {
+    build_for(cfg.choice, cfg.url.as_deref(), cfg).await
 }
 
 /// Select a given kind at a given URL (per-agent backends in `multi` use this), with the other
-/// settings (model path, timeouts, key variable) from `args`.
+/// settings (model path, timeouts, key variable) from `cfg`.
 pub async fn build_for(
     choice: BackendChoice,
     url: Option<&str>,
-    args: &BackendArgs,
+    cfg: &BackendConfig,
 ) -> anyhow::Result<Selected> {
-    let timeouts = args.timeouts()?;
+    let timeouts = cfg.timeouts;
     match choice {
-        BackendChoice::Embedded => embedded(args, "backend: embedded".to_string()),
+        BackendChoice::Embedded => embedded(cfg, "backend: embedded".to_string()),
         BackendChoice::Ollama => {
             let url = ollama_url(url);
             Ok(Selected {
@@ -61,7 +61,7 @@ pub async fn build_for(
                 "--backend openai needs --url (e.g. --url http://127.0.0.1:8080 for llama-server, or http://127.0.0.1:11434 for Ollama's /v1)",
             )?;
             Ok(Selected {
-                backend: openai_backend(&url, &args.api_key_env, timeouts)?,
+                backend: openai_backend(&url, &cfg.api_key_env, timeouts)?,
                 note: format!("backend: openai-compatible at {url}"),
             })
         }
@@ -72,22 +72,22 @@ pub async fn build_for(
                     backend: ollama_backend(&url, timeouts)?,
                     note: format!("backend: ollama at {url} (version {version})"),
                 }),
-                None => embedded(args, format!("backend: embedded (no Ollama at {url})")),
+                None => embedded(cfg, format!("backend: embedded (no Ollama at {url})")),
             }
         }
     }
 }
 
-fn embedded(args: &BackendArgs, note: String) -> anyhow::Result<Selected> {
-    let mut b = EmbeddedBackend::discover(args.model_path.as_deref())?;
-    if let Some(n) = args.parallel {
+fn embedded(cfg: &BackendConfig, note: String) -> anyhow::Result<Selected> {
+    let mut b = EmbeddedBackend::discover(cfg.model_path.as_deref())?;
+    if let Some(n) = cfg.parallel {
         b = b.with_parallel(usize::from(n));
     }
-    if !b.serves(&args.model) {
+    if !b.serves(&cfg.model) {
         anyhow::bail!(
             "model '{}' is not available in the embedded engine, which runs {} from {}; use --model {} \
              (or --backend ollama for other models)",
-            args.model,
+            cfg.model,
             chimera_engine::model::DEFAULT_MODEL_NAME,
             b.model_path().display(),
             chimera_engine::model::DEFAULT_MODEL_NAME
@@ -139,16 +139,18 @@ mod tests {
         assert_eq!(normalize_url("http://h:1/v1"), "http://h:1/v1");
     }
 
-    fn args(backend: BackendChoice, model: &str) -> BackendArgs {
-        BackendArgs {
-            backend,
+    fn args(choice: BackendChoice, model: &str) -> BackendConfig {
+        BackendConfig {
+            choice,
             url: None,
             model: model.into(),
             model_path: None,
             api_key_env: "CHIMERA_TEST_NO_KEY".into(),
-            connect_timeout: 1.0,
-            first_token_timeout: 5.0,
-            idle_timeout: 5.0,
+            timeouts: Timeouts {
+                connect: Duration::from_secs(1),
+                first_token: Duration::from_secs(5),
+                idle: Duration::from_secs(5),
+            },
             parallel: None,
         }
     }

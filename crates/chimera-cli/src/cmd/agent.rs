@@ -13,7 +13,7 @@ use chimera_core::inventory::CollectOptions;
 use chimera_core::persona::Persona;
 use chimera_core::prompt::{ANALYSIS_NUM_PREDICT, REPORT_NUM_PREDICT};
 
-use crate::args::{BackendArgs, OptionArgs};
+use crate::args::{BackendArgs, OptionArgs, Plain};
 use crate::{progress, select};
 
 /// Built-in personas.
@@ -101,7 +101,7 @@ pub struct Args {
     #[command(flatten)]
     pub backend: BackendArgs,
     #[command(flatten)]
-    pub options: OptionArgs,
+    pub options: OptionArgs<Plain>,
 }
 
 /// Check an output budget flag.
@@ -139,11 +139,11 @@ impl BudgetArgs {
 
 /// Run `chimera agent`.
 pub async fn run(args: Args) -> anyhow::Result<i32> {
-    let options = args.options.to_options()?;
+    let options = args.options.options();
     let persona = args.persona.persona()?;
     let (dirs, collect) = args.data.resolve()?;
     args.budget.validate()?;
-    let selected = select::build(&args.backend).await?;
+    let selected = select::build(&args.backend.config()?).await?;
 
     let mut spec = AgentSpec::new(&args.label, persona, &args.backend.model, options);
     args.budget.apply(&mut spec);

