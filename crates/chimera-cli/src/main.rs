@@ -6,10 +6,14 @@
 mod alloc;
 mod args;
 mod cmd;
+mod exit;
 mod progress;
 mod select;
+mod session;
 
 use clap::{Parser, Subcommand};
+
+use crate::exit::Exit;
 
 /// mimalloc instead of the system allocator: the inventory allocates and frees many small
 /// values on several threads, where glibc's malloc spent about a quarter of its CPU time
@@ -60,7 +64,7 @@ fn main() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            std::process::exit(2);
+            std::process::exit(Exit::Error.code());
         }
     };
     let result = rt.block_on(async move {
@@ -75,12 +79,12 @@ fn main() {
             Command::Demo(a) => cmd::demo::run(a).await,
         }
     });
-    let code = match result {
-        Ok(code) => code,
+    let exit = match result {
+        Ok(exit) => exit,
         Err(e) => {
             eprintln!("error: {e:#}");
-            2
+            Exit::Error
         }
     };
-    std::process::exit(code);
+    std::process::exit(exit.code());
 }

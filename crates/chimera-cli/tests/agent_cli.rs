@@ -1,9 +1,12 @@
 //! `chimera agent` and `chimera bench` through the real binary against scripted loopback
 //! Ollama servers (real TCP): exit codes, a connection dropped mid-run, bad input, and the
-//! bench's interleaving, warm-ups and statistics with exactly known server timings.
+//! bench's interleaving, warm-ups and statistics with exactly known server timings, and Ctrl-C
+//! (SIGINT) during `agent` and `bench`: exit 130 with what finished on disk.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chimera_testkit::{
@@ -222,5 +225,104 @@ async fn bench_interleaves_warms_up_and_computes_the_delta() {
     let chimera_md = std::fs::read_to_string(out.join("chimera_report.md")).unwrap();
     assert!(chimera_md.starts_with("# Chimera Agent\n"), "{chimera_md}");
     assert!(chimera_md.contains("- Throughput: 250.00 tok/s\n"), "{chimera_md}");
+    srv.shutdown().await;
+}
+
+/// Scripted Ollama whose first `quick` generate calls answer at once and every later one stalls
+/// (far longer than any test waits); counts the generate calls it received.
+fn stall_after(quick: usize) -> (impl Fn(&Request) -> Reply + Send + Sync + 'static, Arc<AtomicUsize>) {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&seen);
+    let handler = move |req: &Request| match req.path.as_str() {
+        "/api/version" => Reply::Json(json!({"version": "0.12.0-scripted"})),
+        "/api/generate" => {
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            let timings = Timings { eval_count: 3, eval_duration_ns: 30_000_000, ..Default::default() };
+            let s = Script::new().at_ms(5, Step::token("- 101 ")).at_ms(7, Step::token("files."));
+            if n < quick {
+                Reply::Ollama(s.at_ms(9, Step::Done(Final::stop(timings))))
+            } else {
+                Reply::Ollama(s.at_ms(9, Step::Stall(Duration::from_secs(600))))
+            }
+        }
+        _ => Reply::JsonStatus(404, json!({"error": "not found"})),
+    };
+    (handler, seen)
+}
+
+/// Start `cmd`, send SIGINT once `ready()` holds (bounded wait), and collect the output.
+async fn interrupt_when(mut cmd: Command, ready: impl Fn() -> bool + Send + 'static) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let t0 = std::time::Instant::now();
+        while !ready() {
+            assert!(t0.elapsed() < Duration::from_secs(120), "never ready to interrupt");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+        assert!(st.success());
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn ctrl_c_during_agent_exits_130_and_keeps_the_report() {
+    // The analysis call answers; the report call stalls until Ctrl-C.
+    let (handler, seen) = stall_after(1);
+    let srv = ScriptedServer::start(handler).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("agent");
+    let mut cmd = chimera();
+    cmd.args(["agent", CORPUS, "--backend", "ollama", "--url", &srv.url(), "--quiet", "--out"]).arg(&out);
+    let o = interrupt_when(cmd, move || seen.load(Ordering::SeqCst) >= 2).await;
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("**Status:** FAILED at stage `report`"), "{md}");
+    assert!(md.contains("| analysis | ok |"), "{md}");
+    let m = json_file(&out.join("metrics.json"));
+    assert_eq!(m["failed_stage"], "report");
+    assert!(m["error"].as_str().unwrap().contains("interrupted (Ctrl-C)"), "{m}");
+    assert_eq!(m["calls"].as_array().unwrap().len(), 1, "the finished analysis call is kept");
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn ctrl_c_during_bench_exits_130_and_keeps_the_finished_runs() {
+    // Run 1 (baseline: warm-up + 2 calls, chimera: warm-up + 2 calls) and run 2's baseline
+    // warm-up answer; run 2's baseline analysis call stalls until Ctrl-C.
+    let (handler, seen) = stall_after(7);
+    let srv = ScriptedServer::start(handler).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bench");
+    let mut cmd = chimera();
+    cmd.args(["bench", CORPUS, "--backend", "ollama", "--url", &srv.url(), "--runs", "3", "--quiet"])
+        .arg("--out")
+        .arg(&out);
+    let o = interrupt_when(cmd, move || seen.load(Ordering::SeqCst) >= 8).await;
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("INTERRUPTED after 2 of 6 agent runs"),
+        "{}",
+        text(&o)
+    );
+    let m = json_file(&out.join("metrics.json"));
+    assert_eq!(m["interrupted"], true);
+    let sides: Vec<(u64, &str)> = m["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["run"].as_u64().unwrap(), e["side"].as_str().unwrap()))
+        .collect();
+    assert_eq!(sides, [(1, "baseline"), (1, "chimera")], "only finished runs are entries");
+    let md = std::fs::read_to_string(out.join("comparison_report.md")).unwrap();
+    assert!(md.contains("2 of 6 agent runs done, 0 failed"), "{md}");
+    assert!(md.contains("**Interrupted (Ctrl-C):**"), "{md}");
+    assert!(out.join("run_1/chimera/report.md").is_file());
+    // The run cut short still wrote its own report, saying where it stopped.
+    let cut = std::fs::read_to_string(out.join("run_2/baseline/report.md")).unwrap();
+    assert!(cut.contains("**Status:** FAILED at stage `analysis`"), "{cut}");
     srv.shutdown().await;
 }

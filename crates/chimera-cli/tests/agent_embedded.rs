@@ -13,7 +13,7 @@ use chimera_core::backend::ollama::OllamaClient;
 use chimera_core::backend::{
     Backend, BackendError, BackendInfo, BackendKind, CallFailure, CallRecord, GenRequest, Timeouts, TokenSink,
 };
-use chimera_core::events::Events;
+use chimera_core::events::{CancellationToken, Events};
 use chimera_core::inventory::CollectOptions;
 use chimera_core::options::GenOptions;
 use chimera_core::persona::{COLLECTOR_TEXT, INSIGHT_TEXT, Persona};
@@ -70,6 +70,7 @@ async fn run(spec: &AgentSpec, inner: Arc<dyn Backend>, out: PathBuf) -> (AgentO
         collect: CollectOptions::default(),
         out_dir: out,
         events: Events::none(),
+        cancel: CancellationToken::new(),
     })
     .await;
     let seen = rec.seen.lock().unwrap().clone();

@@ -1,7 +1,8 @@
 //! One agent workflow: ingest → facts → analysis call → parse → report call → grounding →
 //! report, each stage timed and announced as [`Event`]s. [`run_agent`] never panics and always
 //! writes `report.md`, `metrics.json` and `manifest.json` into the output folder, also when a
-//! stage fails (the report then says which stage failed and keeps the metrics gathered so far).
+//! stage fails or the run is cancelled (Ctrl-C): the report then says at which stage and keeps
+//! the metrics gathered so far.
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::{self, Analysis};
 use crate::backend::{Backend, BackendInfo, CallRecord, GenRequest, TokenChunk};
-use crate::events::{Event, Events, Stage};
+use crate::events::{CancellationToken, Event, Events, Stage};
 use crate::fsutil::{write_atomic, write_json_atomic};
 use crate::grounding::{self, Dim, Grounding, KnownNumber};
 use crate::inventory::{self, CollectOptions, Inventory};
@@ -83,6 +84,9 @@ pub struct AgentRun<'a> {
     pub collect: CollectOptions,
     pub out_dir: PathBuf,
     pub events: Events,
+    /// Cancelled (Ctrl-C): the workflow stops at once, the unfinished call is dropped, and the
+    /// report is written with what finished, failed at the current stage.
+    pub cancel: CancellationToken,
 }
 
 /// The seed report's `## Metrics`, aggregated over the agent's LLM calls.
@@ -232,14 +236,30 @@ pub async fn run_agent(run: AgentRun<'_>) -> AgentOutcome {
         inventory: None,
         current: Stage::Ingest,
     };
-    let result = AssertUnwindSafe(workflow(&run, &mut st)).catch_unwind().await;
+    let result = tokio::select! {
+        r = AssertUnwindSafe(workflow(&run, &mut st)).catch_unwind() => Some(r),
+        () = run.cancel.cancelled() => None,
+    };
     match result {
-        Ok(Ok(())) => st.out.ok = true,
-        Ok(Err(f)) => {
+        None => {
+            st.out.failed_stage = Some(st.current);
+            st.out.error = Some(format!(
+                "interrupted (Ctrl-C) during the {} stage; the figures are those of the stages that finished",
+                st.current
+            ));
+            run.events.emit(Event::StageFinished {
+                agent: spec.label.clone(),
+                stage: st.current,
+                secs: 0.0,
+                ok: false,
+            });
+        }
+        Some(Ok(Ok(()))) => st.out.ok = true,
+        Some(Ok(Err(f))) => {
             st.out.failed_stage = Some(f.stage);
             st.out.error = Some(f.message);
         }
-        Err(panic) => {
+        Some(Err(panic)) => {
             let msg = panic
                 .downcast_ref::<String>()
                 .cloned()

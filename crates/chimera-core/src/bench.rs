@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::agent::{AgentOutcome, AgentRun, AgentSpec, run_agent};
 use crate::backend::{Backend, CallRecord, GenRequest, no_sink};
-use crate::events::{Event, Events, NoteLevel, Stage};
+use crate::events::{CancellationToken, Event, Events, NoteLevel, Stage};
 use crate::fsutil::{write_atomic, write_json_atomic};
 use crate::inventory::CollectOptions;
 use crate::manifest::Manifest;
@@ -82,6 +82,8 @@ pub struct BenchRun<'a> {
     pub collect: CollectOptions,
     pub out_dir: PathBuf,
     pub events: Events,
+    /// Cancelled (Ctrl-C): the bench stops; the runs that finished are kept and reported.
+    pub cancel: CancellationToken,
 }
 
 /// A warm-up call (excluded from statistics).
@@ -127,6 +129,9 @@ pub struct BenchOutcome {
     pub warmups: Vec<Warmup>,
     pub comparisons: Vec<MetricComparison>,
     pub failed_runs: usize,
+    /// Stopped by Ctrl-C before every run finished (the run cut short is not in `entries`).
+    #[serde(default)]
+    pub interrupted: bool,
     pub wall_secs: f64,
     pub report_path: PathBuf,
     pub metrics_path: PathBuf,
@@ -189,7 +194,7 @@ pub fn compare(entries: &[BenchEntry]) -> Vec<MetricComparison> {
         .collect()
 }
 
-/// Run the bench. Writes results after every run, so a failure keeps what was measured.
+/// Run the bench. Writes results after every run, so a failure or Ctrl-C keeps what was measured.
 pub async fn run_bench(run: BenchRun<'_>) -> BenchOutcome {
     let t0 = Instant::now();
     let spec = run.spec;
@@ -203,6 +208,7 @@ pub async fn run_bench(run: BenchRun<'_>) -> BenchOutcome {
         warmups: Vec::new(),
         comparisons: Vec::new(),
         failed_runs: 0,
+        interrupted: false,
         wall_secs: 0.0,
         report_path: run.out_dir.join("comparison_report.md"),
         metrics_path: run.out_dir.join("metrics.json"),
@@ -211,6 +217,10 @@ pub async fn run_bench(run: BenchRun<'_>) -> BenchOutcome {
     let mut warmed: Vec<Side> = Vec::new();
     let mut last_load: Option<LoadKey> = None;
     for (i, &(r, side)) in order.iter().enumerate() {
+        if run.cancel.is_cancelled() {
+            out.interrupted = true;
+            break;
+        }
         let aspec = spec.spec(side);
         run.events.emit(Event::Progress {
             job: "bench".into(),
@@ -220,7 +230,13 @@ pub async fn run_bench(run: BenchRun<'_>) -> BenchOutcome {
         });
         let key = aspec.options.load_key();
         if needs_warmup(&warmed, side, last_load.as_ref(), &key) {
-            let w = warmup(&run, aspec, side, r).await;
+            let w = tokio::select! {
+                w = warmup(&run, aspec, side, r) => w,
+                () = run.cancel.cancelled() => {
+                    out.interrupted = true;
+                    break;
+                }
+            };
             if !w.ok {
                 run.events.emit(Event::Note {
                     level: NoteLevel::Warn,
@@ -243,8 +259,14 @@ pub async fn run_bench(run: BenchRun<'_>) -> BenchOutcome {
             collect: run.collect.clone(),
             out_dir: run.out_dir.join(format!("run_{r}")).join(side.name()),
             events: run.events.clone(),
+            cancel: run.cancel.clone(),
         })
         .await;
+        if !outcome.ok && run.cancel.is_cancelled() {
+            // Its own report (in run_N/<side>/) says where it stopped; it is not a measurement.
+            out.interrupted = true;
+            break;
+        }
         last_load = Some(key);
         if !outcome.ok {
             out.failed_runs += 1;
@@ -259,11 +281,20 @@ pub async fn run_bench(run: BenchRun<'_>) -> BenchOutcome {
             });
         }
     }
+    if out.interrupted {
+        out.wall_secs = t0.elapsed().as_secs_f64();
+        if let Err(e) = write_outputs(&run, &out, &info) {
+            run.events.emit(Event::Note {
+                level: NoteLevel::Warn,
+                text: format!("cannot write bench results: {e}"),
+            });
+        }
+    }
     run.events.emit(Event::Progress {
         job: "bench".into(),
-        done: order.len() as u64,
+        done: out.entries.len() as u64,
         total: order.len() as u64,
-        label: "done".into(),
+        label: if out.interrupted { "interrupted".into() } else { "done".into() },
     });
     out
 }
@@ -357,6 +388,12 @@ pub fn render(spec: &BenchSpec, out: &BenchOutcome, manifest: &Manifest) -> Stri
         out.warmups.len(),
         out.wall_secs
     );
+    if out.interrupted {
+        let _ = writeln!(
+            o,
+            "**Interrupted (Ctrl-C):** the figures cover the agent runs that finished before it.\n"
+        );
+    }
     let _ = writeln!(o, "## Results\n");
     let _ = writeln!(
         o,

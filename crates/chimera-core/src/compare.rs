@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::outcome::Status;
 use crate::stats::{Summary, Uncertain, delta_pct, summarize};
 
 /// What a figure measures, which decides its threshold and its good direction.
@@ -341,9 +342,9 @@ fn fig(f: &Figure) -> String {
 }
 
 impl Comparison {
-    /// Exit code of the gate: 1 when a threshold was crossed, else 0.
-    pub fn exit_code(&self) -> i32 {
-        i32::from(self.failed)
+    /// The gate's verdict: failed when a threshold was crossed.
+    pub fn status(&self) -> Status {
+        Status::failed_if(self.failed)
     }
 
     /// The Markdown report.
@@ -427,14 +428,14 @@ mod tests {
         let slow = ext(&[("a throughput", 90.0, Some(1.0)), ("a TTFT", 50.0, Some(1.0))]);
         let c = compare(&old, &slow, Thresholds::default()).unwrap();
         assert!(c.failed);
-        assert_eq!(c.exit_code(), 1);
+        assert_eq!(c.status(), Status::Failed);
         assert_eq!(c.rows[0].verdict, Verdict::Fail);
         assert_eq!(c.rows[1].verdict, Verdict::Pass);
         assert!((c.rows[0].delta_pct.unwrap().value + 10.0).abs() < 1e-9);
         assert_eq!(c.rows[0].within_noise, Some(false));
         let c = compare(&old, &old, Thresholds::default()).unwrap();
         assert!(!c.failed);
-        assert_eq!(c.exit_code(), 0);
+        assert_eq!(c.status(), Status::Ok);
         assert_eq!(c.rows[0].within_noise, Some(true));
         assert!(c.to_markdown().contains("PASS"));
     }

@@ -1,8 +1,12 @@
 //! Measurement events: everything long-running reports progress as [`Event`]s on a channel;
 //! progress bars, JSON lines and quiet mode are interchangeable consumers (in the CLI crate).
+//! The other direction is a [`CancellationToken`]: the CLI cancels it on Ctrl-C and every long
+//! job (agent, bench, multi, sweep) stops at its next safe point, keeping what finished.
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
+/// Asks long work to stop (Ctrl-C): every core entry point of a long job takes one.
+pub use tokio_util::sync::CancellationToken;
 
 /// A stage of an agent workflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod multi;
 pub mod options;
+pub mod outcome;
 pub mod persona;
 pub mod plots;
 pub mod prompt;

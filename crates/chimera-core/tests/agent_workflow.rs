@@ -9,7 +9,7 @@ use std::time::Duration;
 use chimera_core::agent::{AgentRun, AgentSpec, run_agent};
 use chimera_core::backend::Timeouts;
 use chimera_core::backend::ollama::OllamaClient;
-use chimera_core::events::{Event, Events, Stage};
+use chimera_core::events::{CancellationToken, Event, Events, Stage};
 use chimera_core::inventory::CollectOptions;
 use chimera_core::options::GenOptions;
 use chimera_core::persona::{COLLECTOR_TEXT, Persona};
@@ -94,6 +94,7 @@ async fn run(srv: &ScriptedServer, out: PathBuf, events: Events) -> chimera_core
         collect: CollectOptions::default(),
         out_dir: out,
         events,
+        cancel: CancellationToken::new(),
     })
     .await
 }
@@ -252,6 +253,7 @@ async fn a_missing_folder_fails_at_ingest_and_still_writes_the_report() {
         collect: CollectOptions::default(),
         out_dir: dir.path().join("out"),
         events: Events::none(),
+        cancel: CancellationToken::new(),
     })
     .await;
     assert_eq!(o.failed_stage, Some(Stage::Ingest));
@@ -261,4 +263,57 @@ async fn a_missing_folder_fails_at_ingest_and_still_writes_the_report() {
     assert!(md.contains("(no data: ingest did not complete)"));
     assert!(srv.requests().iter().all(|r| r.path != "/api/generate"));
     srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancelling_mid_call_stops_at_once_and_still_writes_the_report() {
+    // The analysis streams normally; the report call stalls far longer than the test waits.
+    let report_started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = Arc::clone(&report_started);
+    let srv = ScriptedServer::start(move |req: &Request| match req.path.as_str() {
+        "/api/generate" => {
+            let prompt = req.json.as_ref().and_then(|j| j["prompt"].as_str()).unwrap_or("");
+            if prompt.contains("Technical report on the data above") {
+                started.store(true, std::sync::atomic::Ordering::SeqCst);
+                Reply::Ollama(
+                    Script::new()
+                        .at_ms(5, Step::token("Partial "))
+                        .at_ms(10, Step::Stall(Duration::from_secs(600))),
+                )
+            } else {
+                Reply::Ollama(script(ANALYSIS, ANALYSIS_T, None))
+            }
+        }
+        _ => Reply::JsonStatus(404, json!({"error": "not found"})),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec();
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        while !report_started.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        c.cancel();
+    });
+    let o = run_agent(AgentRun {
+        spec: &spec,
+        backend: Arc::new(OllamaClient::new(&srv.url(), Timeouts::default())),
+        data_dirs: vec![PathBuf::from(SEED_101)],
+        collect: CollectOptions::default(),
+        out_dir: dir.path().join("out"),
+        events: Events::none(),
+        cancel,
+    })
+    .await;
+    assert!(!o.ok);
+    assert_eq!(o.failed_stage, Some(Stage::Report));
+    assert!(o.error.as_deref().unwrap().contains("interrupted (Ctrl-C) during the report stage"), "{o:?}");
+    assert_eq!(o.call_stages, vec![Stage::Analysis], "the finished call is kept");
+    let md = std::fs::read_to_string(dir.path().join("out/report.md")).unwrap();
+    assert!(md.contains("**Status:** FAILED at stage `report`"), "{md}");
+    assert!(md.contains("| analysis | ok |"), "{md}");
+    assert!(dir.path().join("out/metrics.json").is_file());
 }

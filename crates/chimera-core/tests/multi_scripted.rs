@@ -11,6 +11,7 @@ use chimera_core::events::Events;
 use chimera_core::multi::jobs::{CallsAgent, CallsJob};
 use chimera_core::multi::{AgentSlot, CancellationToken, MultiPlan, RunRecord, RunStatus, run_multi};
 use chimera_core::options::GenOptions;
+use chimera_core::outcome::Status;
 use chimera_testkit::{FakeOllama, LatencyProfile, ScriptedServer};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
@@ -84,7 +85,7 @@ async fn independent_servers_give_speedup_two() {
     let s = run_multi(&p, Arc::new(job([client(&a), client(&b)])), CancellationToken::new(), &Events::none())
         .await
         .unwrap();
-    assert_eq!(s.exit_code(), 0, "{:?}", s.runs);
+    assert_eq!(s.status(), Status::Ok, "{:?}", s.runs);
     let r = run_record(d.path(), 1);
     let (sp, orig) = show(&r);
     assert!((sp - 2.0).abs() / 2.0 < 0.03, "speedup {sp} not within 3% of 2.0");
@@ -108,7 +109,7 @@ async fn one_request_at_a_time_server_gives_speedup_one_and_the_original_formula
     let s = run_multi(&p, Arc::new(job([shared.clone(), shared])), CancellationToken::new(), &Events::none())
         .await
         .unwrap();
-    assert_eq!(s.exit_code(), 0, "{:?}", s.runs);
+    assert_eq!(s.status(), Status::Ok, "{:?}", s.runs);
     let r = run_record(d.path(), 1);
     let (sp, orig) = show(&r);
     assert!((sp - 1.0).abs() < 0.03, "speedup {sp} not within 3% of 1.0");
@@ -150,7 +151,7 @@ async fn a_server_killed_mid_run_leaves_the_other_report_and_the_summary() {
             .await
             .unwrap();
     assert!(killer.await.unwrap(), "server A was killed");
-    assert_eq!(s.exit_code(), 1);
+    assert_eq!(s.status(), Status::Failed);
     let r = run_record(d.path(), 1);
     assert_eq!(r.status, RunStatus::Failed);
     let ca = r.agents[0].concurrent.as_ref().unwrap();

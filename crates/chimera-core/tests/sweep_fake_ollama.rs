@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chimera_core::backend::Timeouts;
 use chimera_core::backend::ollama::OllamaClient;
-use chimera_core::events::Events;
+use chimera_core::events::{CancellationToken, Events};
 use chimera_core::sweep::grid::{Grid, parse_values};
 use chimera_core::sweep::run::{SweepConfig, Warmup, run_sweep};
 use chimera_core::sweep::summary::SweepSummary;
@@ -74,7 +74,9 @@ async fn ranking_pareto_and_best_are_right() {
     let points = grid().points(true).unwrap();
     assert_eq!(points.len(), 9);
     let mut store = Store::create(dir.path()).unwrap();
-    let out = run_sweep(&client, &cfg(2), &points, &mut store, &Events::none(), None).await.unwrap();
+    let out = run_sweep(&client, &cfg(2), &points, &mut store, &Events::none(), &CancellationToken::new())
+        .await
+        .unwrap();
     assert_eq!((out.ran, out.skipped, out.failed_calls), (9, 0, 0));
     // baseline + 4 load keys (temperature does not reload; it is the fastest-varying axis)
     assert_eq!(out.warmups, 5);
@@ -129,12 +131,16 @@ async fn resume_reruns_nothing_finished() {
     let points = grid().points(true).unwrap();
     let mut store = Store::create(dir.path()).unwrap();
     // the first 4 points finish, then the process "dies"
-    run_sweep(&client, &cfg(1), &points[..4], &mut store, &Events::none(), None).await.unwrap();
+    run_sweep(&client, &cfg(1), &points[..4], &mut store, &Events::none(), &CancellationToken::new())
+        .await
+        .unwrap();
     drop(store);
     let before = generate_requests(&srv).len();
     let mut store = Store::resume(dir.path()).unwrap();
     assert_eq!(store.results().len(), 4);
-    let out = run_sweep(&client, &cfg(1), &points, &mut store, &Events::none(), None).await.unwrap();
+    let out = run_sweep(&client, &cfg(1), &points, &mut store, &Events::none(), &CancellationToken::new())
+        .await
+        .unwrap();
     assert_eq!((out.ran, out.skipped), (5, 4));
     let after: Vec<Request> = generate_requests(&srv).into_iter().skip(before).collect();
     // no finished point was requested again: none of the new requests is the baseline
@@ -201,9 +207,16 @@ async fn agent_workload_sweep_ranks_agent_runs() {
         ..cfg(1)
     };
     let mut store = Store::create(out.path()).unwrap();
-    let o = run_sweep_agents(Arc::clone(&client), &cfg, &points, &mut store, &Events::none(), None)
-        .await
-        .unwrap();
+    let o = run_sweep_agents(
+        Arc::clone(&client),
+        &cfg,
+        &points,
+        &mut store,
+        &Events::none(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     assert_eq!((o.ran, o.failed_calls, o.warmups), (3, 0, 3));
     // 3 warm-ups (baseline + two load keys) + 3 points × 1 run × (analysis + report)
     let reqs = generate_requests(&srv);

@@ -2,19 +2,20 @@
 //! once and write `report.md`, `metrics.json` and `manifest.json`.
 //!
 //! Exit code: 0 when every stage succeeded, 1 when a stage failed (the report is still written
-//! and says which stage), 2 when nothing could run (bad flags, missing folder, no backend).
+//! and says which stage), 2 when nothing could run (bad flags, missing folder, no backend), 130
+//! on Ctrl-C (the report is written with what finished).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context as _;
 use chimera_core::agent::{AgentRun, AgentSpec, run_agent};
-use chimera_core::events::{Event, NoteLevel};
 use chimera_core::inventory::CollectOptions;
 use chimera_core::persona::Persona;
 use chimera_core::prompt::{ANALYSIS_NUM_PREDICT, REPORT_NUM_PREDICT};
 
 use crate::args::{BackendArgs, OptionArgs, Plain};
-use crate::{progress, select};
+use crate::exit::Exit;
+use crate::select;
+use crate::session::Session;
 
 /// Built-in personas.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,7 +139,7 @@ impl BudgetArgs {
 }
 
 /// Run `chimera agent`.
-pub async fn run(args: Args) -> anyhow::Result<i32> {
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let options = args.options.options();
     let persona = args.persona.persona()?;
     let (dirs, collect) = args.data.resolve()?;
@@ -148,27 +149,30 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     let mut spec = AgentSpec::new(&args.label, persona, &args.backend.model, options);
     args.budget.apply(&mut spec);
 
-    let (events, rx) = progress::channel();
-    let display = progress::spawn(rx, progress::Mode::detect(args.quiet));
-    events.emit(Event::Note { level: NoteLevel::Info, text: selected.note.clone() });
+    let session = Session::start(args.quiet);
+    session.note(selected.note.clone());
     let outcome = run_agent(AgentRun {
         spec: &spec,
         backend: selected.backend,
         data_dirs: dirs,
         collect,
         out_dir: args.out.clone(),
-        events: events.clone(),
+        events: session.events.clone(),
+        cancel: session.cancel.clone(),
     })
     .await;
-    drop(events);
-    display.await.context("progress display")?;
+    let interrupted = session.finish().await;
 
-    print_summary(&outcome, &args.out);
-    Ok(if outcome.ok { 0 } else { 1 })
+    print_summary(&outcome);
+    Ok(match (outcome.ok, interrupted) {
+        (true, _) => Exit::Ok,
+        (false, true) => Exit::Interrupted,
+        (false, false) => Exit::Failed,
+    })
 }
 
 /// One line per output file and the status, on stdout.
-pub fn print_summary(o: &chimera_core::agent::AgentOutcome, out: &Path) {
+pub fn print_summary(o: &chimera_core::agent::AgentOutcome) {
     let score = o
         .grounding
         .as_ref()
@@ -191,5 +195,4 @@ pub fn print_summary(o: &chimera_core::agent::AgentOutcome, out: &Path) {
     println!("report:   {}", o.report_path.display());
     println!("metrics:  {}", o.metrics_path.display());
     println!("manifest: {}", o.manifest_path.display());
-    let _ = out;
 }

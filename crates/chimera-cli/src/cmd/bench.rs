@@ -5,19 +5,20 @@
 //! The option flags (`--num-gpu`, `--num-ctx`, `--temperature`, …) are the chimera overrides;
 //! `--seed`, `--num-predict` and `--stop` apply to both sides (fixed work). Without any override
 //! the seed report's configuration is used: `--num-gpu 80 --num-ctx 512 --temperature 1`.
-//! Exit code: 0 all runs ok, 1 some run failed (results kept), 2 nothing could run.
+//! Exit code: 0 all runs ok, 1 some run failed (results kept), 2 nothing could run, 130 Ctrl-C
+//! (the runs that finished are kept and reported).
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use chimera_core::agent::AgentSpec;
 use chimera_core::bench::{BenchRun, BenchSpec, Side, run_bench};
-use chimera_core::events::{Event, NoteLevel};
 use chimera_core::options::GenOptions;
 
 use super::agent::{BudgetArgs, DataArgs, PersonaArgs};
 use crate::args::{BackendArgs, OptionArgs, Plain};
-use crate::{progress, select};
+use crate::exit::Exit;
+use crate::select;
+use crate::session::Session;
 
 /// Arguments of `chimera bench`.
 #[derive(clap::Args, Debug)]
@@ -63,7 +64,7 @@ pub fn split_options(all: &GenOptions) -> (GenOptions, GenOptions) {
 }
 
 /// Run `chimera bench`.
-pub async fn run(args: Args) -> anyhow::Result<i32> {
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
     if args.runs == 0 {
         anyhow::bail!("--runs must be at least 1");
     }
@@ -85,20 +86,19 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         chimera: make("Chimera Agent", chimera_opts),
     };
 
-    let (events, rx) = progress::channel();
-    let display = progress::spawn(rx, progress::Mode::detect(args.quiet));
-    events.emit(Event::Note { level: NoteLevel::Info, text: selected.note.clone() });
+    let session = Session::start(args.quiet);
+    session.note(selected.note.clone());
     let out = run_bench(BenchRun {
         spec: &spec,
         backend: selected.backend,
         data_dirs: dirs,
         collect,
         out_dir: args.out.clone(),
-        events: events.clone(),
+        events: session.events.clone(),
+        cancel: session.cancel.clone(),
     })
     .await;
-    drop(events);
-    display.await.context("progress display")?;
+    session.finish().await;
 
     for c in out.comparisons.iter().filter(|c| c.metric == "Throughput" || c.metric == "TTFT") {
         let d = c.delta_pct.map_or_else(|| "n/a".to_string(), |d| format!("{:+.1}% ± {:.1}%", d.value, d.sd));
@@ -112,6 +112,13 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         );
     }
     println!("runs: {} per side, {} failed", out.runs, out.failed_runs);
+    if out.interrupted {
+        println!(
+            "INTERRUPTED after {} of {} agent runs (the report covers those)",
+            out.entries.len(),
+            out.order.len()
+        );
+    }
     println!("report:  {}", out.report_path.display());
     println!("metrics: {}", out.metrics_path.display());
     for side in [Side::Baseline, Side::Chimera] {
@@ -122,7 +129,13 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         Err(e @ chimera_core::html::HtmlError::PlotsFailed { .. }) => eprintln!("warning: {e}"),
         Err(e) => eprintln!("warning: the HTML report was not written: {e}"),
     }
-    Ok(if out.ok() { 0 } else { 1 })
+    Ok(if out.interrupted {
+        Exit::Interrupted
+    } else if out.ok() {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use chimera_core::compare::{Thresholds, compare, extract, parse_pct};
 
+use crate::exit::Exit;
+
 /// Arguments of `chimera compare`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -29,7 +31,7 @@ pub struct Args {
 }
 
 /// Run `chimera compare`.
-pub async fn run(args: Args) -> anyhow::Result<i32> {
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let old = extract(&args.old).with_context(|| format!("reading OLD {}", args.old.display()))?;
     let new = extract(&args.new).with_context(|| format!("reading NEW {}", args.new.display()))?;
     let th = Thresholds {
@@ -54,5 +56,5 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         }
         None => print!("{md}"),
     }
-    Ok(c.exit_code())
+    Ok(c.status().into())
 }

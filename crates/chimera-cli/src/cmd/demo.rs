@@ -15,7 +15,9 @@ use clap::Parser;
 
 use crate::args::{AxisArg, BackendArgs, BackendChoice, BackendConfig, GridArgs};
 use crate::cmd::{multi, sweep};
+use crate::exit::Exit;
 use crate::select;
+use crate::session::Session;
 use chimera_core::sweep::grid::parse_values;
 
 /// Arguments of `chimera demo`.
@@ -95,7 +97,7 @@ fn say(quiet: bool, msg: &str) {
 }
 
 /// Run `chimera demo`.
-pub async fn run(args: Args) -> anyhow::Result<i32> {
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let t0 = Instant::now();
     let plan = if args.quick { QUICK } else { FULL };
     let out = &args.out;
@@ -156,7 +158,10 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
             sweep_dir.display()
         ),
     );
-    let done = sweep::execute(&sargs, &sel).await?;
+    let session = Session::start(args.quiet);
+    let done = sweep::execute(&sargs, &sel, &session).await;
+    session.finish().await;
+    let done = done?;
     drop(sel);
     let sweep_secs = t_sweep.elapsed().as_secs_f64();
     let summary = done.summary;
@@ -217,7 +222,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     println!("demo finished in {:.0} s", t0.elapsed().as_secs_f64());
     println!("summary: {}", out.join("summary.md").display());
     println!("report:  {}", report.display());
-    Ok(multi_code.max(done.exit_code))
+    Ok(multi_code.max(Exit::from(done.status)))
 }
 
 fn rel(out: &Path, p: &Path) -> String {

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use chimera_core::inventory::{CollectOptions, collect};
 
+use crate::exit::Exit;
+
 /// Arguments of `chimera inventory`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -34,7 +36,7 @@ pub struct Args {
 }
 
 /// Run `chimera inventory`.
-pub async fn run(args: Args) -> anyhow::Result<i32> {
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let dirs =
         if args.dirs.is_empty() && args.roots.is_empty() { vec![PathBuf::from(".")] } else { args.dirs };
     let opts = CollectOptions {
@@ -72,5 +74,5 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     // The process exits next: freeing every entry one by one (100,000 files: about 1 % of the
     // run, BENCHMARKS.md) would only delay it.
     std::mem::forget(inv);
-    Ok(0)
+    Ok(Exit::Ok)
 }

@@ -9,17 +9,17 @@ use std::sync::Arc;
 use anyhow::Context;
 use chimera_core::agent::AgentSpec;
 use chimera_core::backend::{Backend, BackendKind};
-use chimera_core::events::{Event, Events, NoteLevel};
 use chimera_core::inventory::CollectOptions;
 use chimera_core::manifest::HostInfo;
 use chimera_core::multi::jobs::{WorkflowAgent, WorkflowJob};
 use chimera_core::multi::spec::{AgentDef, Scenario, load_agents_file, validate_agents};
-use chimera_core::multi::{AgentSlot, CancellationToken, MultiPlan, MultiSummary, run_multi};
+use chimera_core::multi::{AgentSlot, MultiPlan, MultiSummary, run_multi};
 use chimera_core::persona::Persona;
 
 use crate::args::{BackendArgs, BackendChoice, BackendConfig, Chimera2Args, ChimeraArgs, OptionArgs, Plain};
-use crate::progress;
+use crate::exit::Exit;
 use crate::select;
+use crate::session::Session;
 
 /// Arguments of `chimera multi`.
 #[derive(clap::Args, Debug)]
@@ -185,25 +185,6 @@ fn default_out(scenario: &str) -> PathBuf {
     PathBuf::from(format!("multi_{scenario}_{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")))
 }
 
-/// Ctrl-C once: stop cleanly (finished runs kept, the current run marked interrupted).
-/// Ctrl-C twice: exit at once with 130.
-/// Abort the returned task when done: it holds an `events` sender.
-fn watch_ctrl_c(cancel: CancellationToken, events: Events) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-        events.emit(Event::Note {
-            level: NoteLevel::Warn,
-            text: "interrupted: stopping, keeping finished runs (Ctrl-C again to quit at once)".into(),
-        });
-        cancel.cancel();
-        if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(130);
-        }
-    })
-}
-
 /// One human line about the result.
 fn headline(s: &MultiSummary) -> String {
     let a = &s.aggregates;
@@ -232,7 +213,7 @@ fn headline(s: &MultiSummary) -> String {
 }
 
 /// Run `chimera multi`.
-pub async fn run(args: Args) -> anyhow::Result<i32> {
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
     if args.runs == 0 {
         anyhow::bail!("--runs must be at least 1");
     }
@@ -248,20 +229,18 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     }
     let out_dir = args.out.clone().unwrap_or_else(|| default_out(&scenario));
 
-    let (events, rx) = progress::channel();
-    let display = progress::spawn(rx, progress::Mode::detect(args.quiet));
     let backend = args.backend.config()?;
+    let session = Session::start(args.quiet);
     let built = build_agents(&args, &backend, &defs).await;
     let (agents, slots, servers) = match built {
         Ok(b) => b,
         Err(e) => {
-            drop(events);
-            let _ = display.await;
+            session.finish().await;
             return Err(e);
         }
     };
     for s in servers.values() {
-        events.emit(Event::Note { level: NoteLevel::Info, text: s.note.clone() });
+        session.note(s.note.clone());
     }
     let plan = MultiPlan {
         scenario: scenario.clone(),
@@ -274,14 +253,9 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         manifest: manifest(&scenario, &agents, &servers).await,
     };
     let collect = CollectOptions { roots: args.roots.clone(), ..Default::default() };
-    let job = Arc::new(WorkflowJob { agents, data_dirs: dirs, collect, events: events.clone() });
-    let cancel = CancellationToken::new();
-    let ctrl_c = watch_ctrl_c(cancel.clone(), events.clone());
-    let result = run_multi(&plan, job, cancel, &events).await;
-    ctrl_c.abort();
-    let _ = ctrl_c.await;
-    drop(events);
-    let _ = display.await;
+    let job = Arc::new(WorkflowJob { agents, data_dirs: dirs, collect, events: session.events.clone() });
+    let result = run_multi(&plan, job, session.cancel.clone(), &session.events).await;
+    session.finish().await;
     let summary = result?;
     let html =
         chimera_core::html::write_report(&out_dir, &format!("chimera multi: {}", summary_title(&out_dir)));
@@ -297,7 +271,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         Err(e @ chimera_core::html::HtmlError::PlotsFailed { .. }) => eprintln!("warning: {e}"),
         Err(e) => eprintln!("warning: the HTML report was not written: {e}"),
     }
-    Ok(summary.exit_code())
+    Ok(summary.status().into())
 }
 
 /// The output folder's name, for the HTML page title.

@@ -8,6 +8,8 @@ use anyhow::Context;
 use chimera_engine::serve::{self, ServeConfig};
 use chimera_engine::{KeepAlive, engine};
 
+use crate::exit::Exit;
+
 /// Arguments of `chimera serve`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -39,7 +41,7 @@ pub struct Args {
 }
 
 /// Run `chimera serve`.
-pub async fn run(args: Args) -> anyhow::Result<i32> {
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
     if args.parallel == 0 {
         anyhow::bail!("--parallel must be at least 1");
     }
@@ -79,7 +81,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     shutdown_signal().await;
     eprintln!("chimera serve: shutting down (finishing running requests)");
     handle.shutdown().await.context("the server stopped with an error")?;
-    Ok(0)
+    Ok(Exit::Ok)
 }
 
 async fn shutdown_signal() {

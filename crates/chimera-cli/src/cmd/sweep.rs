@@ -7,11 +7,10 @@ mod scenario;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use chimera_core::manifest::Manifest;
-use chimera_core::multi::CancellationToken;
+use chimera_core::outcome::Status;
 use chimera_core::persona::Persona;
 use chimera_core::sweep::grid::{Grid, order};
 use chimera_core::sweep::output::write_outputs;
@@ -22,7 +21,9 @@ use chimera_core::sweep::{ScenarioWorkload, Store, SweepError, run_sweep_scenari
 pub use scenario::ScenarioArgs;
 
 use crate::args::{BackendArgs, GridArgs};
-use crate::{progress, select};
+use crate::exit::Exit;
+use crate::select;
+use crate::session::Session;
 
 /// Default output budget when the grid does not set num_predict (an unset num_predict lets
 /// Ollama generate until the context fills, which makes points incomparable and slow).
@@ -170,11 +171,12 @@ impl Args {
 /// What a finished sweep left behind.
 pub struct SweepDone {
     pub summary: SweepSummary,
-    pub exit_code: i32,
+    pub status: Status,
 }
 
-/// Run the sweep described by `args` (shared with `chimera demo`); prints to stderr only.
-pub async fn execute(args: &Args, sel: &select::Selected) -> anyhow::Result<SweepDone> {
+/// Run the sweep described by `args` (shared with `chimera demo`) inside `session`; prints to
+/// stderr only.
+pub async fn execute(args: &Args, sel: &select::Selected, session: &Session) -> anyhow::Result<SweepDone> {
     let grid = args.grid()?;
     let cfg = args.config()?;
     let work = args.multi.workload(
@@ -215,29 +217,16 @@ pub async fn execute(args: &Args, sel: &select::Selected) -> anyhow::Result<Swee
     let manifest = Manifest::new(info, grid.fixed.clone());
     chimera_core::fsutil::write_json_atomic(&args.out.join("manifest.json"), &manifest)
         .with_context(|| format!("writing {}", args.out.display()))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let cancel = CancellationToken::new();
-    let (stop2, cancel2) = (Arc::clone(&stop), cancel.clone());
-    let ctrlc = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            stop2.store(true, Ordering::SeqCst);
-            cancel2.cancel();
-        }
-    });
-    let (events, rx) = progress::channel();
-    let display = progress::spawn(rx, progress::Mode::detect(args.quiet));
+    let (events, cancel) = (&session.events, &session.cancel);
     let backend = Arc::clone(&sel.backend);
     let res = match &work {
         Some(w) => {
             let mut backends = vec![backend];
             backends.extend(second.iter().map(|s| Arc::clone(&s.backend)));
-            run_sweep_scenario_on(backends, &cfg, w, &run_order, &mut store, &events, cancel).await
+            run_sweep_scenario_on(backends, &cfg, w, &run_order, &mut store, events, cancel.clone()).await
         }
-        None => run_sweep_agents(backend, &cfg, &run_order, &mut store, &events, Some(stop)).await,
+        None => run_sweep_agents(backend, &cfg, &run_order, &mut store, events, cancel).await,
     };
-    drop(events);
-    let _ = display.await;
-    ctrlc.abort();
     // Summarise the points of this grid (a resumed folder may hold points of an older grid).
     let keys: std::collections::HashSet<&str> = points.iter().map(|p| p.key.as_str()).collect();
     let done: Vec<_> = store.results().iter().filter(|p| keys.contains(p.key.as_str())).cloned().collect();
@@ -248,28 +237,28 @@ pub async fn execute(args: &Args, sel: &select::Selected) -> anyhow::Result<Swee
     for w in write_outputs(&args.out, &summary, Some(&manifest))?.warnings {
         eprintln!("warning: {w}");
     }
-    let exit_code = match res {
+    let status = match res {
         Ok(o) if o.failed_calls > 0 && summary.scenario.is_some() => {
             eprintln!(
                 "warning: {} run(s) had a failed agent (kept, left out of the ranking); see summary.md and agents/<point>/run_N/",
                 o.failed_calls
             );
-            1
+            Status::Failed
         }
         Ok(o) if o.failed_calls > 0 => {
             eprintln!("warning: {} measured call(s) failed; see points.csv", o.failed_calls);
-            1
+            Status::Failed
         }
-        Ok(_) => 0,
+        Ok(_) => Status::Ok,
         Err(SweepError::Interrupted { done, total }) => {
             eprintln!(
                 "interrupted after {done} of {total} points; continue with the same command plus --resume"
             );
-            130
+            Status::Interrupted
         }
         Err(e) => return Err(e.into()),
     };
-    Ok(SweepDone { summary, exit_code })
+    Ok(SweepDone { summary, status })
 }
 
 /// `--resume` must continue the same kind of sweep: finished points of another scenario (or
@@ -295,12 +284,15 @@ fn check_same_workload(store: &Store, work: Option<&ScenarioWorkload>) -> anyhow
 }
 
 /// Run `chimera sweep`.
-pub async fn run(args: Args) -> anyhow::Result<i32> {
+pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let sel = select::build(&args.backend.config()?).await?;
     if !args.quiet {
         eprintln!("{}", sel.note);
     }
-    let done = execute(&args, &sel).await?;
+    let session = Session::start(args.quiet);
+    let done = execute(&args, &sel, &session).await;
+    session.finish().await;
+    let done = done?;
     let s = &done.summary;
     if let Some(j) = &args.json {
         let text = serde_json::to_string_pretty(s)?;
@@ -343,5 +335,5 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         println!("report:  {}", out.join("report.html").display());
         println!("points:  {}", out.join("points.csv").display());
     }
-    Ok(done.exit_code)
+    Ok(done.status.into())
 }

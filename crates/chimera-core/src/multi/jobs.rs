@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use super::orchestrate::{AgentJob, JobOutcome, Phase};
 use crate::agent::{AgentRun, AgentSpec, run_agent};
 use crate::backend::{Backend, CallRecord, GenRequest, no_sink};
-use crate::events::{Event, Events, Stage};
+use crate::events::{CancellationToken, Event, Events, Stage};
 use crate::fsutil::write_json_atomic;
 use crate::inventory::CollectOptions;
 use crate::options::GenOptions;
@@ -146,6 +146,8 @@ impl AgentJob for WorkflowJob {
             collect: self.collect.clone(),
             out_dir,
             events: self.events.clone(),
+            // The multi-agent scheduler stops an agent by dropping it (see `run_multi`).
+            cancel: CancellationToken::new(),
         })
         .await;
         JobOutcome {

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::orchestrate::{MultiPlan, RunRecord, RunStatus};
+use crate::outcome::Status;
 use crate::stats::{Summary, summarize};
 
 /// Schema tag of `summary.json`.
@@ -104,14 +105,13 @@ pub struct MultiSummary {
 }
 
 impl MultiSummary {
-    /// The command's exit code: 130 interrupted, 1 something failed, 0 all ok.
-    pub fn exit_code(&self) -> i32 {
+    /// How the benchmark ended: interrupted, failed (an agent failed or a run did not
+    /// complete), or ok.
+    pub fn status(&self) -> Status {
         if self.interrupted {
-            130
-        } else if self.failed || self.runs_completed < self.runs_planned {
-            1
+            Status::Interrupted
         } else {
-            0
+            Status::failed_if(self.failed || self.runs_completed < self.runs_planned)
         }
     }
 }

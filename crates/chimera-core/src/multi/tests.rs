@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::events::Events;
+use crate::outcome::Status;
 
 /// Agents that sleep for fixed virtual durations; `serial` makes them share one slot.
 struct SleepJob {
@@ -99,7 +100,7 @@ async fn independent_agents_give_full_speedup() {
     assert_eq!(r.warmups.len(), 2);
     assert_eq!(r.agents[0].concurrent.as_ref().unwrap().report.as_deref(), Some("run_1/agent-0/report.md"));
     assert!(d.path().join("run_1/solo/agent-1/report.md").is_file());
-    assert_eq!(s.exit_code(), 0);
+    assert_eq!(s.status(), Status::Ok);
 }
 
 #[tokio::test(start_paused = true)]
@@ -152,7 +153,7 @@ async fn one_failure_is_recorded_while_the_others_finish() {
         .await
         .unwrap();
     assert!(s.failed);
-    assert_eq!(s.exit_code(), 1);
+    assert_eq!(s.status(), Status::Failed);
     assert_eq!(s.runs[0].status, RunStatus::Failed);
     assert_eq!(s.runs[0].speedup, None);
     assert!(
@@ -191,7 +192,7 @@ async fn interruption_keeps_finished_runs() {
     });
     let s = run_multi(&plan(d.path(), 2, 3, true), job, cancel, &Events::none()).await.unwrap();
     assert!(s.interrupted);
-    assert_eq!(s.exit_code(), 130);
+    assert_eq!(s.status(), Status::Interrupted);
     assert_eq!(s.runs_completed, 1);
     assert_eq!(s.runs.len(), 2);
     assert_eq!(s.runs[1].status, RunStatus::Interrupted);
@@ -215,7 +216,7 @@ async fn no_solo_reports_only_the_original_figure() {
     // (2 + 4) / 4 = 1.5
     assert!(close(s.runs[0].original_speedup.unwrap(), 1.5));
     assert!(!d.path().join("run_1/solo").exists());
-    assert_eq!(s.exit_code(), 0);
+    assert_eq!(s.status(), Status::Ok);
 }
 
 #[tokio::test]

@@ -6,14 +6,13 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{AgentRun, AgentSpec, run_agent};
 use crate::backend::{Backend, GenRequest, no_sink};
-use crate::events::{Event, Events, NoteLevel, Stage};
+use crate::events::{CancellationToken, Event, Events, NoteLevel, Stage};
 use crate::inventory::CollectOptions;
 use crate::options::LoadKey;
 use crate::persona::Persona;
@@ -152,6 +151,7 @@ struct AgentMeasure<'a> {
     cfg: &'a SweepConfig,
     agent: &'a AgentWorkload,
     events: &'a Events,
+    cancel: &'a CancellationToken,
 }
 
 impl AgentMeasure<'_> {
@@ -167,6 +167,7 @@ impl AgentMeasure<'_> {
             collect: CollectOptions::default(),
             out_dir,
             events: self.events.clone(),
+            cancel: self.cancel.clone(),
         })
         .await;
         RunSample::from_agent(run, &outcome)
@@ -212,41 +213,37 @@ pub struct SweepOutcome {
 }
 
 /// Run every point of `points` (already in run order) that `store` has not finished, one
-/// generation call per measured run. `stop` is polled between calls: when set, the sweep ends
-/// with [`SweepError::Interrupted`] after keeping every finished point.
+/// generation call per measured run. `cancel` is checked between calls: once cancelled, the
+/// sweep ends with [`SweepError::Interrupted`] after keeping every finished point.
 pub async fn run_sweep(
     backend: &dyn Backend,
     cfg: &SweepConfig,
     points: &[Point],
     store: &mut Store,
     events: &Events,
-    stop: Option<Arc<AtomicBool>>,
+    cancel: &CancellationToken,
 ) -> Result<SweepOutcome, SweepError> {
-    let stopped = flag(stop);
+    let stopped = || cancel.is_cancelled();
     run_points(cfg, &CallMeasure { backend, cfg }, points, store, events, &stopped).await
 }
 
 /// Like [`run_sweep`], but each measured run is one agent workflow (`cfg.agent`), so the sweep
 /// ranks configurations by what an agent experiences: decode throughput = Σ eval_count /
-/// Σ eval_duration over its calls, TTFT = the mean of its calls' TTFT.
+/// Σ eval_duration over its calls, TTFT = the mean of its calls' TTFT. A cancelled agent run
+/// stops at once (its report says where) and its point is not kept.
 pub async fn run_sweep_agents(
     backend: Arc<dyn Backend>,
     cfg: &SweepConfig,
     points: &[Point],
     store: &mut Store,
     events: &Events,
-    stop: Option<Arc<AtomicBool>>,
+    cancel: &CancellationToken,
 ) -> Result<SweepOutcome, SweepError> {
     let Some(agent) = cfg.agent.as_ref() else {
-        return run_sweep(backend.as_ref(), cfg, points, store, events, stop).await;
+        return run_sweep(backend.as_ref(), cfg, points, store, events, cancel).await;
     };
-    let measure = AgentMeasure { backend: Arc::clone(&backend), cfg, agent, events };
-    run_points(cfg, &measure, points, store, events, &flag(stop)).await
-}
-
-/// A stop check over an optional flag.
-fn flag(stop: Option<Arc<AtomicBool>>) -> impl Fn() -> bool + Send + Sync {
-    move || stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
+    let measure = AgentMeasure { backend: Arc::clone(&backend), cfg, agent, events, cancel };
+    run_points(cfg, &measure, points, store, events, &|| cancel.is_cancelled()).await
 }
 
 pub(super) async fn run_points(
