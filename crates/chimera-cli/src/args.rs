@@ -4,12 +4,13 @@
 
 mod options;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context;
 use chimera_core::backend::Timeouts;
 
-pub use options::{AxisArg, Chimera2Args, ChimeraArgs, GridArgs, OptionArgs, Plain};
+pub use options::{Chimera2Args, ChimeraArgs, GridArgs, OptionArgs, Plain};
 
 /// Which backend to use.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -110,4 +111,43 @@ impl BackendArgs {
             },
         })
     }
+}
+
+/// Where a `--json FILE|-` flag writes: a file (atomically), or stdout for `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonOut {
+    Stdout,
+    File(PathBuf),
+}
+
+impl JsonOut {
+    /// `-` → stdout, else a file; a folder is refused before anything runs (`flag` names it).
+    pub fn parse(flag: &str, value: &str) -> anyhow::Result<JsonOut> {
+        match value {
+            "-" => Ok(JsonOut::Stdout),
+            path if Path::new(path).is_dir() => {
+                anyhow::bail!("{flag} takes a FILE or - (stdout); `{path}` is a folder")
+            }
+            path => Ok(JsonOut::File(PathBuf::from(path))),
+        }
+    }
+
+    pub fn is_stdout(&self) -> bool {
+        *self == JsonOut::Stdout
+    }
+
+    /// Write `value` as pretty JSON.
+    pub fn write<T: serde::Serialize>(&self, value: &T) -> anyhow::Result<()> {
+        match self {
+            JsonOut::Stdout => println!("{}", serde_json::to_string_pretty(value)?),
+            JsonOut::File(p) => chimera_core::fsutil::write_json_atomic(p, value)
+                .with_context(|| format!("writing --json {}", p.display()))?,
+        }
+        Ok(())
+    }
+}
+
+/// Say that a flag's old spelling still works but will go (on stderr, before anything runs).
+pub fn deprecated(old: &str, new: &str) {
+    eprintln!("warning: {old} is deprecated; write {new}");
 }

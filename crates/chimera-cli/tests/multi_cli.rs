@@ -104,10 +104,11 @@ async fn hetero_on_two_scripted_servers_two_runs() {
         "2",
         "--quiet",
         "--json",
+        "-",
     ])
     .args(["--url", &a.url(), "--url2", &b.url()])
-    .args(["--chimera-num-gpu", "80", "--chimera-num-ctx", "2048", "--chimera-temperature", "0.8"])
-    .args(["--chimera2-num-ctx", "1024", "--chimera2-top-k", "20"])
+    .args(["--chimera", "num_gpu=80", "--chimera", "num_ctx=2048", "--chimera", "temperature=0.8"])
+    .args(["--chimera2", "num_ctx=1024", "--chimera2", "top_k=20"])
     .arg("--out")
     .arg(&out);
     let o = run(cmd).await;
@@ -159,7 +160,7 @@ async fn agents_file_with_three_agents_and_no_solo() {
     std::fs::write(&file, toml).unwrap();
     let out = d.path().join("out");
     let mut cmd = chimera();
-    cmd.args(["multi", CORPUS, "--no-solo", "--quiet", "--agents"]).arg(&file).arg("--out").arg(&out);
+    cmd.args(["multi", CORPUS, "--no-solo", "--quiet", "--agents-file"]).arg(&file).arg("--out").arg(&out);
     let o = run(cmd).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let summary = check_layout(&out, 1, &["One", "Two", "Three"], false);
@@ -227,6 +228,19 @@ fn bad_input_fails_before_any_request_and_names_the_flag() {
     let o = chimera().args(["multi", CORPUS, "--runs", "0"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--runs"), "{}", text(&o));
+    // --json takes FILE or -: a folder right after it is refused (the old bare `--json DIR`).
+    let o = chimera().args(["multi", "--json", CORPUS]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--json takes a FILE or -"), "{}", text(&o));
+}
+
+#[test]
+fn the_old_agents_spelling_still_reads_the_file_with_a_warning() {
+    let o = chimera().args(["multi", CORPUS, "--agents", "/nonexistent/agents.toml"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("warning: --agents FILE is deprecated; write --agents-file FILE"), "{err}");
+    assert!(err.contains("cannot read agents file /nonexistent/agents.toml"), "{err}");
 }
 
 /// A real `chimera serve` on a free loopback port (killed on drop).
@@ -276,6 +290,7 @@ fn hetero_on_two_real_chimera_serve_instances_two_runs() {
             "--runs",
             "2",
             "--quiet",
+            // The old bare spelling: still prints summary.json, with a warning.
             "--json",
         ])
         .args(["--url", &a.url, "--url2", &b.url])
@@ -286,7 +301,11 @@ fn hetero_on_two_real_chimera_serve_instances_two_runs() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let printed: Value = serde_json::from_slice(&o.stdout).expect("a bare --json prints the summary");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("warning: --json (without a value) is deprecated; write --json -"), "{err}");
     let summary = check_layout(&out, 2, &["Chimera Agent A", "Chimera Agent B"], true);
+    assert_eq!(printed["runs"], summary["runs"]);
     for run in 1..=2u64 {
         let m = json(&out.join(format!("run_{run}/metrics.json")));
         assert_eq!(m["status"], "ok");

@@ -66,7 +66,12 @@ async fn sweep_names_the_right_best_and_writes_everything() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sweep");
     let url = srv.url();
-    let o = tokio::task::spawn_blocking(move || chimera(&url, &out, &[]).output().unwrap()).await.unwrap();
+    let json = dir.path().join("summary-copy.json");
+    let json_arg = json.display().to_string();
+    let o =
+        tokio::task::spawn_blocking(move || chimera(&url, &out, &["--json", &json_arg]).output().unwrap())
+            .await
+            .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout.contains("best configuration: num_ctx=256 num_gpu=80"), "{stdout}");
@@ -80,6 +85,8 @@ async fn sweep_names_the_right_best_and_writes_everything() {
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(s["kind"], "chimera.sweep");
+    let copy: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(copy, s, "--json FILE writes the summary");
     let pareto = s["ranking"]["pareto"].as_array().unwrap();
     for i in pareto {
         let label = s["points"][i.as_u64().unwrap() as usize]["label"].as_str().unwrap();

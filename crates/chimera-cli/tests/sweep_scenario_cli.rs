@@ -28,7 +28,7 @@ async fn chimera(url: &str, data: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_chimera"));
     c.args(["sweep", "--backend", "ollama", "--url", url, "--model", MODEL, "--agent-data"])
         .arg(data)
-        .args(["--num-ctx", "256,512", "--num-predict", "20", "--runs", "1", "--quiet", "--out"])
+        .args(["--set", "num_ctx=256,512", "--set", "num_predict=20", "--runs", "1", "--quiet", "--out"])
         .arg(out)
         .args(extra)
         .stdin(Stdio::null());

@@ -8,6 +8,7 @@
 
 pub mod grid;
 pub mod output;
+pub mod plan;
 pub mod rank;
 pub mod run;
 pub mod scenario;
@@ -15,6 +16,7 @@ pub mod store;
 pub mod summary;
 
 pub use grid::{Axis, Grid, Point};
+pub use plan::{SweepFinished, SweepPlan, run_plan};
 pub use rank::{Best, Ranking, rank};
 pub use run::{AgentWorkload, SweepConfig, run_sweep, run_sweep_agents};
 pub use scenario::{MultiPoint, MultiRun, ScenarioWorkload, run_sweep_scenario, run_sweep_scenario_on};
@@ -33,4 +35,8 @@ pub enum SweepError {
     Io(String),
     #[error("the sweep was interrupted after {done} of {total} points; run again with --resume")]
     Interrupted { done: usize, total: usize },
+    #[error(
+        "--resume: the output folder holds {have} but this command runs {want}; pass the same --scenario/--agents or another --out"
+    )]
+    OtherWorkload { have: String, want: String },
 }

@@ -12,7 +12,7 @@ use chimera_core::inventory::CollectOptions;
 use chimera_core::persona::Persona;
 use chimera_core::prompt::{ANALYSIS_NUM_PREDICT, REPORT_NUM_PREDICT};
 
-use crate::args::{BackendArgs, OptionArgs, Plain};
+use crate::args::{BackendArgs, BackendConfig, OptionArgs, Plain};
 use crate::exit::Exit;
 use crate::select;
 use crate::session::Session;
@@ -61,9 +61,16 @@ pub struct DataArgs {
     pub roots: Vec<PathBuf>,
 }
 
+/// The artifact folders to analyse, checked.
+#[derive(Debug, Clone)]
+pub struct DataConfig {
+    pub dirs: Vec<PathBuf>,
+    pub collect: CollectOptions,
+}
+
 impl DataArgs {
     /// Validated folders and collect options (a missing folder fails before any request).
-    pub fn resolve(&self) -> anyhow::Result<(Vec<PathBuf>, CollectOptions)> {
+    pub fn config(&self) -> anyhow::Result<DataConfig> {
         let dirs = if self.dirs.is_empty() && self.roots.is_empty() {
             vec![PathBuf::from(".")]
         } else {
@@ -77,7 +84,10 @@ impl DataArgs {
                 );
             }
         }
-        Ok((dirs, CollectOptions { roots: self.roots.clone(), ..CollectOptions::default() }))
+        Ok(DataConfig {
+            dirs,
+            collect: CollectOptions { roots: self.roots.clone(), ..CollectOptions::default() },
+        })
     }
 }
 
@@ -138,25 +148,45 @@ impl BudgetArgs {
     }
 }
 
+/// `chimera agent`, validated: who the agent is, what it reads, where it writes.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub spec: AgentSpec,
+    pub data: DataConfig,
+    pub out: PathBuf,
+    pub quiet: bool,
+    pub backend: BackendConfig,
+}
+
+impl Args {
+    /// Check every flag (and read the persona file) before any request; errors name the flag.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let persona = self.persona.persona()?;
+        let data = self.data.config()?;
+        self.budget.validate()?;
+        let backend = self.backend.config()?;
+        let mut spec = AgentSpec::new(&self.label, persona, &backend.model, self.options.options());
+        self.budget.apply(&mut spec);
+        Ok(Config { spec, data, out: self.out.clone(), quiet: self.quiet, backend })
+    }
+}
+
 /// Run `chimera agent`.
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
-    let options = args.options.options();
-    let persona = args.persona.persona()?;
-    let (dirs, collect) = args.data.resolve()?;
-    args.budget.validate()?;
-    let selected = select::build(&args.backend.config()?).await?;
+    execute(args.config()?).await
+}
 
-    let mut spec = AgentSpec::new(&args.label, persona, &args.backend.model, options);
-    args.budget.apply(&mut spec);
-
-    let session = Session::start(args.quiet);
+/// Run one agent as `cfg` says, print where its files are, and say how it ended.
+pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
+    let selected = select::build(&cfg.backend).await?;
+    let session = Session::start(cfg.quiet);
     session.note(selected.note.clone());
     let outcome = run_agent(AgentRun {
-        spec: &spec,
+        spec: &cfg.spec,
         backend: selected.backend,
-        data_dirs: dirs,
-        collect,
-        out_dir: args.out.clone(),
+        data_dirs: cfg.data.dirs,
+        collect: cfg.data.collect,
+        out_dir: cfg.out,
         events: session.events.clone(),
         cancel: session.cancel.clone(),
     })

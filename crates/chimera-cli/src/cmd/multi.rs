@@ -9,14 +9,17 @@ use std::sync::Arc;
 use anyhow::Context;
 use chimera_core::agent::AgentSpec;
 use chimera_core::backend::{Backend, BackendKind};
-use chimera_core::inventory::CollectOptions;
 use chimera_core::manifest::HostInfo;
 use chimera_core::multi::jobs::{WorkflowAgent, WorkflowJob};
 use chimera_core::multi::spec::{AgentDef, Scenario, load_agents_file, validate_agents};
 use chimera_core::multi::{AgentSlot, MultiPlan, MultiSummary, run_multi};
 use chimera_core::persona::Persona;
 
-use crate::args::{BackendArgs, BackendChoice, BackendConfig, Chimera2Args, ChimeraArgs, OptionArgs, Plain};
+use super::agent::{DataArgs, DataConfig};
+use crate::args::{
+    BackendArgs, BackendChoice, BackendConfig, Chimera2Args, ChimeraArgs, JsonOut, OptionArgs, Plain,
+    deprecated,
+};
 use crate::exit::Exit;
 use crate::select;
 use crate::session::Session;
@@ -24,21 +27,24 @@ use crate::session::Session;
 /// Arguments of `chimera multi`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Folders holding the benchmark artifacts the agents analyse (default: the current folder).
-    pub dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
     /// Built-in scenario: baseline_vs_chimera, chimera_hetero or chimera_homo (`-` or `_`).
     #[arg(long, default_value = "chimera_hetero", value_parser = parse_scenario)]
     pub scenario: Scenario,
     /// TOML file of agents (any number): [[agents]] label, persona, persona_file, backend, url,
     /// model, [agents.options]. Replaces --scenario.
     #[arg(long, value_name = "FILE")]
-    pub agents: Option<PathBuf>,
+    pub agents_file: Option<PathBuf>,
+    /// Deprecated spelling of --agents-file (`--agents N` is an agent count elsewhere).
+    #[arg(long = "agents", value_name = "FILE", hide = true, conflicts_with = "agents_file")]
+    pub agents_file_old: Option<PathBuf>,
     /// Server of the second agent of a built-in scenario (e.g. http://127.0.0.1:11435);
     /// default: the same as --url.
     #[arg(long, value_name = "URL")]
     pub url2: Option<String>,
     /// Measured runs (each: warm-up, solo phase, concurrent phase).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
     /// Skip the solo phase (no true speedup; only the concurrent phase is measured).
     #[arg(long)]
@@ -49,21 +55,18 @@ pub struct Args {
     /// Flag contention when an agent's slowdown (concurrent ÷ solo) exceeds this.
     #[arg(long, default_value_t = 1.25)]
     pub contention_threshold: f64,
-    /// Artifact root folder to read (repeatable; default: reports/, csv_data/, artifacts/ under each DIR).
-    #[arg(long = "root")]
-    pub roots: Vec<PathBuf>,
     /// Output folder (default: multi_<scenario>_<UTC timestamp>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Print summary.json on stdout.
-    #[arg(long)]
-    pub json: bool,
+    /// Also write summary.json to FILE (`-` = stdout, instead of the headline). A bare --json
+    /// (the old spelling) still prints it on stdout, with a warning.
+    #[arg(long, value_name = "FILE|-", num_args = 0..=1, default_missing_value = "")]
+    pub json: Option<String>,
     /// No progress display (warnings only).
     #[arg(long, short)]
     pub quiet: bool,
     #[command(flatten)]
     pub backend: BackendArgs,
-    /// Options for every agent (under the --chimera-* / --chimera2-* ones), e.g. --num-predict.
     #[command(flatten)]
     pub common: OptionArgs<Plain>,
     #[command(flatten)]
@@ -85,21 +88,88 @@ fn choice_of(kind: Option<BackendKind>, default: BackendChoice) -> BackendChoice
     }
 }
 
-/// The agents as the user described them: the agents file, else the scenario.
-fn agent_defs(args: &Args) -> anyhow::Result<(String, Vec<AgentDef>)> {
-    if let Some(path) = &args.agents {
-        let defs = load_agents_file(path)?;
-        let name =
-            path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "agents".into());
-        return Ok((name, defs));
+/// One agent as planned: the user's definition and its persona, read.
+#[derive(Debug, Clone)]
+pub struct AgentPlan {
+    pub def: AgentDef,
+    pub persona: Persona,
+}
+
+/// `chimera multi`, validated: who runs, on what, how often, where results go.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The scenario's name, or the agents file's stem (folder names, manifest, summary).
+    pub scenario: String,
+    pub agents: Vec<AgentPlan>,
+    pub data: DataConfig,
+    pub runs: u32,
+    pub solo: bool,
+    pub warmup: bool,
+    pub contention_threshold: f64,
+    pub out: PathBuf,
+    pub json: Option<JsonOut>,
+    pub quiet: bool,
+    /// Settings for every agent's backend (an agent may name its own kind and URL).
+    pub backend: BackendConfig,
+}
+
+impl Args {
+    /// Check every flag, read the agents file and the personas, before any request.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        if !(self.contention_threshold.is_finite() && self.contention_threshold > 0.0) {
+            anyhow::bail!("--contention-threshold must be a positive number (e.g. 1.25)");
+        }
+        if self.agents_file_old.is_some() {
+            deprecated("--agents FILE", "--agents-file FILE");
+        }
+        let (scenario, defs) = match self.agents_file.as_ref().or(self.agents_file_old.as_ref()) {
+            Some(path) => {
+                let name =
+                    path.file_stem().map_or_else(|| "agents".into(), |s| s.to_string_lossy().into_owned());
+                (name, load_agents_file(path)?)
+            }
+            None => {
+                let (common, chimera, chimera2) =
+                    (self.common.options(), self.chimera.options(), self.chimera2.options());
+                let urls = [self.backend.url.clone(), self.url2.clone()];
+                let defs = self.scenario.agents(&common, &chimera, &chimera2, urls);
+                validate_agents(&defs)?;
+                (self.scenario.name().to_string(), defs)
+            }
+        };
+        let agents = defs
+            .into_iter()
+            .map(|def| {
+                let persona = match &def.persona_file {
+                    Some(p) => Persona::from_file(p),
+                    None => Persona::builtin(&def.persona),
+                }
+                .with_context(|| format!("agent '{}'", def.label))?;
+                Ok(AgentPlan { def, persona })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let json = match self.json.as_deref() {
+            None => None,
+            Some("") => {
+                deprecated("--json (without a value)", "--json -");
+                Some(JsonOut::Stdout)
+            }
+            Some(v) => Some(JsonOut::parse("--json", v)?),
+        };
+        Ok(Config {
+            out: self.out.clone().unwrap_or_else(|| default_out(&scenario)),
+            scenario,
+            agents,
+            data: self.data.config()?,
+            runs: self.runs,
+            solo: !self.no_solo,
+            warmup: !self.no_warmup,
+            contention_threshold: self.contention_threshold,
+            json,
+            quiet: self.quiet,
+            backend: self.backend.config()?,
+        })
     }
-    let common = args.common.options();
-    let chimera = args.chimera.options();
-    let chimera2 = args.chimera2.options();
-    let defs =
-        args.scenario.agents(&common, &chimera, &chimera2, [args.backend.url.clone(), args.url2.clone()]);
-    validate_agents(&defs)?;
-    Ok((args.scenario.name().to_string(), defs))
 }
 
 /// A server: one backend instance (= one connection pool) shared by its agents.
@@ -110,31 +180,24 @@ struct Server {
 
 /// Build one backend per distinct (kind, URL), then the job's agents and the plan's slots.
 async fn build_agents(
-    args: &Args,
-    backend: &BackendConfig,
-    defs: &[AgentDef],
+    cfg: &Config,
 ) -> anyhow::Result<(Vec<WorkflowAgent>, Vec<AgentSlot>, BTreeMap<(String, String), Server>)> {
     let mut servers: BTreeMap<(String, String), Server> = BTreeMap::new();
     let mut agents = Vec::new();
     let mut slots = Vec::new();
-    for d in defs {
-        let choice = choice_of(d.backend, args.backend.backend);
-        let url = d.url.clone().or_else(|| args.backend.url.clone());
+    for AgentPlan { def: d, persona } in &cfg.agents {
+        let choice = choice_of(d.backend, cfg.backend.choice);
+        let url = d.url.clone().or_else(|| cfg.backend.url.clone());
         let key = (format!("{choice:?}"), url.clone().unwrap_or_default());
         if !servers.contains_key(&key) {
-            let sel = select::build_for(choice, url.as_deref(), backend)
+            let sel = select::build_for(choice, url.as_deref(), &cfg.backend)
                 .await
                 .with_context(|| format!("agent '{}': cannot set up its backend", d.label))?;
             servers.insert(key.clone(), Server { backend: sel.backend, note: sel.note });
         }
         let srv = &servers[&key];
-        let persona = match &d.persona_file {
-            Some(p) => Persona::from_file(p),
-            None => Persona::builtin(&d.persona),
-        }
-        .with_context(|| format!("agent '{}'", d.label))?;
-        let model = d.model.clone().unwrap_or_else(|| args.backend.model.clone());
-        let spec = AgentSpec::new(d.label.clone(), persona, model, d.options.clone());
+        let model = d.model.clone().unwrap_or_else(|| cfg.backend.model.clone());
+        let spec = AgentSpec::new(d.label.clone(), persona.clone(), model, d.options.clone());
         let endpoint = srv.backend.endpoint();
         slots.push(AgentSlot {
             label: d.label.clone(),
@@ -214,64 +277,56 @@ fn headline(s: &MultiSummary) -> String {
 
 /// Run `chimera multi`.
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
-    if args.runs == 0 {
-        anyhow::bail!("--runs must be at least 1");
-    }
-    if !(args.contention_threshold.is_finite() && args.contention_threshold > 0.0) {
-        anyhow::bail!("--contention-threshold must be a positive number (e.g. 1.25)");
-    }
-    let (scenario, defs) = agent_defs(&args)?;
-    let dirs = if args.dirs.is_empty() { vec![PathBuf::from(".")] } else { args.dirs.clone() };
-    for d in &dirs {
-        if !d.is_dir() {
-            anyhow::bail!("artifact folder {} does not exist; pass the folder to analyse", d.display());
-        }
-    }
-    let out_dir = args.out.clone().unwrap_or_else(|| default_out(&scenario));
-
-    let backend = args.backend.config()?;
-    let session = Session::start(args.quiet);
-    let built = build_agents(&args, &backend, &defs).await;
-    let (agents, slots, servers) = match built {
-        Ok(b) => b,
-        Err(e) => {
-            session.finish().await;
-            return Err(e);
-        }
-    };
-    for s in servers.values() {
-        session.note(s.note.clone());
-    }
-    let plan = MultiPlan {
-        scenario: scenario.clone(),
-        agents: slots,
-        runs: args.runs,
-        solo: !args.no_solo,
-        warmup: !args.no_warmup,
-        contention_threshold: args.contention_threshold,
-        out_dir: out_dir.clone(),
-        manifest: manifest(&scenario, &agents, &servers).await,
-    };
-    let collect = CollectOptions { roots: args.roots.clone(), ..Default::default() };
-    let job = Arc::new(WorkflowJob { agents, data_dirs: dirs, collect, events: session.events.clone() });
-    let result = run_multi(&plan, job, session.cancel.clone(), &session.events).await;
+    let cfg = args.config()?;
+    let session = Session::start(cfg.quiet);
+    let summary = execute(&cfg, &session).await;
     session.finish().await;
-    let summary = result?;
+    let summary = summary?;
+    let out_dir = &cfg.out;
     let html =
-        chimera_core::html::write_report(&out_dir, &format!("chimera multi: {}", summary_title(&out_dir)));
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
+        chimera_core::html::write_report(out_dir, &format!("chimera multi: {}", summary_title(out_dir)));
+    if let Some(j) = &cfg.json {
+        j.write(&summary)?;
+    }
+    if !cfg.json.as_ref().is_some_and(JsonOut::is_stdout) {
         println!("{}", headline(&summary));
         println!("summary: {}", out_dir.join("summary.md").display());
+        if let Ok(p) = &html {
+            println!("html:    {}", p.display());
+        }
     }
     match html {
-        Ok(p) if !args.json => println!("html:    {}", p.display()),
         Ok(_) => {}
         Err(e @ chimera_core::html::HtmlError::PlotsFailed { .. }) => eprintln!("warning: {e}"),
         Err(e) => eprintln!("warning: the HTML report was not written: {e}"),
     }
     Ok(summary.status().into())
+}
+
+/// Run the benchmark `cfg` describes inside `session` (shared with `chimera demo`): set up one
+/// backend per server, then the core scheduler; every run's files are on disk as it ends.
+pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<MultiSummary> {
+    let (agents, slots, servers) = build_agents(cfg).await?;
+    for s in servers.values() {
+        session.note(s.note.clone());
+    }
+    let plan = MultiPlan {
+        scenario: cfg.scenario.clone(),
+        agents: slots,
+        runs: cfg.runs,
+        solo: cfg.solo,
+        warmup: cfg.warmup,
+        contention_threshold: cfg.contention_threshold,
+        out_dir: cfg.out.clone(),
+        manifest: manifest(&cfg.scenario, &agents, &servers).await,
+    };
+    let job = Arc::new(WorkflowJob {
+        agents,
+        data_dirs: cfg.data.dirs.clone(),
+        collect: cfg.data.collect.clone(),
+        events: session.events.clone(),
+    });
+    Ok(run_multi(&plan, job, session.cancel.clone(), &session.events).await?)
 }
 
 /// The output folder's name, for the HTML page title.

@@ -20,8 +20,8 @@ pub struct Args {
     #[arg(long, default_value_t = 11434)]
     pub port: u16,
     /// Generations running at once (more requests wait in the queue).
-    #[arg(long, default_value_t = 1)]
-    pub parallel: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: u16,
     /// Requests allowed to wait for a slot; beyond that the server answers 503.
     #[arg(long, default_value_t = 512)]
     pub queue: usize,
@@ -40,42 +40,45 @@ pub struct Args {
     pub lazy: bool,
 }
 
+impl Args {
+    /// The server's settings, checked (the model file is found) before anything listens.
+    pub fn config(&self) -> anyhow::Result<ServeConfig> {
+        let keep_alive: KeepAlive = engine::parse_keep_alive(&self.keep_alive).with_context(|| {
+            format!("--keep-alive '{}' is not a duration; use e.g. 5m, 300, 0 or -1", self.keep_alive)
+        })?;
+        let mut cfg = ServeConfig::new(chimera_engine::discover(self.model_path.as_deref())?);
+        cfg.host = self.host.clone();
+        cfg.port = self.port;
+        cfg.parallel = usize::from(self.parallel);
+        cfg.queue = self.queue;
+        cfg.max_body_bytes = self.max_body_bytes;
+        cfg.keep_alive = keep_alive;
+        cfg.preload = !self.lazy;
+        Ok(cfg)
+    }
+}
+
 /// Run `chimera serve`.
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
-    if args.parallel == 0 {
-        anyhow::bail!("--parallel must be at least 1");
-    }
-    let keep_alive: KeepAlive = engine::parse_keep_alive(&args.keep_alive).with_context(|| {
-        format!("--keep-alive '{}' is not a duration; use e.g. 5m, 300, 0 or -1", args.keep_alive)
-    })?;
-    let model_path = chimera_engine::discover(args.model_path.as_deref())?;
-    let loopback = match args.host.parse::<IpAddr>() {
+    let cfg = args.config()?;
+    let loopback = match cfg.host.parse::<IpAddr>() {
         Ok(ip) => ip.is_loopback(),
-        Err(_) => args.host == "localhost",
+        Err(_) => cfg.host == "localhost",
     };
     if !loopback {
         eprintln!(
             "warning: listening on {} exposes the server to the network with no authentication; \
              use --host 127.0.0.1 unless you mean it",
-            args.host
+            cfg.host
         );
     }
-    let mut cfg = ServeConfig::new(model_path.clone());
-    cfg.host = args.host.clone();
-    cfg.port = args.port;
-    cfg.parallel = args.parallel;
-    cfg.queue = args.queue;
-    cfg.max_body_bytes = args.max_body_bytes;
-    cfg.keep_alive = keep_alive;
-    cfg.preload = !args.lazy;
+    let (model_path, parallel, queue) = (cfg.model_path.clone(), cfg.parallel, cfg.queue);
     let handle = serve::spawn(cfg).await?;
     println!(
-        "chimera serve: listening on {} (model {} from {}; parallel {}, queue {}; CPU only, no GPU in this build)",
+        "chimera serve: listening on {} (model {} from {}; parallel {parallel}, queue {queue}; CPU only, no GPU in this build)",
         handle.url(),
         chimera_engine::model::DEFAULT_MODEL_NAME,
         model_path.display(),
-        args.parallel,
-        args.queue
     );
     let _ = std::io::stdout().flush();
     shutdown_signal().await;

@@ -1,7 +1,7 @@
-//! `chimera sweep`: parse the grid flags (or `--grid FILE`), run every point with warm-ups on
-//! load-time changes, append results as they finish (`--resume` continues), then write the
-//! ranking, Pareto front, best configuration, plots and HTML report. With `--scenario` each
-//! run is a multi-agent scenario ([`scenario`]).
+//! `chimera sweep`: parse the grid flags (or `--grid FILE`) into a typed sweep plan, run it
+//! (core's `run_plan`: warm-ups on load-time changes, every point appended as it finishes,
+//! `--resume` continues), then print the best configuration. With `--scenario` each run is a
+//! multi-agent scenario ([`scenario`]).
 
 mod scenario;
 
@@ -9,18 +9,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use chimera_core::manifest::Manifest;
-use chimera_core::outcome::Status;
 use chimera_core::persona::Persona;
-use chimera_core::sweep::grid::{Grid, order};
-use chimera_core::sweep::output::write_outputs;
-use chimera_core::sweep::run::{AgentWorkload, DEFAULT_PROMPT, SweepConfig, Warmup, run_sweep_agents};
-use chimera_core::sweep::summary::SweepSummary;
-use chimera_core::sweep::{ScenarioWorkload, Store, SweepError, run_sweep_scenario_on};
+use chimera_core::sweep::grid::Grid;
+use chimera_core::sweep::run::{AgentWorkload, DEFAULT_PROMPT, SweepConfig, Warmup};
+use chimera_core::sweep::{SweepFinished, SweepPlan, run_plan};
 
 pub use scenario::ScenarioArgs;
 
-use crate::args::{BackendArgs, GridArgs};
+use crate::args::{BackendArgs, BackendConfig, GridArgs, JsonOut};
 use crate::exit::Exit;
 use crate::select;
 use crate::session::Session;
@@ -52,8 +48,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub grid: Option<PathBuf>,
     /// Measured runs per point.
-    #[arg(long, default_value_t = 3)]
-    pub runs: usize,
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
     /// When to make an unmeasured warm-up call.
     #[arg(long, value_enum, default_value_t = WarmupArg::OnLoadChange)]
     pub warmup: WarmupArg,
@@ -123,10 +119,7 @@ impl Args {
         Ok(g)
     }
 
-    fn config(&self) -> anyhow::Result<SweepConfig> {
-        if self.runs == 0 {
-            anyhow::bail!("--runs must be at least 1");
-        }
+    fn sweep_config(&self, model: &str) -> anyhow::Result<SweepConfig> {
         let prompt = match (&self.prompt, &self.prompt_file) {
             (Some(p), _) => p.clone(),
             (None, Some(f)) => std::fs::read_to_string(f)
@@ -150,10 +143,10 @@ impl Args {
         };
         Ok(SweepConfig {
             agent,
-            model: self.backend.model.clone(),
+            model: model.to_string(),
             system: self.system.clone(),
             prompt,
-            runs: self.runs,
+            runs: self.runs as usize,
             warmup: match self.warmup {
                 WarmupArg::OnLoadChange => Warmup::OnLoadChange,
                 WarmupArg::Always => Warmup::Always,
@@ -166,145 +159,91 @@ impl Args {
             },
         })
     }
-}
 
-/// What a finished sweep left behind.
-pub struct SweepDone {
-    pub summary: SweepSummary,
-    pub status: Status,
-}
-
-/// Run the sweep described by `args` (shared with `chimera demo`) inside `session`; prints to
-/// stderr only.
-pub async fn execute(args: &Args, sel: &select::Selected, session: &Session) -> anyhow::Result<SweepDone> {
-    let grid = args.grid()?;
-    let cfg = args.config()?;
-    let work = args.multi.workload(
-        args.agent_data.as_deref(),
-        args.agent_persona.as_deref(),
-        args.agent_persona_file.as_deref(),
-        &grid.fixed,
-        &args.out,
-    )?;
-    let points = grid.points(!args.no_baseline)?;
-    if points.is_empty() {
-        anyhow::bail!(
-            "the grid is empty: give at least one option with several values (e.g. --num-ctx 256,512)"
-        );
+    /// Check every flag and read every file (grid, prompt, personas) before any request.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let backend = self.backend.config()?;
+        let grid = self.grid()?;
+        let config = self.sweep_config(&backend.model)?;
+        let scenario = self.multi.workload(
+            self.agent_data.as_deref(),
+            self.agent_persona.as_deref(),
+            self.agent_persona_file.as_deref(),
+            &grid.fixed,
+            &self.out,
+        )?;
+        let json = self.json.as_deref().map(|j| JsonOut::parse("--json", j)).transpose()?;
+        let plan = SweepPlan {
+            config,
+            grid,
+            scenario,
+            baseline: !self.no_baseline,
+            out_dir: self.out.clone(),
+            resume: self.resume,
+        };
+        plan.check()?;
+        Ok(Config { plan, url2: self.multi.url2.clone(), json, quiet: self.quiet, backend })
     }
-    let run_order = order(&points, cfg.shuffle_seed);
-    let mut store = if args.resume { Store::resume(&args.out)? } else { Store::create(&args.out)? };
-    if store.skipped_lines > 0 {
+}
+
+/// `chimera sweep`, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub plan: SweepPlan,
+    /// A second server for the scenario's second agents (`--url2`).
+    pub url2: Option<String>,
+    pub json: Option<JsonOut>,
+    pub quiet: bool,
+    pub backend: BackendConfig,
+}
+
+/// Run the sweep `cfg` describes inside `session` (shared with `chimera demo`): select the
+/// server(s), run the plan, and say on stderr what failed or where to resume.
+pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<SweepFinished> {
+    let sel = select::build(&cfg.backend).await?;
+    session.note(sel.note.clone());
+    let mut backends = vec![Arc::clone(&sel.backend)];
+    if let (Some(_), Some(url)) = (&cfg.plan.scenario, &cfg.url2) {
+        let s = select::build_for(cfg.backend.choice, Some(url), &cfg.backend)
+            .await
+            .with_context(|| format!("--url2 {url}: cannot set up the second server"))?;
+        session.note(format!("second server: {}", s.note));
+        backends.push(s.backend);
+    }
+    let done = run_plan(&cfg.plan, backends, &session.events, &session.cancel).await?;
+    Ok(done)
+}
+
+/// The stderr lines about how the sweep ended (failed calls, where to resume).
+fn say_how_it_ended(done: &SweepFinished) {
+    if let Some((finished, total)) = done.interrupted {
         eprintln!(
-            "note: dropped {} unfinished line(s) of points.jsonl (a point cut off by the interruption)",
-            store.skipped_lines
+            "interrupted after {finished} of {total} points; continue with the same command plus --resume"
         );
+    } else if done.failed > 0 && done.summary.scenario.is_some() {
+        eprintln!(
+            "warning: {} run(s) had a failed agent (kept, left out of the ranking); see summary.md and agents/<point>/run_N/",
+            done.failed
+        );
+    } else if done.failed > 0 {
+        eprintln!("warning: {} measured call(s) failed; see points.csv", done.failed);
     }
-    check_same_workload(&store, work.as_ref())?;
-    let second = match (&work, &args.multi.url2) {
-        (Some(_), Some(url)) => {
-            let s = select::build_for(args.backend.backend, Some(url), &args.backend.config()?)
-                .await
-                .with_context(|| format!("--url2 {url}: cannot set up the second server"))?;
-            if !args.quiet {
-                eprintln!("second server: {}", s.note);
-            }
-            Some(s)
-        }
-        _ => None,
-    };
-    let info = sel.backend.info(Some(&cfg.model)).await.unwrap_or_default();
-    let manifest = Manifest::new(info, grid.fixed.clone());
-    chimera_core::fsutil::write_json_atomic(&args.out.join("manifest.json"), &manifest)
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    let (events, cancel) = (&session.events, &session.cancel);
-    let backend = Arc::clone(&sel.backend);
-    let res = match &work {
-        Some(w) => {
-            let mut backends = vec![backend];
-            backends.extend(second.iter().map(|s| Arc::clone(&s.backend)));
-            run_sweep_scenario_on(backends, &cfg, w, &run_order, &mut store, events, cancel.clone()).await
-        }
-        None => run_sweep_agents(backend, &cfg, &run_order, &mut store, events, cancel).await,
-    };
-    // Summarise the points of this grid (a resumed folder may hold points of an older grid).
-    let keys: std::collections::HashSet<&str> = points.iter().map(|p| p.key.as_str()).collect();
-    let done: Vec<_> = store.results().iter().filter(|p| keys.contains(p.key.as_str())).cloned().collect();
-    let mut summary = SweepSummary::new(cfg, grid, done);
-    if let Some(w) = work {
-        summary = summary.with_scenario(w);
-    }
-    for w in write_outputs(&args.out, &summary, Some(&manifest))?.warnings {
-        eprintln!("warning: {w}");
-    }
-    let status = match res {
-        Ok(o) if o.failed_calls > 0 && summary.scenario.is_some() => {
-            eprintln!(
-                "warning: {} run(s) had a failed agent (kept, left out of the ranking); see summary.md and agents/<point>/run_N/",
-                o.failed_calls
-            );
-            Status::Failed
-        }
-        Ok(o) if o.failed_calls > 0 => {
-            eprintln!("warning: {} measured call(s) failed; see points.csv", o.failed_calls);
-            Status::Failed
-        }
-        Ok(_) => Status::Ok,
-        Err(SweepError::Interrupted { done, total }) => {
-            eprintln!(
-                "interrupted after {done} of {total} points; continue with the same command plus --resume"
-            );
-            Status::Interrupted
-        }
-        Err(e) => return Err(e.into()),
-    };
-    Ok(SweepDone { summary, status })
-}
-
-/// `--resume` must continue the same kind of sweep: finished points of another scenario (or
-/// agent count), or of a single-call / single-agent sweep, would be skipped as if done.
-fn check_same_workload(store: &Store, work: Option<&ScenarioWorkload>) -> anyhow::Result<()> {
-    let want = work.map(|w| (w.scenario.name().to_string(), w.n_agents));
-    let describe = |x: &Option<(String, usize)>| {
-        x.as_ref().map_or("a single-call or single-agent sweep".to_string(), |(s, n)| {
-            format!("{s} with {n} agents")
-        })
-    };
-    for p in store.results() {
-        let have = p.multi.as_ref().map(|m| (m.scenario.clone(), m.agents.len()));
-        if have != want {
-            anyhow::bail!(
-                "--resume: the output folder holds {} but this command runs {}; pass the same --scenario/--agents or another --out",
-                describe(&have),
-                describe(&want)
-            );
-        }
-    }
-    Ok(())
 }
 
 /// Run `chimera sweep`.
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
-    let sel = select::build(&args.backend.config()?).await?;
-    if !args.quiet {
-        eprintln!("{}", sel.note);
-    }
-    let session = Session::start(args.quiet);
-    let done = execute(&args, &sel, &session).await;
+    let cfg = args.config()?;
+    let session = Session::start(cfg.quiet);
+    let done = execute(&cfg, &session).await;
     session.finish().await;
     let done = done?;
+    say_how_it_ended(&done);
     let s = &done.summary;
-    if let Some(j) = &args.json {
-        let text = serde_json::to_string_pretty(s)?;
-        if j == "-" {
-            println!("{text}");
-        } else {
-            chimera_core::fsutil::write_atomic(std::path::Path::new(j), text.as_bytes())
-                .with_context(|| format!("writing --json {j}"))?;
-        }
+    if let Some(j) = &cfg.json {
+        j.write(s)?;
     }
-    let out = &args.out;
-    if args.json.as_deref() != Some("-") {
+    let out = &cfg.plan.out_dir;
+    if !cfg.json.as_ref().is_some_and(JsonOut::is_stdout) {
         match &s.ranking.best {
             Some(b) => {
                 let margin = b

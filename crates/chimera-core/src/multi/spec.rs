@@ -13,11 +13,11 @@ use crate::options::GenOptions;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scenario {
-    /// "Baseline Collector" (server defaults) + "Chimera Insight" (`--chimera-*` options).
+    /// "Baseline Collector" (server defaults) + "Chimera Insight" (`--chimera` options).
     BaselineVsChimera,
-    /// "Chimera Agent A" (`--chimera-*`) + "Chimera Agent B" (`--chimera2-*`).
+    /// "Chimera Agent A" (`--chimera`) + "Chimera Agent B" (`--chimera2`).
     ChimeraHetero,
-    /// "Chimera Agent A" + "Chimera Agent B", both with `--chimera-*`.
+    /// "Chimera Agent A" + "Chimera Agent B", both with `--chimera`.
     ChimeraHomo,
 }
 
@@ -36,8 +36,9 @@ impl Scenario {
     }
 
     /// The scenario's two agents. `urls` are the first and second agent's server (None = the
-    /// command's `--url`); `chimera` / `chimera2` are the option sets of `--chimera-*` and
-    /// `--chimera2-*`; `common` (e.g. `--num-predict`) applies to every agent underneath them.
+    /// command's `--url`); `chimera` / `chimera2` are the option sets of `--chimera NAME=VALUE`
+    /// and `--chimera2 NAME=VALUE`; `common` (`--set NAME=VALUE`, e.g. `--num-predict 64`)
+    /// applies to every agent underneath them.
     pub fn agents(
         self,
         common: &GenOptions,
@@ -123,7 +124,7 @@ fn default_persona() -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error(
-        "unknown scenario '{0}'; use baseline_vs_chimera, chimera_hetero or chimera_homo (or --agents FILE)"
+        "unknown scenario '{0}'; use baseline_vs_chimera, chimera_hetero or chimera_homo (or --agents-file FILE)"
     )]
     UnknownScenario(String),
     #[error("cannot read agents file {path}: {source}")]

@@ -1,0 +1,136 @@
+//! A whole sweep from one typed [`SweepPlan`]: open (or resume) the output folder, check that a
+//! resumed folder holds the same kind of sweep, write the manifest, run the points in order
+//! (one call, one agent workflow or one multi-agent scenario per run), then summarise and write
+//! `summary.md/json`, plots and `report.html`. The one entry point the CLI calls ([`run_plan`]).
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::backend::Backend;
+use crate::events::{CancellationToken, Event, Events, NoteLevel};
+use crate::manifest::Manifest;
+use crate::outcome::Status;
+
+use super::SweepError;
+use super::grid::{Grid, order};
+use super::output::write_outputs;
+use super::run::{SweepConfig, run_sweep_agents};
+use super::scenario::{ScenarioWorkload, run_sweep_scenario_on};
+use super::store::Store;
+use super::summary::SweepSummary;
+
+/// Everything a sweep needs, validated.
+#[derive(Debug, Clone)]
+pub struct SweepPlan {
+    /// What runs at each point (model, prompt, runs, warm-up policy, order, agent workload).
+    pub config: SweepConfig,
+    pub grid: Grid,
+    /// Run this multi-agent scenario at every point instead of one call / one agent.
+    pub scenario: Option<ScenarioWorkload>,
+    /// Measure the server-defaults point first.
+    pub baseline: bool,
+    pub out_dir: PathBuf,
+    /// Continue the sweep in `out_dir`, skipping finished points.
+    pub resume: bool,
+}
+
+impl SweepPlan {
+    /// Checks that need no request: the grid has points, the scenario is consistent.
+    pub fn check(&self) -> Result<(), SweepError> {
+        if self.grid.points(self.baseline)?.is_empty() {
+            return Err(SweepError::Grid(
+                "the grid is empty: give at least one option with several values (e.g. --num-ctx 256,512)"
+                    .into(),
+            ));
+        }
+        match &self.scenario {
+            Some(w) => w.check(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How a sweep ended.
+#[derive(Debug, Clone)]
+pub struct SweepFinished {
+    /// Of the points of this grid that are finished (a resumed folder's included).
+    pub summary: SweepSummary,
+    pub status: Status,
+    /// Measured calls (or scenario runs with a failed agent) that failed.
+    pub failed: usize,
+    /// Finished and planned points, when interrupted.
+    pub interrupted: Option<(usize, usize)>,
+}
+
+/// Run `plan` on `backends` (scenario agent i talks to `backends[i % len]`; the other
+/// workloads use the first). Every finished point is on disk before the next starts; the
+/// summary is written also after Ctrl-C (`cancel`) or failed calls.
+pub async fn run_plan(
+    plan: &SweepPlan,
+    backends: Vec<Arc<dyn Backend>>,
+    events: &Events,
+    cancel: &CancellationToken,
+) -> Result<SweepFinished, SweepError> {
+    let cfg = &plan.config;
+    let first = backends.first().cloned().ok_or_else(|| SweepError::Grid("no server to measure".into()))?;
+    plan.check()?;
+    let points = plan.grid.points(plan.baseline)?;
+    let run_order = order(&points, cfg.shuffle_seed);
+    let mut store = if plan.resume { Store::resume(&plan.out_dir)? } else { Store::create(&plan.out_dir)? };
+    if store.skipped_lines > 0 {
+        events.emit(Event::Note {
+            level: NoteLevel::Warn,
+            text: format!(
+                "dropped {} unfinished line(s) of points.jsonl (a point cut off by the interruption)",
+                store.skipped_lines
+            ),
+        });
+    }
+    check_same_workload(&store, plan.scenario.as_ref())?;
+    let info = first.info(Some(&cfg.model)).await.unwrap_or_default();
+    let manifest = Manifest::new(info, plan.grid.fixed.clone());
+    let path = plan.out_dir.join("manifest.json");
+    crate::fsutil::write_json_atomic(&path, &manifest)
+        .map_err(|e| SweepError::Io(format!("{}: {e}", path.display())))?;
+    let res = match &plan.scenario {
+        Some(w) => {
+            run_sweep_scenario_on(backends, cfg, w, &run_order, &mut store, events, cancel.clone()).await
+        }
+        None => run_sweep_agents(first, cfg, &run_order, &mut store, events, cancel).await,
+    };
+    // Summarise the points of this grid (a resumed folder may hold points of an older grid).
+    let keys: HashSet<&str> = points.iter().map(|p| p.key.as_str()).collect();
+    let done = store.results().iter().filter(|p| keys.contains(p.key.as_str())).cloned().collect();
+    let mut summary = SweepSummary::new(cfg.clone(), plan.grid.clone(), done);
+    if let Some(w) = &plan.scenario {
+        summary = summary.with_scenario(w.clone());
+    }
+    for w in write_outputs(&plan.out_dir, &summary, Some(&manifest))?.warnings {
+        events.emit(Event::Note { level: NoteLevel::Warn, text: w });
+    }
+    let (status, failed, interrupted) = match res {
+        Ok(o) => (Status::failed_if(o.failed_calls > 0), o.failed_calls, None),
+        Err(SweepError::Interrupted { done, total }) => (Status::Interrupted, 0, Some((done, total))),
+        Err(e) => return Err(e),
+    };
+    Ok(SweepFinished { summary, status, failed, interrupted })
+}
+
+/// `--resume` must continue the same kind of sweep: finished points of another scenario (or
+/// agent count), or of a single-call / single-agent sweep, would be skipped as if done.
+fn check_same_workload(store: &Store, work: Option<&ScenarioWorkload>) -> Result<(), SweepError> {
+    let want = work.map(|w| (w.scenario.name().to_string(), w.n_agents));
+    let describe = |x: &Option<(String, usize)>| {
+        x.as_ref().map_or("a single-call or single-agent sweep".to_string(), |(s, n)| {
+            format!("{s} with {n} agents")
+        })
+    };
+    for p in store.results() {
+        let have = p.multi.as_ref().map(|m| (m.scenario.clone(), m.agents.len()));
+        if have != want {
+            return Err(SweepError::OtherWorkload { have: describe(&have), want: describe(&want) });
+        }
+    }
+    Ok(())
+}
