@@ -11,7 +11,7 @@ mod progress;
 mod select;
 mod session;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::exit::Exit;
 
@@ -52,6 +52,10 @@ enum Command {
     Serve(cmd::serve::Args),
     /// The main job on a fresh machine: a small real sweep, then agents analyse it.
     Demo(cmd::demo::Args),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions(cmd::docs::CompletionsArgs),
+    /// Print the man page (roff), or write one per command with --dir.
+    Man(cmd::docs::ManArgs),
 }
 
 fn main() {
@@ -77,6 +81,8 @@ fn main() {
             Command::Compare(a) => cmd::compare::run(a).await,
             Command::Serve(a) => cmd::serve::run(a).await,
             Command::Demo(a) => cmd::demo::run(a).await,
+            Command::Completions(a) => cmd::docs::completions(a, Cli::command()),
+            Command::Man(a) => cmd::docs::man(a, Cli::command()),
         }
     });
     let exit = match result {

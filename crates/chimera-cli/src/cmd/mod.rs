@@ -4,6 +4,7 @@ pub mod agent;
 pub mod bench;
 pub mod compare;
 pub mod demo;
+pub mod docs;
 pub mod inventory;
 pub mod multi;
 pub mod serve;
