@@ -118,6 +118,11 @@ define_options! {
         load: false, ollama: Wire::Same, openai: Wire::Same,
         valid: |v| (0.0..=1.0).contains(v), "must be between 0 and 1",
     }
+    /// Locally typical sampling threshold (1 = off).
+    typical_p: Option<f64> {
+        load: false, ollama: Wire::Same, openai: Wire::Same,
+        valid: |v| (0.0..=1.0).contains(v), "must be between 0 and 1",
+    }
     /// Repetition penalty (1 = off).
     repeat_penalty: Option<f64> {
         load: false, ollama: Wire::Same, openai: Wire::Same, describe: "repeat_penalty",

@@ -358,6 +358,9 @@ fn build_sampler(model: &LlamaModel, o: &GenOptions, n_ctx: u32) -> LlamaSampler
     if top_k > 0 {
         chain.push(LlamaSampler::top_k(top_k as i32));
     }
+    if let Some(p) = o.typical_p.filter(|p| *p < 1.0) {
+        chain.push(LlamaSampler::typical(p as f32, 1));
+    }
     let top_p = o.top_p.unwrap_or(defaults::TOP_P);
     if top_p < 1.0 {
         chain.push(LlamaSampler::top_p(top_p as f32, 1));

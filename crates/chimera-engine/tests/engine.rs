@@ -108,6 +108,7 @@ async fn sampling_options_and_seed() {
         top_k: Some(20),
         top_p: Some(0.95),
         min_p: Some(0.05),
+        typical_p: Some(0.95),
         repeat_penalty: Some(1.2),
         repeat_last_n: Some(32),
         seed: Some(1234),
