@@ -46,8 +46,12 @@ pub fn man(args: ManArgs, cmd: clap::Command) -> anyhow::Result<Exit> {
         }
         None => {
             let mut out = std::io::stdout().lock();
-            clap_mangen::Man::new(cmd).render(&mut out)?;
-            out.flush()?;
+            let written = clap_mangen::Man::new(cmd).render(&mut out).and_then(|()| out.flush());
+            match written {
+                // `chimera man | head`: the reader left; nothing is wrong.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other?,
+            }
         }
     }
     Ok(Exit::Ok)
