@@ -64,10 +64,14 @@ pub struct BackendArgs {
 #[derive(Debug, Clone)]
 pub struct BackendConfig {
     pub choice: BackendChoice,
+    /// `--url` (None: OLLAMA_HOST, else Ollama's default address).
     pub url: Option<String>,
     pub model: String,
+    /// The embedded engine's GGUF file (None: discovered).
     pub model_path: Option<PathBuf>,
+    /// The *name* of the variable holding an OpenAI-compatible key.
     pub api_key_env: String,
+    /// Generations the embedded engine runs at once (None: its default).
     pub parallel: Option<u16>,
     pub timeouts: Timeouts,
 }

@@ -45,6 +45,14 @@ impl Session {
         self.events.emit(Event::Note { level: NoteLevel::Info, text: text.into() });
     }
 
+    /// Run `work` inside a fresh session, ended (display drained) before this returns.
+    pub async fn run<T>(quiet: bool, work: impl AsyncFnOnce(&Session) -> T) -> T {
+        let s = Session::start(quiet);
+        let out = work(&s).await;
+        s.finish().await;
+        out
+    }
+
     /// Stop watching Ctrl-C, let the display drain and end; true when Ctrl-C was pressed.
     pub async fn finish(self) -> bool {
         self.watcher.abort();

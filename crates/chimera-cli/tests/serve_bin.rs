@@ -2,42 +2,18 @@
 //! side by side (the dual-Ollama set-up), driven by the official `ollama` Python package
 //! (tests/py/ollama_client.py) and stopped gracefully with SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Server {
-    child: Child,
-    url: String,
+use common::{Serve, serve};
+
+fn start() -> Serve {
+    serve(&[], Stdio::inherit())
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start() -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chimera"))
-        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--keep-alive", "-1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn chimera serve");
-    let out = child.stdout.take().unwrap();
-    let mut line = String::new();
-    // Bounded: the line comes after the model loads (well under a second here) or the process exits.
-    BufReader::new(out).read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no listening line from chimera serve: {line:?}"))
-        .to_string();
-    Server { child, url }
-}
-
-fn terminate(mut s: Server) -> std::process::ExitStatus {
+fn terminate(mut s: Serve) -> std::process::ExitStatus {
     let pid = s.child.id().to_string();
     let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(ok.success());

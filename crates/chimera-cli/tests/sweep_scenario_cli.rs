@@ -1,11 +1,14 @@
 //! `chimera sweep --scenario chimera_homo` end to end against a fake Ollama on 127.0.0.1 whose
 //! speed depends on num_ctx: exit code, printed best point and efficiency, and the files.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use chimera_testkit::{FakeOllama, LatencyProfile, Request, ScriptedServer};
+use common::interrupt_when;
 
 const MODEL: &str = "gemma3:270m";
 
@@ -141,25 +144,13 @@ async fn ctrl_c_keeps_finished_points_and_exits_130() {
         .arg(data.path())
         .args(["--scenario", "chimera_homo", "--num-ctx", "256,512", "--num-predict", "20"])
         .args(["--runs", "3", "--quiet", "--out"])
-        .arg(&out)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .arg(&out);
+    // SIGINT once the first point is on disk.
     let jsonl = out.join("points.jsonl");
-    let o = tokio::task::spawn_blocking(move || {
-        let child = c.spawn().unwrap();
-        // SIGINT once the first point is on disk (bounded wait).
-        let t0 = std::time::Instant::now();
-        while std::fs::read_to_string(&jsonl).map(|t| t.lines().count()).unwrap_or(0) < 1 {
-            assert!(t0.elapsed() < Duration::from_secs(60), "no point finished");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-        assert!(st.success());
-        child.wait_with_output().unwrap()
+    let o = interrupt_when(c, move || {
+        std::fs::read_to_string(&jsonl).map(|t| t.lines().count()).unwrap_or(0) >= 1
     })
-    .await
-    .unwrap();
+    .await;
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(err.contains("--resume"), "{err}");

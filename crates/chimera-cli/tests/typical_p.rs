@@ -4,32 +4,14 @@
 //! column, the Ollama and OpenAI request bodies, the configuration line, and the embedded
 //! engine's sampler (llama.cpp's locally typical sampling) behind `chimera serve`.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
 use chimera_testkit::{Final, Reply, Request, Script, ScriptedServer, Step, Timings};
+use common::{CORPUS, chimera, run, serve, text};
 use serde_json::{Value, json};
-
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/seed-101");
-
-fn chimera() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_chimera"));
-    c.stdin(Stdio::null());
-    c
-}
-
-async fn run(mut cmd: Command) -> Output {
-    tokio::task::spawn_blocking(move || cmd.output().expect("chimera runs")).await.unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn script() -> Script {
     let t = Timings { eval_count: 2, eval_duration_ns: 20_000_000, ..Default::default() };
@@ -196,40 +178,9 @@ async fn a_sweep_axis_with_its_points_csv_column() {
     srv.shutdown().await;
 }
 
-/// A real `chimera serve` on a free loopback port (killed on drop).
-struct Serve {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve() -> Serve {
-    use std::io::{BufRead, BufReader};
-    let mut child = chimera()
-        .args(["serve", "--host", "127.0.0.1", "--port", "0", "--keep-alive", "-1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn chimera serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no listening line from chimera serve: {line:?}"))
-        .to_string();
-    Serve { child, url }
-}
-
 #[tokio::test]
 async fn the_embedded_engine_samples_with_it() {
-    let srv = serve();
+    let srv = serve(&[], Stdio::null());
     let http = reqwest::Client::new();
     let generate = |seed: u64, typical_p: Option<f64>| {
         let mut options = json!({"temperature": 1.5, "top_k": 40, "seed": seed, "num_predict": 16});

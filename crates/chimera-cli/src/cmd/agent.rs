@@ -5,10 +5,11 @@
 //! and says which stage), 2 when nothing could run (bad flags, missing folder, no backend), 130
 //! on Ctrl-C (the report is written with what finished).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chimera_core::agent::{AgentRun, AgentSpec, run_agent};
 use chimera_core::inventory::CollectOptions;
+use chimera_core::options::GenOptions;
 use chimera_core::persona::Persona;
 use chimera_core::prompt::{ANALYSIS_NUM_PREDICT, REPORT_NUM_PREDICT};
 
@@ -91,19 +92,13 @@ impl DataArgs {
     }
 }
 
-/// Arguments of `chimera agent`.
+/// The flags `agent` and `bench` share: data, persona, output budgets, quiet, backend, options.
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub struct WorkflowArgs {
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
     pub persona: PersonaArgs,
-    /// Report title (`# {label}`) and agent name.
-    #[arg(long, default_value = "Chimera Agent")]
-    pub label: String,
-    /// Output folder for report.md, metrics.json and manifest.json.
-    #[arg(long, value_name = "DIR", default_value = "chimera-out/agent")]
-    pub out: PathBuf,
     #[command(flatten)]
     pub budget: BudgetArgs,
     /// Print warnings only.
@@ -113,6 +108,52 @@ pub struct Args {
     pub backend: BackendArgs,
     #[command(flatten)]
     pub options: OptionArgs<Plain>,
+}
+
+/// `chimera agent` (one [`AgentSpec`]) or `chimera bench` (a `BenchSpec`), validated: who runs,
+/// what it reads, where it writes.
+#[derive(Debug, Clone)]
+pub struct WorkflowConfig<S> {
+    pub spec: S,
+    pub data: DataConfig,
+    pub out: PathBuf,
+    pub quiet: bool,
+    pub backend: BackendConfig,
+}
+
+impl WorkflowArgs {
+    /// Check the shared flags (and read the persona file) before any request; `specs` builds
+    /// the command's spec(s) from `agent(label, options)`, which carries persona, model and budgets.
+    pub fn config<S>(
+        &self,
+        out: &Path,
+        specs: impl FnOnce(&dyn Fn(&str, GenOptions) -> AgentSpec) -> S,
+    ) -> anyhow::Result<WorkflowConfig<S>> {
+        let persona = self.persona.persona()?;
+        let data = self.data.config()?;
+        self.budget.validate()?;
+        let backend = self.backend.config()?;
+        let agent = |label: &str, options: GenOptions| {
+            let mut spec = AgentSpec::new(label, persona.clone(), &backend.model, options);
+            self.budget.apply(&mut spec);
+            spec
+        };
+        let spec = specs(&agent);
+        Ok(WorkflowConfig { spec, data, out: out.to_path_buf(), quiet: self.quiet, backend })
+    }
+}
+
+/// Arguments of `chimera agent`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Report title (`# {label}`) and agent name.
+    #[arg(long, default_value = "Chimera Agent")]
+    pub label: String,
+    /// Output folder for report.md, metrics.json and manifest.json.
+    #[arg(long, value_name = "DIR", default_value = "chimera-out/agent")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub workflow: WorkflowArgs,
 }
 
 /// Check an output budget flag.
@@ -148,26 +189,14 @@ impl BudgetArgs {
     }
 }
 
-/// `chimera agent`, validated: who the agent is, what it reads, where it writes.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub spec: AgentSpec,
-    pub data: DataConfig,
-    pub out: PathBuf,
-    pub quiet: bool,
-    pub backend: BackendConfig,
-}
+/// `chimera agent`, validated.
+pub type Config = WorkflowConfig<AgentSpec>;
 
 impl Args {
     /// Check every flag (and read the persona file) before any request; errors name the flag.
     pub fn config(&self) -> anyhow::Result<Config> {
-        let persona = self.persona.persona()?;
-        let data = self.data.config()?;
-        self.budget.validate()?;
-        let backend = self.backend.config()?;
-        let mut spec = AgentSpec::new(&self.label, persona, &backend.model, self.options.options());
-        self.budget.apply(&mut spec);
-        Ok(Config { spec, data, out: self.out.clone(), quiet: self.quiet, backend })
+        let options = self.workflow.options.options();
+        self.workflow.config(&self.out, |agent| agent(&self.label, options))
     }
 }
 
@@ -179,19 +208,16 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
 /// Run one agent as `cfg` says, print where its files are, and say how it ended.
 pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     let selected = select::build(&cfg.backend).await?;
-    let session = Session::start(cfg.quiet);
-    session.note(selected.note.clone());
-    let outcome = run_agent(AgentRun {
-        spec: &cfg.spec,
-        backend: selected.backend,
-        data_dirs: cfg.data.dirs,
-        collect: cfg.data.collect,
-        out_dir: cfg.out,
-        events: session.events.clone(),
-        cancel: session.cancel.clone(),
+    let (spec, backend, out_dir) = (&cfg.spec, selected.backend, cfg.out);
+    let DataConfig { dirs: data_dirs, collect } = cfg.data;
+    let (outcome, interrupted) = Session::run(cfg.quiet, async |s| {
+        s.note(selected.note);
+        let (events, cancel) = (s.events.clone(), s.cancel.clone());
+        let outcome =
+            run_agent(AgentRun { spec, backend, data_dirs, collect, out_dir, events, cancel }).await;
+        (outcome, s.cancel.is_cancelled())
     })
     .await;
-    let interrupted = session.finish().await;
 
     print_summary(&outcome);
     Ok(match (outcome.ok, interrupted) {

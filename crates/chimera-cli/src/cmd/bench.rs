@@ -10,23 +10,18 @@
 
 use std::path::PathBuf;
 
-use chimera_core::agent::AgentSpec;
 use chimera_core::bench::{BenchRun, BenchSpec, Side, run_bench};
 use chimera_core::options::GenOptions;
 
-use super::agent::{BudgetArgs, DataArgs, DataConfig, PersonaArgs};
-use crate::args::{BackendArgs, BackendConfig, OptionArgs, Plain};
+use super::agent::{DataConfig, WorkflowArgs, WorkflowConfig};
 use crate::exit::Exit;
 use crate::select;
 use crate::session::Session;
 
-/// Arguments of `chimera bench`.
+/// Arguments of `chimera bench`. The option flags are the chimera overrides (seed,
+/// num-predict and stop apply to both sides).
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    #[command(flatten)]
-    pub data: DataArgs,
-    #[command(flatten)]
-    pub persona: PersonaArgs,
     /// Measured runs per configuration (warm-ups not counted).
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub runs: u32,
@@ -34,15 +29,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR", default_value = "chimera-out/bench")]
     pub out: PathBuf,
     #[command(flatten)]
-    pub budget: BudgetArgs,
-    /// Print warnings only.
-    #[arg(long, short)]
-    pub quiet: bool,
-    #[command(flatten)]
-    pub backend: BackendArgs,
-    /// Chimera overrides (seed, num-predict and stop apply to both sides).
-    #[command(flatten)]
-    pub options: OptionArgs<Plain>,
+    pub workflow: WorkflowArgs,
 }
 
 /// The seed report's chimera configuration, used when no override is given.
@@ -63,35 +50,18 @@ pub fn split_options(all: &GenOptions) -> (GenOptions, GenOptions) {
     (shared.clone(), shared.merged(&overrides))
 }
 
-/// `chimera bench`, validated: the two sides, the data, where it writes.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub spec: BenchSpec,
-    pub data: DataConfig,
-    pub out: PathBuf,
-    pub quiet: bool,
-    pub backend: BackendConfig,
-}
+/// `chimera bench`, validated.
+pub type Config = WorkflowConfig<BenchSpec>;
 
 impl Args {
     /// Check every flag (and read the persona file) before any request; errors name the flag.
     pub fn config(&self) -> anyhow::Result<Config> {
-        let (baseline_opts, chimera_opts) = split_options(&self.options.options());
-        let persona = self.persona.persona()?;
-        let data = self.data.config()?;
-        self.budget.validate()?;
-        let backend = self.backend.config()?;
-        let make = |label: &str, options: GenOptions| {
-            let mut s = AgentSpec::new(label, persona.clone(), &backend.model, options);
-            self.budget.apply(&mut s);
-            s
-        };
-        let spec = BenchSpec {
+        let (baseline, chimera) = split_options(&self.workflow.options.options());
+        self.workflow.config(&self.out, |agent| BenchSpec {
             runs: self.runs as usize,
-            baseline: make("Baseline Agent", baseline_opts),
-            chimera: make("Chimera Agent", chimera_opts),
-        };
-        Ok(Config { spec, data, out: self.out.clone(), quiet: self.quiet, backend })
+            baseline: agent("Baseline Agent", baseline),
+            chimera: agent("Chimera Agent", chimera),
+        })
     }
 }
 
@@ -103,19 +73,14 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
 /// Run the bench as `cfg` says, print the headline figures and where the files are.
 pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     let selected = select::build(&cfg.backend).await?;
-    let session = Session::start(cfg.quiet);
-    session.note(selected.note.clone());
-    let out = run_bench(BenchRun {
-        spec: &cfg.spec,
-        backend: selected.backend,
-        data_dirs: cfg.data.dirs,
-        collect: cfg.data.collect,
-        out_dir: cfg.out.clone(),
-        events: session.events.clone(),
-        cancel: session.cancel.clone(),
+    let (spec, backend, out_dir) = (&cfg.spec, selected.backend, cfg.out.clone());
+    let DataConfig { dirs: data_dirs, collect } = cfg.data;
+    let out = Session::run(cfg.quiet, async |s| {
+        s.note(selected.note);
+        let (events, cancel) = (s.events.clone(), s.cancel.clone());
+        run_bench(BenchRun { spec, backend, data_dirs, collect, out_dir, events, cancel }).await
     })
     .await;
-    session.finish().await;
 
     for c in out.comparisons.iter().filter(|c| c.metric == "Throughput" || c.metric == "TTFT") {
         let d = c.delta_pct.map_or_else(|| "n/a".to_string(), |d| format!("{:+.1}% ± {:.1}%", d.value, d.sd));

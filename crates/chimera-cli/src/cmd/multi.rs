@@ -278,10 +278,7 @@ fn headline(s: &MultiSummary) -> String {
 /// Run `chimera multi`.
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let cfg = args.config()?;
-    let session = Session::start(cfg.quiet);
-    let summary = execute(&cfg, &session).await;
-    session.finish().await;
-    let summary = summary?;
+    let summary = Session::run(cfg.quiet, async |s| execute(&cfg, s).await).await?;
     let out_dir = &cfg.out;
     let html =
         chimera_core::html::write_report(out_dir, &format!("chimera multi: {}", summary_title(out_dir)));

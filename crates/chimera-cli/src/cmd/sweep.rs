@@ -233,10 +233,7 @@ fn say_how_it_ended(done: &SweepFinished) {
 /// Run `chimera sweep`.
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let cfg = args.config()?;
-    let session = Session::start(cfg.quiet);
-    let done = execute(&cfg, &session).await;
-    session.finish().await;
-    let done = done?;
+    let done = Session::run(cfg.quiet, async |s| execute(&cfg, s).await).await?;
     say_how_it_ended(&done);
     let s = &done.summary;
     if let Some(j) = &cfg.json {
