@@ -82,8 +82,6 @@ pub struct Args {
     /// Persona file of the --agent-data workflow (with --scenario: of every agent).
     #[arg(long, value_name = "FILE", requires = "agent_data")]
     pub agent_persona_file: Option<PathBuf>,
-    #[command(flatten)]
-    pub multi: ScenarioArgs,
     /// Output folder.
     #[arg(long, default_value = "chimera-sweep")]
     pub out: PathBuf,
@@ -96,6 +94,8 @@ pub struct Args {
     /// Print warnings only.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub multi: ScenarioArgs,
 }
 
 impl Args {

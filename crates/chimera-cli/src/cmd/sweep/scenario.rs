@@ -27,7 +27,7 @@ pub struct ScenarioArgs {
     /// Each run = a solo phase (each agent alone) then all agents at once; ranked by aggregate
     /// throughput (Σ tokens ÷ concurrent wall) and mean TTFT across agents. The grid's options
     /// go to the tuned agents: all of chimera_homo, agent A of chimera_hetero (agent B keeps
-    /// --chimera2-*), the Chimera agent of baseline_vs_chimera (the Baseline agent keeps the
+    /// --chimera2 options), the Chimera agent of baseline_vs_chimera (the Baseline agent keeps the
     /// fixed options, i.e. server defaults plus single-valued flags such as --num-predict).
     #[arg(long, value_name = "NAME", value_parser = parse_scenario, requires = "agent_data")]
     pub scenario: Option<Scenario>,
@@ -85,7 +85,9 @@ impl ScenarioArgs {
         };
         let second = self.chimera2.options();
         if scenario != Scenario::ChimeraHetero && !second.is_default() {
-            anyhow::bail!("--chimera2-* options set agent B of chimera_hetero; {scenario} does not use them");
+            anyhow::bail!(
+                "--chimera2 (--chimera2-*) options set agent B of chimera_hetero; {scenario} does not use them"
+            );
         }
         let w = ScenarioWorkload {
             scenario,
