@@ -165,9 +165,10 @@ pub struct Found {
 }
 
 /// Extract the numbers of `text` that make a claim; also returns how many were skipped.
+/// Linear in the text: skipped spans are blanked in one copy of it, then numbers are scanned once.
 pub fn extract(text: &str) -> (Vec<Found>, usize) {
     // Blank out spans that are not claims, keeping byte offsets.
-    let mut masked = text.to_string();
+    let mut masked = text.as_bytes().to_vec();
     let mut skipped = 0;
     for m in SKIP_RE.find_iter(text) {
         if m.as_str().chars().any(|c| c.is_ascii_digit()) {
@@ -180,10 +181,10 @@ pub fn extract(text: &str) -> (Vec<Found>, usize) {
             }
             skipped += 1;
         }
-        // SAFETY of offsets: replace every byte of the span with ASCII spaces of equal length.
-        let blank = " ".repeat(m.len());
-        masked.replace_range(m.range(), &blank);
+        // Every byte of the span becomes an ASCII space: offsets and UTF-8 validity are kept.
+        masked[m.range()].fill(b' ');
     }
+    let masked = String::from_utf8(masked).expect("whole UTF-8 sequences replaced by spaces");
     let mut out = Vec::new();
     for c in NUM_RE.captures_iter(&masked) {
         let Some(num) = c.name("num") else { continue };
@@ -226,65 +227,113 @@ fn matches_at_precision(candidate: f64, value: f64, decimals: u32) -> Option<boo
 
 /// Scales that turn a known number of `dim` into the text's unit, and whether each is a
 /// unit change. `x_text = known / scale`.
-fn scales(dim: Dim, unit: TextUnit) -> Vec<(f64, bool)> {
+fn scales(dim: Dim, unit: TextUnit) -> &'static [(f64, bool)] {
     use TextUnit as U;
     match (dim, unit) {
-        (Dim::TimeMs, U::Ms) => vec![(1.0, false)],
-        (Dim::TimeMs, U::S) => vec![(1000.0, true)],
-        (Dim::TimeMs, U::Us) => vec![(1e-3, true)],
-        (Dim::TimeMs, U::Ns) => vec![(1e-6, true)],
-        (Dim::TimeMs, U::Min) => vec![(60_000.0, true)],
-        (Dim::TimeMs, U::None) => vec![(1.0, false), (1000.0, true)],
-        (Dim::Percent, U::Percent | U::None) => vec![(1.0, false)],
-        (Dim::Percent, _) => vec![],
-        (Dim::Rate, U::TokS | U::None) => vec![(1.0, false)],
-        (Dim::Bytes, U::B | U::None) => vec![(1.0, false)],
-        (Dim::Bytes, U::Kb) => vec![(1e3, true), (1024.0, true)],
-        (Dim::Bytes, U::Mb) => vec![(1e6, true), (1_048_576.0, true)],
-        (Dim::Bytes, U::Gb) => vec![(1e9, true), (1_073_741_824.0, true)],
+        (Dim::TimeMs, U::Ms) => &[(1.0, false)],
+        (Dim::TimeMs, U::S) => &[(1000.0, true)],
+        (Dim::TimeMs, U::Us) => &[(1e-3, true)],
+        (Dim::TimeMs, U::Ns) => &[(1e-6, true)],
+        (Dim::TimeMs, U::Min) => &[(60_000.0, true)],
+        (Dim::TimeMs, U::None) => &[(1.0, false), (1000.0, true)],
+        (Dim::Percent, U::Percent | U::None) => &[(1.0, false)],
+        (Dim::Percent, _) => &[],
+        (Dim::Rate, U::TokS | U::None) => &[(1.0, false)],
+        (Dim::Bytes, U::B | U::None) => &[(1.0, false)],
+        (Dim::Bytes, U::Kb) => &[(1e3, true), (1024.0, true)],
+        (Dim::Bytes, U::Mb) => &[(1e6, true), (1_048_576.0, true)],
+        (Dim::Bytes, U::Gb) => &[(1e9, true), (1_073_741_824.0, true)],
         // A plain number (unit unknown): same value, or a fraction written as a percent.
-        (Dim::Plain, U::Percent) => vec![(1.0, false), (0.01, true)],
-        (Dim::Plain, U::S | U::Ms) => vec![(1.0, false), (1000.0, true), (1e-3, true)],
-        (Dim::Plain, _) => vec![(1.0, false)],
-        _ => vec![],
+        (Dim::Plain, U::Percent) => &[(1.0, false), (0.01, true)],
+        (Dim::Plain, U::S | U::Ms) => &[(1.0, false), (1000.0, true), (1e-3, true)],
+        (Dim::Plain, _) => &[(1.0, false)],
+        _ => &[],
     }
 }
 
-/// Best verdict for one found number against the known set.
-fn check_one(f: &Found, known: &[KnownNumber]) -> (Verdict, Option<String>) {
-    let mut best: Option<(Verdict, &str)> = None;
-    let rank = |v: Verdict| match v {
+const DIMS: [Dim; 5] = [Dim::Plain, Dim::TimeMs, Dim::Percent, Dim::Rate, Dim::Bytes];
+
+fn verdict_rank(v: Verdict) -> u8 {
+    match v {
         Verdict::Exact => 0,
         Verdict::Rounded => 1,
         Verdict::UnitChanged => 2,
         Verdict::Unsupported => 3,
-    };
-    for k in known {
-        for (scale, changed) in scales(k.dim, f.unit) {
-            let cand = k.value / scale;
-            if let Some(exact) = matches_at_precision(cand.abs(), f.value.abs(), f.decimals) {
-                if (cand < 0.0) != (f.value < 0.0) && f.value != 0.0 {
-                    continue;
-                }
-                let v = if changed {
-                    Verdict::UnitChanged
-                } else if exact {
-                    Verdict::Exact
-                } else {
-                    Verdict::Rounded
-                };
-                if best.is_none_or(|(b, _)| rank(v) < rank(b)) {
-                    best = Some((v, &k.source));
-                }
-                if v == Verdict::Exact {
-                    return (v, Some(k.source.clone()));
+    }
+}
+
+/// One distinct known value of a dimension: |value|, its sign, and the first position in the
+/// known list where it appears (whose source is cited; later duplicates never win).
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    abs: f64,
+    negative: bool,
+    first: usize,
+}
+
+/// The known numbers sorted by magnitude per dimension, so that each number of the text is
+/// checked against the few known values near it (a binary search) instead of all of them.
+struct KnownIndex {
+    by_dim: [Vec<Entry>; 5],
+}
+
+impl KnownIndex {
+    fn new(known: &[KnownNumber]) -> Self {
+        let mut by_dim: [Vec<Entry>; 5] = Default::default();
+        for (i, k) in known.iter().enumerate() {
+            if k.value.is_finite() {
+                let e = Entry { abs: k.value.abs(), negative: k.value < 0.0, first: i };
+                by_dim[DIMS.iter().position(|d| *d == k.dim).unwrap_or(0)].push(e);
+            }
+        }
+        for v in &mut by_dim {
+            // By magnitude, then sign, then first appearance: keep the first of each value.
+            v.sort_by(|a, b| {
+                a.abs.total_cmp(&b.abs).then(a.negative.cmp(&b.negative)).then(a.first.cmp(&b.first))
+            });
+            v.dedup_by(|later, earlier| later.abs == earlier.abs && later.negative == earlier.negative);
+        }
+        KnownIndex { by_dim }
+    }
+
+    /// Best verdict for `f` and the position of the known number it matched: the lowest rank,
+    /// then the earliest position in the known list (the same answer as checking every known
+    /// number in order).
+    fn check(&self, f: &Found) -> Option<(Verdict, usize)> {
+        let v = f.value.abs();
+        if !v.is_finite() {
+            return None;
+        }
+        let step = 10f64.powi(-(f.decimals as i32));
+        // Every known value that can match lies in this window (rounding reaches step/2 below,
+        // truncation a step above); the margin covers floating-point error, and each candidate
+        // is then decided exactly by `matches_at_precision`.
+        let margin = step + 1e-6 * v.max(1.0);
+        let (lo, hi) = ((v - margin).max(0.0), v + step + margin);
+        let mut best: Option<(u8, usize, Verdict)> = None;
+        for (d, entries) in DIMS.iter().zip(&self.by_dim) {
+            for &(scale, changed) in scales(*d, f.unit) {
+                let from = entries.partition_point(|e| e.abs / scale < lo);
+                for e in entries[from..].iter().take_while(|e| e.abs / scale <= hi) {
+                    if e.negative != (f.value < 0.0) && f.value != 0.0 {
+                        continue;
+                    }
+                    let Some(exact) = matches_at_precision(e.abs / scale, v, f.decimals) else { continue };
+                    let verdict = if changed {
+                        Verdict::UnitChanged
+                    } else if exact {
+                        Verdict::Exact
+                    } else {
+                        Verdict::Rounded
+                    };
+                    let key = (verdict_rank(verdict), e.first);
+                    if best.is_none_or(|(r, i, _)| key < (r, i)) {
+                        best = Some((key.0, key.1, verdict));
+                    }
                 }
             }
         }
-    }
-    match best {
-        Some((v, s)) => (v, Some(s.to_string())),
-        None => (Verdict::Unsupported, None),
+        best.map(|(_, i, verdict)| (verdict, i))
     }
 }
 
@@ -296,13 +345,18 @@ fn context_of(text: &str, start: usize) -> String {
     words.join(" ").replace('|', "/").replace('`', "'")
 }
 
-/// Check every number of `text` against `known`.
+/// Check every number of `text` against `known`. Cost: one pass over the text, plus a binary
+/// search among the known values of each dimension per number found.
 pub fn check(text: &str, known: &[KnownNumber]) -> Grounding {
     let (found, skipped) = extract(text);
+    let index = KnownIndex::new(known);
     let checks: Vec<NumberCheck> = found
         .iter()
         .map(|f| {
-            let (verdict, source) = check_one(f, known);
+            let (verdict, source) = match index.check(f) {
+                Some((v, i)) => (v, Some(known[i].source.clone())),
+                None => (Verdict::Unsupported, None),
+            };
             NumberCheck {
                 text: f.text.clone(),
                 value: f.value,
@@ -356,6 +410,87 @@ mod tests {
         assert_eq!(units("about 3 GB, 40 layers"), vec![(3.0, TextUnit::Gb), (40.0, TextUnit::None)]);
         assert_eq!(units("1.5x faster"), vec![(1.5, TextUnit::Times)]);
         assert_eq!(units("October 2025 and 25th"), vec![]);
+    }
+
+    /// The old way: every known number, every scale, in order (the first of the best rank wins).
+    fn brute_force(f: &Found, known: &[KnownNumber]) -> Option<(Verdict, usize)> {
+        let mut best: Option<(Verdict, usize)> = None;
+        for (i, k) in known.iter().enumerate() {
+            for &(scale, changed) in scales(k.dim, f.unit) {
+                let cand = k.value / scale;
+                let Some(exact) = matches_at_precision(cand.abs(), f.value.abs(), f.decimals) else {
+                    continue;
+                };
+                if (cand < 0.0) != (f.value < 0.0) && f.value != 0.0 {
+                    continue;
+                }
+                let v = if changed {
+                    Verdict::UnitChanged
+                } else if exact {
+                    Verdict::Exact
+                } else {
+                    Verdict::Rounded
+                };
+                if best.is_none_or(|(b, _)| verdict_rank(v) < verdict_rank(b)) {
+                    best = Some((v, i));
+                }
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn index_agrees_with_checking_every_known_number() {
+        let mut rng = crate::testrng::Rng(0x5eed_1234_abcd_0001);
+        let units = [
+            TextUnit::None,
+            TextUnit::Ms,
+            TextUnit::S,
+            TextUnit::Us,
+            TextUnit::Min,
+            TextUnit::Percent,
+            TextUnit::TokS,
+            TextUnit::Kb,
+            TextUnit::Mb,
+            TextUnit::Gb,
+            TextUnit::Times,
+        ];
+        let bases = [0.0, 0.3, 1.0, 12.5, 48.47, 77.29, 920.52, 3202.2, 1_073_741_824.0, 1e15];
+        for round in 0..300 {
+            let mut known = Vec::new();
+            for i in 0..(1 + rng.below(60)) {
+                let base = *rng.pick(&bases) * (1.0 + rng.below(5) as f64 / 1000.0);
+                let value = if rng.below(6) == 0 { -base } else { base };
+                let value = if rng.below(20) == 0 { f64::NAN } else { value };
+                known.push(KnownNumber::new(value, *rng.pick(&DIMS), format!("k{i}")));
+                if rng.below(4) == 0 {
+                    known.push(known[rng.below(known.len() as u64) as usize].clone());
+                }
+            }
+            let index = KnownIndex::new(&known);
+            for _ in 0..40 {
+                let k = rng.pick(&known).value;
+                let unit = *rng.pick(&units);
+                let decimals = rng.below(4) as u32;
+                let scale = *rng.pick(&[1.0, 1000.0, 1e-3, 0.01, 1024.0, 1e6]);
+                let p = 10f64.powi(decimals as i32);
+                let v = match rng.below(4) {
+                    0 => (k / scale * p).round() / p,
+                    1 => (k / scale * p).trunc() / p,
+                    2 => (k / scale * p).round() / p + 1.0 / p,
+                    _ => rng.below(100_000) as f64 / p,
+                };
+                if !v.is_finite() {
+                    continue;
+                }
+                let f = Found { text: String::new(), value: v, decimals, unit, start: 0 };
+                assert_eq!(
+                    index.check(&f),
+                    brute_force(&f, &known),
+                    "round {round}: {f:?} against {known:?}"
+                );
+            }
+        }
     }
 
     #[test]
