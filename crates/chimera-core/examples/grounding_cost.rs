@@ -105,7 +105,7 @@ fn main() {
         .collect();
     let runs: usize = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(5);
 
-    let inv = collect(&[dir.clone()], &CollectOptions::default()).expect("collect the corpus");
+    let inv = collect(std::slice::from_ref(&dir), &CollectOptions::default()).expect("collect the corpus");
     let spec = AgentSpec::new(
         "Bench",
         Persona::collector(),

@@ -157,7 +157,7 @@ async fn run(runtime: &str) {
             let (c0, w0) = (process_cpu_ns(), Instant::now());
             match i {
                 0 => assert!(raw_tcp(&url, &body).await > n),
-                1 => assert!(reqwest_bytes(&http, &url, &body).await > n),
+                1 => assert!(reqwest_bytes(http.pooled(), &url, &body).await > n),
                 2 => {
                     assert_eq!(ollama.generate(&req, &no_sink).await.expect("ollama stream").chunks, n as u64)
                 }

@@ -1,17 +1,32 @@
-//! File output helpers: atomic writes (temp file + rename) so a crash never leaves half a file.
+//! File output helpers: atomic writes (temp file + rename) so a crash never leaves half a file,
+//! and never a registered secret ([`crate::secret`]): every file Chimera writes goes through here.
 
 use std::io::Write;
 use std::path::Path;
 
 /// Write `bytes` to `path` atomically: a temporary file in the same folder, flushed, then renamed.
-/// Parent folders are created.
+/// Parent folders are created. Registered secrets are redacted.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    write_atomic_with(path, |w| w.write_all(bytes))
+    let bytes = crate::secret::redact_bytes(bytes);
+    write_unredacted(path, |w| w.write_all(&bytes))
 }
 
 /// [`write_atomic`] for output produced by a writer callback (streamed through a buffer, never
-/// held whole in memory). On error the temporary file is removed and `path` is untouched.
+/// held whole in memory, unless a secret is registered: then it is buffered and redacted). On
+/// error the temporary file is removed and `path` is untouched.
 pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    if !crate::secret::any_registered() {
+        return write_unredacted(path, write);
+    }
+    let mut buf = Vec::new();
+    write(&mut buf)?;
+    write_atomic(path, &buf)
+}
+
+fn write_unredacted(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {

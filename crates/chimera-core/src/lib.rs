@@ -23,6 +23,7 @@ pub mod persona;
 pub mod plots;
 pub mod prompt;
 pub mod report;
+pub mod secret;
 pub mod stats;
 pub mod sweep;
 #[cfg(test)]

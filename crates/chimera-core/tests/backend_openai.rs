@@ -221,7 +221,7 @@ async fn api_key_never_appears_in_any_output() {
     for o in &outputs {
         assert!(!o.contains(KEY), "the API key leaked into: {o}");
     }
-    assert!(f.error.to_string().contains("<redacted>"), "{}", f.error);
+    assert!(f.error.to_string().contains("[redacted]"), "{}", f.error);
 
     // from_env_key with an unset variable sends no key.
     let c = OpenAiClient::from_env_key(&srv.url(), VAR, Timeouts::default());

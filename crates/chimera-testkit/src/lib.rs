@@ -31,7 +31,10 @@
 //! [`Final::llama_server_timings`] is set — and `data: [DONE]`). `Reply::Status`,
 //! `Reply::JsonStatus`, `Reply::Json`, `Reply::Delay` and `Reply::Close` cover plain answers.
 //! [`ScriptedServer::start_serial`] answers one request at a time (others queue), like a
-//! server with one slot.
+//! server with one slot. [`ScriptedServer::start_with`] takes [`ServerOptions`]: HTTPS with a
+//! certificate from a CA made at test time ([`TestCa`]), and `close_after_response`, a server
+//! that closes its connection after every response (the client's next request on the pooled
+//! connection gets no answer).
 //!
 //! # A fake Ollama of known speed
 //! [`FakeOllama`] answers `/api/version`, `/api/tags`, `/api/show`, `/api/ps` and streams
@@ -61,7 +64,9 @@
 mod fake_ollama;
 mod script;
 mod server;
+mod tls;
 
 pub use fake_ollama::{FAKE_DEFAULT_NUM_CTX, FAKE_MODEL_SIZE, FakeOllama, LatencyProfile};
 pub use script::{Final, Script, Step, Timings};
-pub use server::{Reply, Request, ScriptedServer};
+pub use server::{Reply, Request, ScriptedServer, ServerOptions};
+pub use tls::TestCa;

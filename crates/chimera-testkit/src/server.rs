@@ -1,17 +1,19 @@
 //! The scripted loopback HTTP/1.1 server: real TCP on 127.0.0.1, keep-alive, chunked streaming,
-//! concurrent or serial request handling, and a log of every request received.
+//! concurrent or serial request handling, optional TLS, a mode that closes connections after
+//! every response, and a log of every request received.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::script::{Format, Renderer, Script, Step};
+use crate::tls::TestCa;
 
 /// One request as received.
 #[derive(Debug, Clone)]
@@ -74,54 +76,96 @@ pub enum Reply {
 
 type Handler = Arc<dyn Fn(&Request) -> Reply + Send + Sync + 'static>;
 
+/// How a [`ScriptedServer`] treats its connections.
+#[derive(Clone, Default)]
+pub struct ServerOptions {
+    /// Answer ONE request at a time (others wait, as on a server with a single slot).
+    pub serial: bool,
+    /// After each response, keep the connection until the client sends its next request on it,
+    /// read that request, then close without answering: a server that closes its connection
+    /// after every response, with the client always losing the race against the close (the
+    /// request it sent on the pooled connection gets no response byte). The request is logged.
+    pub close_after_response: bool,
+    /// Serve HTTPS with a certificate signed by this CA (`url()` then says `https://`).
+    pub tls: Option<Arc<TestCa>>,
+}
+
 /// A scripted HTTP server on `127.0.0.1:<ephemeral port>`. Stops on [`ScriptedServer::shutdown`]
 /// or when dropped (every connection task is aborted).
 pub struct ScriptedServer {
     addr: SocketAddr,
+    tls: bool,
     log: Arc<Mutex<Vec<Request>>>,
     task: Option<JoinHandle<()>>,
+}
+
+/// What the server does with one connection.
+#[derive(Clone)]
+struct ConnCtx {
+    handler: Handler,
+    log: Arc<Mutex<Vec<Request>>>,
+    gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    close_after_response: bool,
 }
 
 impl ScriptedServer {
     /// Serve requests concurrently (one task per connection, keep-alive honoured).
     pub async fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> ScriptedServer {
-        Self::start_inner(Arc::new(handler), false).await
+        Self::start_with(ServerOptions::default(), handler).await
     }
 
     /// Serve ONE request at a time: others wait (connections are accepted, requests queue) like a
     /// server with a single slot. Script offsets count from when processing starts.
     pub async fn start_serial(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> ScriptedServer {
-        Self::start_inner(Arc::new(handler), true).await
+        Self::start_with(ServerOptions { serial: true, ..Default::default() }, handler).await
     }
 
-    async fn start_inner(handler: Handler, serial: bool) -> ScriptedServer {
+    /// Serve with the given [`ServerOptions`].
+    pub async fn start_with(
+        opts: ServerOptions,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> ScriptedServer {
         let listener =
             TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0 for the scripted server");
         let addr = listener.local_addr().expect("local address of the scripted server");
         let log = Arc::new(Mutex::new(Vec::new()));
-        let gate = serial.then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let task_log = log.clone();
+        let ctx = ConnCtx {
+            handler: Arc::new(handler),
+            log: log.clone(),
+            gate: opts.serial.then(|| Arc::new(tokio::sync::Mutex::new(()))),
+            close_after_response: opts.close_after_response,
+        };
+        let acceptor = opts.tls.as_ref().map(|ca| tokio_rustls::TlsAcceptor::from(ca.server_config()));
         let task = tokio::spawn(async move {
             let mut conns = JoinSet::new();
             loop {
                 tokio::select! {
                     acc = listener.accept() => {
                         let Ok((stream, _)) = acc else { continue };
-                        let (h, l, g) = (handler.clone(), task_log.clone(), gate.clone());
+                        let (ctx, acceptor) = (ctx.clone(), acceptor.clone());
                         conns.spawn(async move {
-                            let _ = serve_conn(stream, h, l, g).await;
+                            if stream.set_nodelay(true).is_err() {
+                                return;
+                            }
+                            let _ = match acceptor {
+                                Some(a) => match a.accept(stream).await {
+                                    Ok(tls) => serve_conn(tls, ctx).await,
+                                    Err(_) => Ok(()),
+                                },
+                                None => serve_conn(stream, ctx).await,
+                            };
                         });
                     }
                     Some(_) = conns.join_next(), if !conns.is_empty() => {}
                 }
             }
         });
-        ScriptedServer { addr, log, task: Some(task) }
+        ScriptedServer { addr, tls: opts.tls.is_some(), log, task: Some(task) }
     }
 
-    /// `http://127.0.0.1:PORT` (no trailing slash).
+    /// `http://127.0.0.1:PORT`, or `https://` with TLS (no trailing slash).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
     }
 
     /// The socket address.
@@ -153,28 +197,32 @@ impl Drop for ScriptedServer {
 
 const MAX_HEAD: usize = 1 << 20;
 
-async fn serve_conn(
-    mut stream: TcpStream,
-    handler: Handler,
-    log: Arc<Mutex<Vec<Request>>>,
-    gate: Option<Arc<tokio::sync::Mutex<()>>>,
-) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
+/// A connection: plain TCP or TLS over it.
+trait Conn: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Conn for T {}
+
+async fn serve_conn(mut stream: impl Conn, ctx: ConnCtx) -> std::io::Result<()> {
     let mut buf = Vec::new();
+    let mut answered = false;
     loop {
         let Some(req) = read_request(&mut stream, &mut buf).await? else { return Ok(()) };
-        if let Ok(mut l) = log.lock() {
+        if let Ok(mut l) = ctx.log.lock() {
             l.push(req.clone());
         }
-        let _slot = match &gate {
+        if answered && ctx.close_after_response {
+            // The client reused the connection this server meant to close: no answer.
+            return stream.shutdown().await;
+        }
+        let _slot = match &ctx.gate {
             Some(g) => Some(g.clone().lock_owned().await),
             None => None,
         };
         let t0 = Instant::now();
-        let reply = handler(&req);
+        let reply = (ctx.handler)(&req);
         if !write_reply(&mut stream, &req, reply, t0).await? {
             return Ok(());
         }
+        answered = true;
     }
 }
 
@@ -183,7 +231,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Read one request (head + Content-Length body). `None` on a clean close between requests.
-async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<Option<Request>> {
+async fn read_request(stream: &mut impl Conn, buf: &mut Vec<u8>) -> std::io::Result<Option<Request>> {
     let mut tmp = [0u8; 16 * 1024];
     let head_end = loop {
         if let Some(p) = find(buf, b"\r\n\r\n") {
@@ -237,7 +285,7 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-async fn write_full(stream: &mut TcpStream, status: u16, ctype: &str, body: &[u8]) -> std::io::Result<bool> {
+async fn write_full(stream: &mut impl Conn, status: u16, ctype: &str, body: &[u8]) -> std::io::Result<bool> {
     let mut out = format!(
         "HTTP/1.1 {status} {}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
         reason(status),
@@ -249,7 +297,7 @@ async fn write_full(stream: &mut TcpStream, status: u16, ctype: &str, body: &[u8
     Ok(true)
 }
 
-async fn write_chunk(stream: &mut TcpStream, data: &[u8]) -> std::io::Result<()> {
+async fn write_chunk(stream: &mut impl Conn, data: &[u8]) -> std::io::Result<()> {
     if data.is_empty() {
         return Ok(());
     }
@@ -273,7 +321,7 @@ async fn wait_until(deadline: Instant) {
 
 /// Returns whether the connection stays open.
 async fn write_reply(
-    stream: &mut TcpStream,
+    stream: &mut impl Conn,
     req: &Request,
     reply: Reply,
     t0: Instant,
@@ -303,7 +351,7 @@ async fn write_reply(
 }
 
 async fn stream_script(
-    stream: &mut TcpStream,
+    stream: &mut impl Conn,
     req: &Request,
     script: Script,
     format: Format,

@@ -10,10 +10,10 @@ pub mod ollama;
 pub mod openai;
 mod record;
 
-pub use http::http_client;
+pub use http::{HttpClient, TlsOptions, http_client, without_userinfo};
 pub use ollama::OllamaClient;
 pub use openai::OpenAiClient;
-pub use record::{CallRecord, CallRecorder, ServerTimings};
+pub use record::{CallRecord, CallRecorder, CallRetry, ServerTimings};
 
 use std::time::Duration;
 
@@ -164,6 +164,12 @@ pub enum BackendError {
     )]
     ConnectTimeout { url: String, timeout_ms: u64 },
     #[error(
+        "TLS with {url} failed: {detail}. If the server's certificate is self-signed or from a private CA, \
+         pass --ca-cert FILE (the CA certificate in PEM) or, in a lab, --insecure; if the server speaks \
+         plain HTTP, use an http:// URL"
+    )]
+    Tls { url: String, detail: String },
+    #[error(
         "model '{model}' not found on {url}; pull it with `ollama pull {model}` (or pick one from `/api/tags`)"
     )]
     ModelNotFound { model: String, url: String },
@@ -187,6 +193,26 @@ pub enum BackendError {
     Engine(String),
     #[error("the call was cancelled")]
     Cancelled,
+}
+
+impl BackendError {
+    /// Replace every secret of `r` in the error's text.
+    pub fn redact(&mut self, r: &crate::secret::Redactor) {
+        use BackendError as E;
+        let texts: Vec<&mut String> = match self {
+            E::Connect { url, detail } | E::Tls { url, detail } => vec![url, detail],
+            E::ConnectTimeout { url, .. } => vec![url],
+            E::ModelNotFound { model, url } => vec![model, url],
+            E::Http { url, body, .. } => vec![url, body],
+            E::Server { message } => vec![message],
+            E::Malformed { line, detail } => vec![line, detail],
+            E::InvalidRequest(m) | E::Engine(m) => vec![m],
+            E::FirstTokenTimeout { .. } | E::IdleTimeout { .. } | E::Truncated | E::Cancelled => vec![],
+        };
+        for t in texts {
+            r.redact_string(t);
+        }
+    }
 }
 
 /// A failed call: the error and everything measured before it happened.

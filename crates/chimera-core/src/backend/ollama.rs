@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::http::{self, Flow, LineParser};
+use super::http::{self, Flow, HttpClient, LineParser, ServerUrl};
 use super::{
     Backend, BackendError, BackendInfo, BackendKind, CallFailure, CallRecord, CallRecorder, GenRequest,
     Input, ServerTimings, Timeouts, TokenSink,
@@ -31,6 +31,11 @@ pub fn ollama_host_url(value: Option<&str>) -> String {
         Some((sch, r)) => (sch, r, "11434"),
     };
     let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
+    // `user:password@` is kept as given (the clients send it as basic auth, see `ServerUrl`).
+    let (userinfo, hostport) = match hostport.rsplit_once('@') {
+        Some((u, h)) => (format!("{u}@"), h),
+        None => (String::new(), hostport),
+    };
     let split = if let Some(h) = hostport.strip_prefix('[') {
         // [v6]:port
         h.split_once("]:").map(|(h, p)| (h.to_string(), p.to_string()))
@@ -55,7 +60,7 @@ pub fn ollama_host_url(value: Option<&str>) -> String {
     let host = if host.is_empty() { "127.0.0.1".to_string() } else { host };
     let host = if host.contains(':') { format!("[{host}]") } else { host };
     let path = if path.is_empty() { String::new() } else { format!("/{}", path.trim_end_matches('/')) };
-    format!("{scheme}://{host}:{port}{path}")
+    format!("{scheme}://{userinfo}{host}:{port}{path}")
 }
 
 /// `/api/tags` entry.
@@ -144,10 +149,13 @@ fn normalise(name: &str) -> String {
 }
 
 /// Ollama native HTTP client. Cheap to clone; clones share one connection pool.
+///
+/// A URL with credentials (`http://user:password@host:port`) sends them as HTTP basic auth;
+/// they never appear in the endpoint, records or errors.
 #[derive(Debug, Clone)]
 pub struct OllamaClient {
-    http: reqwest::Client,
-    base: String,
+    http: HttpClient,
+    server: ServerUrl,
     timeouts: Timeouts,
 }
 
@@ -157,10 +165,10 @@ impl OllamaClient {
         Self::with_http(http::http_client(&timeouts), base_url, timeouts)
     }
 
-    /// A client on a shared `reqwest::Client` (see [`super::http_client`]); its connect timeout
-    /// is the shared client's.
-    pub fn with_http(http: reqwest::Client, base_url: &str, timeouts: Timeouts) -> Self {
-        OllamaClient { http, base: http::trim_base(base_url), timeouts }
+    /// A client on a shared [`HttpClient`] (see [`super::http_client`]); its connect timeout and
+    /// TLS settings are the shared client's.
+    pub fn with_http(http: HttpClient, base_url: &str, timeouts: Timeouts) -> Self {
+        OllamaClient { http, server: ServerUrl::parse(base_url), timeouts }
     }
 
     /// A client for `OLLAMA_HOST` (read as Ollama's CLI does; default `http://127.0.0.1:11434`).
@@ -169,13 +177,13 @@ impl OllamaClient {
         Self::new(&ollama_host_url(v.as_deref()), timeouts)
     }
 
-    /// The base URL.
+    /// The base URL (without credentials).
     pub fn base_url(&self) -> &str {
-        &self.base
+        &self.server.base
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        format!("{}{path}", self.server.base)
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(
@@ -184,19 +192,30 @@ impl OllamaClient {
         body: Option<Value>,
         model: Option<&str>,
     ) -> Result<T, BackendError> {
+        self.get_json_unredacted(path, body, model).await.map_err(|mut e| {
+            e.redact(&self.server.redactor);
+            e
+        })
+    }
+
+    async fn get_json_unredacted<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<Value>,
+        model: Option<&str>,
+    ) -> Result<T, BackendError> {
         let url = self.url(path);
         let rb = match &body {
-            Some(b) => self.http.post(&url).json(b),
-            None => self.http.get(&url),
+            Some(b) => self.http.pooled().post(&url).json(b),
+            None => self.http.pooled().get(&url),
         };
+        let req = self
+            .server
+            .authorize(rb)
+            .build()
+            .map_err(|e| BackendError::InvalidRequest(format!("{url}: {e}")))?;
         let t = &self.timeouts;
-        let resp = match tokio::time::timeout(t.first_token, rb.send()).await {
-            Err(_) => {
-                return Err(BackendError::FirstTokenTimeout { timeout_ms: t.first_token.as_millis() as u64 });
-            }
-            Ok(Err(e)) => return Err(http::send_error(&e, &url, t)),
-            Ok(Ok(r)) => r,
-        };
+        let (resp, _) = http::send(&self.http, req, t, |_| {}).await?;
         let status = resp.status().as_u16();
         if !resp.status().is_success() {
             let body = http::error_body(resp, t.idle).await;
@@ -368,13 +387,13 @@ impl Backend for OllamaClient {
     }
 
     fn endpoint(&self) -> String {
-        self.base.clone()
+        self.server.base.clone()
     }
 
     async fn info(&self, model: Option<&str>) -> Result<BackendInfo, BackendError> {
         let mut info = BackendInfo {
             kind: Some(BackendKind::Ollama),
-            endpoint: self.base.clone(),
+            endpoint: self.server.base.clone(),
             version: Some(self.version().await?),
             ..Default::default()
         };
@@ -383,7 +402,10 @@ impl Backend for OllamaClient {
             let tags = self.tags().await?;
             let tag = tags.iter().find(|t| normalise(&t.name) == want || normalise(&t.model) == want);
             let Some(tag) = tag else {
-                return Err(BackendError::ModelNotFound { model: m.to_string(), url: self.base.clone() });
+                return Err(BackendError::ModelNotFound {
+                    model: m.to_string(),
+                    url: self.server.base.clone(),
+                });
             };
             info.model = Some(tag.name.clone());
             info.model_digest = (!tag.digest.is_empty()).then(|| tag.digest.clone());
@@ -400,19 +422,24 @@ impl Backend for OllamaClient {
         };
         let url = self.url(path);
         let body = serde_json::to_vec(&Self::request_body(req)).unwrap_or_default();
-        let built =
-            self.http.post(&url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body).build();
-        let rec = CallRecorder::start(BackendKind::Ollama, &self.base, req);
+        let rb = self.http.pooled().post(&url).header(reqwest::header::CONTENT_TYPE, "application/json");
+        let built = self.server.authorize(rb).body(body).build();
+        let rec = CallRecorder::start(BackendKind::Ollama, &self.server.base, req);
         let http_req = match built {
             Ok(r) => r,
             Err(e) => return Err(rec.fail(BackendError::InvalidRequest(format!("{url}: {e}")))),
         };
         let model = req.model.clone();
-        let (resp, rec, sent) = http::execute(&self.http, http_req, rec, &self.timeouts, |status, body| {
-            status_error(status, body, &url, Some(&model))
-        })
-        .await?;
-        http::stream_lines(resp, rec, sent, &self.timeouts, &mut NdjsonParser, on_token).await
+        let result = async {
+            let (resp, rec, sent) =
+                http::execute(&self.http, http_req, rec, &self.timeouts, |status, body| {
+                    status_error(status, body, &url, Some(&model))
+                })
+                .await?;
+            http::stream_lines(resp, rec, sent, &self.timeouts, &mut NdjsonParser, on_token).await
+        }
+        .await;
+        http::redact_result(&self.server.redactor, result)
     }
 }
 
@@ -438,6 +465,9 @@ mod tests {
             (Some("[::1]:1234"), "http://[::1]:1234"),
             (Some("[::1]"), "http://[::1]:11434"),
             (Some("example.com:notaport"), "http://example.com:11434"),
+            (Some("http://user:PASS@host/x"), "http://user:PASS@host:80/x"),
+            (Some("u:p%40ss:w@[::1]:8080"), "http://u:p%40ss:w@[::1]:8080"),
+            (Some("https://u@example.com"), "https://u@example.com:443"),
         ];
         for (input, want) in cases {
             assert_eq!(ollama_host_url(input), want, "OLLAMA_HOST={input:?}");

@@ -2,7 +2,8 @@
 //!
 //! Works with llama.cpp's llama-server (its `timings` object is used when present), vLLM,
 //! LM Studio and Ollama's `/v1`. The API key is read from an environment variable and only
-//! ever placed in the `Authorization` header: never in endpoints, records, infos or errors.
+//! ever placed in the `Authorization` header: never in endpoints, records, infos or errors, and
+//! redacted (in every written form) from whatever the server sends back.
 
 use std::borrow::Cow;
 
@@ -10,7 +11,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::http::{self, Flow, LineParser};
+use super::http::{self, Flow, HttpClient, LineParser, ServerUrl};
 use super::{
     Backend, BackendError, BackendInfo, BackendKind, CallFailure, CallRecord, CallRecorder, GenRequest,
     ServerTimings, Timeouts, TokenSink,
@@ -18,11 +19,14 @@ use super::{
 use crate::options::Api;
 
 /// OpenAI-compatible streaming client. Cheap to clone; clones share one connection pool.
+///
+/// A URL with credentials (`http://user:password@host:port`) sends them as HTTP basic auth
+/// when there is no API key (the key, a bearer token, takes the `Authorization` header).
 #[derive(Clone)]
 pub struct OpenAiClient {
-    http: reqwest::Client,
-    /// Base URL without `/v1` (e.g. `http://127.0.0.1:8080`).
-    base: String,
+    http: HttpClient,
+    /// Base URL without `/v1` (e.g. `http://127.0.0.1:8080`) and without credentials.
+    server: ServerUrl,
     api_key: Option<String>,
     timeouts: Timeouts,
 }
@@ -30,8 +34,8 @@ pub struct OpenAiClient {
 impl std::fmt::Debug for OpenAiClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenAiClient")
-            .field("base", &self.base)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("server", &self.server)
+            .field("api_key", &self.api_key.as_ref().map(|_| crate::secret::REDACTED))
             .field("timeouts", &self.timeouts)
             .finish()
     }
@@ -43,49 +47,57 @@ impl OpenAiClient {
         Self::with_http(http::http_client(&timeouts), base_url, api_key, timeouts)
     }
 
-    /// A client on a shared `reqwest::Client` (see [`super::http_client`]).
-    pub fn with_http(
-        http: reqwest::Client,
-        base_url: &str,
-        api_key: Option<String>,
-        timeouts: Timeouts,
-    ) -> Self {
-        let base = http::trim_base(base_url);
-        let base = base.strip_suffix("/v1").map(str::to_string).unwrap_or(base);
+    /// A client on a shared [`HttpClient`] (see [`super::http_client`]). The key is registered
+    /// for redaction process-wide ([`crate::secret::register`]).
+    pub fn with_http(http: HttpClient, base_url: &str, api_key: Option<String>, timeouts: Timeouts) -> Self {
+        let mut server = ServerUrl::parse(base_url);
+        if let Some(b) = server.base.strip_suffix("/v1") {
+            server.base = b.to_string();
+        }
         let api_key = api_key.filter(|k| !k.trim().is_empty());
-        OpenAiClient { http, base, api_key, timeouts }
+        if let Some(k) = &api_key {
+            crate::secret::register(k);
+            server.redactor.add(k);
+        }
+        OpenAiClient { http, server, api_key, timeouts }
     }
 
     /// A client whose key is read from the environment variable `env_var_name`
     /// (unset or empty → no key). The variable's value is never written anywhere.
     pub fn from_env_key(base_url: &str, env_var_name: &str, timeouts: Timeouts) -> Self {
-        Self::new(base_url, std::env::var(env_var_name).ok(), timeouts)
+        Self::from_env_key_with_http(http::http_client(&timeouts), base_url, env_var_name, timeouts)
     }
 
-    /// The base URL (without `/v1`).
+    /// [`OpenAiClient::from_env_key`] on a shared [`HttpClient`].
+    pub fn from_env_key_with_http(
+        http: HttpClient,
+        base_url: &str,
+        env_var_name: &str,
+        timeouts: Timeouts,
+    ) -> Self {
+        Self::with_http(http, base_url, std::env::var(env_var_name).ok(), timeouts)
+    }
+
+    /// The base URL (without `/v1` and without credentials).
     pub fn base_url(&self) -> &str {
-        &self.base
+        &self.server.base
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        format!("{}{path}", self.server.base)
     }
 
-    /// Replace the key, if it appears, in text that may be shown or stored.
-    fn redact(&self, s: String) -> String {
+    /// The key as a bearer token, else the URL's credentials as basic auth.
+    fn authorize(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.api_key {
-            Some(k) if s.contains(k.as_str()) => s.replace(k.as_str(), "<redacted>"),
-            _ => s,
+            Some(k) => rb.bearer_auth(k),
+            None => self.server.authorize(rb),
         }
     }
 
-    fn redact_err(&self, e: BackendError) -> BackendError {
-        let Some(k) = &self.api_key else { return e };
-        match serde_json::to_string(&e) {
-            Ok(s) if s.contains(k.as_str()) => serde_json::from_str(&self.redact(s))
-                .unwrap_or(BackendError::Server { message: "<redacted>".into() }),
-            _ => e,
-        }
+    fn redact_err(&self, mut e: BackendError) -> BackendError {
+        e.redact(&self.server.redactor);
+        e
     }
 
     /// The JSON body sent for `req`: messages, `stream`, `stream_options.include_usage`, and the
@@ -105,23 +117,21 @@ impl OpenAiClient {
 
     /// `GET /v1/models`: the model ids the server offers.
     pub async fn models(&self) -> Result<Vec<String>, BackendError> {
+        self.models_unredacted().await.map_err(|e| self.redact_err(e))
+    }
+
+    async fn models_unredacted(&self) -> Result<Vec<String>, BackendError> {
         let url = self.url("/v1/models");
         let t = &self.timeouts;
-        let mut rb = self.http.get(&url);
-        if let Some(k) = &self.api_key {
-            rb = rb.bearer_auth(k);
-        }
-        let resp = match tokio::time::timeout(t.first_token, rb.send()).await {
-            Err(_) => {
-                return Err(BackendError::FirstTokenTimeout { timeout_ms: t.first_token.as_millis() as u64 });
-            }
-            Ok(Err(e)) => return Err(self.redact_err(http::send_error(&e, &url, t))),
-            Ok(Ok(r)) => r,
-        };
+        let req = self
+            .authorize(self.http.pooled().get(&url))
+            .build()
+            .map_err(|e| BackendError::InvalidRequest(format!("{url}: {e}")))?;
+        let (resp, _) = http::send(&self.http, req, t, |_| {}).await?;
         let status = resp.status().as_u16();
         let text = http::error_body(resp, t.idle).await;
         if !(200..300).contains(&status) {
-            return Err(self.redact_err(status_error(status, text, &url, None)));
+            return Err(status_error(status, text, &url, None));
         }
         let v: Value = serde_json::from_str(&text).map_err(|e| http::malformed(text.as_bytes(), e))?;
         Ok(v.get("data")
@@ -277,21 +287,24 @@ impl Backend for OpenAiClient {
     }
 
     fn endpoint(&self) -> String {
-        self.base.clone()
+        self.server.base.clone()
     }
 
     async fn info(&self, model: Option<&str>) -> Result<BackendInfo, BackendError> {
         let models = self.models().await?;
         let mut info = BackendInfo {
             kind: Some(BackendKind::Openai),
-            endpoint: self.base.clone(),
+            endpoint: self.server.base.clone(),
             ..Default::default()
         };
         if let Some(m) = model {
             // Servers that serve one model (llama-server) accept any name; report the asked name.
             info.model = Some(m.to_string());
             if models.len() > 1 && !models.iter().any(|id| id == m) {
-                return Err(BackendError::ModelNotFound { model: m.to_string(), url: self.base.clone() });
+                return Err(BackendError::ModelNotFound {
+                    model: m.to_string(),
+                    url: self.server.base.clone(),
+                });
             }
         }
         Ok(info)
@@ -300,16 +313,12 @@ impl Backend for OpenAiClient {
     async fn generate(&self, req: &GenRequest, on_token: TokenSink<'_>) -> Result<CallRecord, CallFailure> {
         let url = self.url("/v1/chat/completions");
         let body = serde_json::to_vec(&Self::request_body(req)).unwrap_or_default();
-        let mut rb =
-            self.http.post(&url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
-        if let Some(k) = &self.api_key {
-            rb = rb.bearer_auth(k);
-        }
-        let built = rb.build();
-        let rec = CallRecorder::start(BackendKind::Openai, &self.base, req);
+        let rb = self.http.pooled().post(&url).header(reqwest::header::CONTENT_TYPE, "application/json");
+        let built = self.authorize(rb).body(body).build();
+        let rec = CallRecorder::start(BackendKind::Openai, &self.server.base, req);
         let http_req = match built {
             Ok(r) => r,
-            Err(e) => return Err(rec.fail(BackendError::InvalidRequest(self.redact(format!("{url}: {e}"))))),
+            Err(e) => return Err(rec.fail(BackendError::InvalidRequest(format!("{url}: {e}")))),
         };
         let model = req.model.clone();
         let result = async {
@@ -322,11 +331,7 @@ impl Backend for OpenAiClient {
             http::stream_lines(resp, rec, sent, &self.timeouts, &mut parser, on_token).await
         }
         .await;
-        result.map_err(|mut f| {
-            f.error = self.redact_err(f.error);
-            f.partial.error = f.partial.error.take().map(|e| self.redact_err(e));
-            f
-        })
+        http::redact_result(&self.server.redactor, result)
     }
 }
 

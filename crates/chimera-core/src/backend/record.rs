@@ -43,9 +43,41 @@ pub struct CallRecord {
     /// True when the stream ended with its final chunk.
     pub completed: bool,
     pub error: Option<BackendError>,
+    /// Set when the request failed before any response on a reused connection and was sent
+    /// again, once, on a fresh connection: `started_at` and every offset above count from that
+    /// second send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<CallRetry>,
+}
+
+/// The first attempt of a call that was retried on a fresh connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRetry {
+    /// Why the first attempt failed (e.g. the server closed the reused connection).
+    pub error: BackendError,
+    /// When the first attempt was sent.
+    pub first_started_at: DateTime<Utc>,
+    /// From the first send to the retry's send, ms.
+    pub first_attempt_ms: f64,
 }
 
 impl CallRecord {
+    /// Replace every secret of `r` in what the server sent and in the errors.
+    pub fn redact(&mut self, r: &crate::secret::Redactor) {
+        for t in [&mut self.endpoint, &mut self.text, &mut self.thinking] {
+            r.redact_string(t);
+        }
+        if let Some(d) = &mut self.done_reason {
+            r.redact_string(d);
+        }
+        if let Some(e) = &mut self.error {
+            e.redact(r);
+        }
+        if let Some(retry) = &mut self.retry {
+            retry.error.redact(r);
+        }
+    }
+
     /// TTFT in ms (first non-empty chunk, thinking included).
     pub fn ttft_ms(&self) -> Option<f64> {
         self.first_token_ms
@@ -103,6 +135,7 @@ impl CallRecorder {
                 prompt_truncated: false,
                 completed: false,
                 error: None,
+                retry: None,
             },
         }
     }
@@ -110,6 +143,18 @@ impl CallRecorder {
     /// Milliseconds since the request was sent.
     pub fn elapsed_ms(&self) -> f64 {
         self.t0.elapsed().as_secs_f64() * 1000.0
+    }
+
+    /// The request is being sent again on a fresh connection after `error`: note the first
+    /// attempt and restart the clock (TTFT and every offset count from the retried send).
+    pub fn retry(&mut self, error: BackendError) {
+        self.rec.retry = Some(CallRetry {
+            error,
+            first_started_at: self.rec.started_at,
+            first_attempt_ms: self.elapsed_ms(),
+        });
+        self.t0 = Instant::now();
+        self.rec.started_at = Utc::now();
     }
 
     /// Record one chunk; empty text is ignored. Returns the chunk as passed to sinks.

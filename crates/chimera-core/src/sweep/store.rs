@@ -309,7 +309,7 @@ impl Store {
 
 fn append_sync(path: &Path, bytes: &[u8]) -> Result<(), SweepError> {
     let mut f = std::fs::OpenOptions::new().append(true).create(true).open(path).map_err(|e| io(path, e))?;
-    f.write_all(bytes).map_err(|e| io(path, e))?;
+    f.write_all(&crate::secret::redact_bytes(bytes)).map_err(|e| io(path, e))?;
     f.sync_data().map_err(|e| io(path, e))
 }
 
