@@ -333,29 +333,49 @@ async fn workflow(run: &AgentRun<'_>, st: &mut State) -> Result<(), Failure> {
     let inv = Arc::new(inv);
     st.inventory = Some(inv.clone());
 
-    // Analysis call.
+    // Analysis call. Prompts, parsing and grounding run off the async thread (`off_thread`).
     let ctx = spec.ctx_tokens();
     let np = prompt::effective_num_predict(spec.options.num_predict, spec.analysis_num_predict, ctx);
-    let plan = prompt::analysis_prompt(&spec.persona, &inv, ctx, np);
+    let (persona, i) = (spec.persona.clone(), inv.clone());
+    let plan = off_thread(move || prompt::analysis_prompt(&persona, &i, ctx, np)).await;
     let text = call(run, st, Stage::Analysis, &plan).await?;
     let analysis_text = format!("{}{}", plan.primer, text);
-    let parsed = analysis::parse(&analysis_text);
-    st.out.analysis = Some(parsed.clone());
     st.out.model_text = analysis_text.clone();
 
     // Report call.
     let np = prompt::effective_num_predict(spec.options.num_predict, spec.report_num_predict, ctx);
-    let plan = prompt::report_prompt(&spec.persona, &spec.label, &inv, &parsed, ctx, np);
+    let (s, i) = (spec.clone(), inv.clone());
+    let (parsed, plan) = off_thread(move || {
+        let parsed = analysis::parse(&analysis_text);
+        let plan = prompt::report_prompt(&s.persona, &s.label, &i, &parsed, ctx, np);
+        (parsed, plan)
+    })
+    .await;
+    st.out.analysis = Some(parsed);
     let report_text = call(run, st, Stage::Report, &plan).await?;
     st.out.model_text = format!("{}{}", plan.primer, report_text);
 
     // Grounding: every number the model wrote (primers excluded).
     let t = begin(run, st, Stage::Grounding);
-    let known = known_numbers(&inv, spec);
+    let (s, i) = (spec.clone(), inv.clone());
     let generated = format!("{text}\n\n{report_text}");
-    st.out.grounding = Some(grounding::check(&generated, &known));
+    let g = off_thread(move || grounding::check(&generated, &known_numbers(&i, &s))).await;
+    st.out.grounding = Some(g);
     end(run, st, Stage::Grounding, t, true);
     Ok(())
+}
+
+/// Run CPU-heavy work (prompt and report rendering, grounding, file writes with fsync) on a
+/// blocking thread, so the async thread stays free to timestamp other agents' streams. A panic
+/// inside is re-raised here (and caught by [`run_agent`] as the current stage's failure).
+async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => match e.try_into_panic() {
+            Ok(p) => std::panic::resume_unwind(p),
+            Err(e) => panic!("a blocking task was cancelled: {e}"),
+        },
+    }
 }
 
 /// One streaming LLM call for `stage`; the record (complete or partial) is kept.
@@ -473,7 +493,10 @@ async fn write_outputs(run: &AgentRun<'_>, st: &mut State, t0: Instant) {
     let t = begin(run, st, Stage::Write);
     st.out.wall_secs = t0.elapsed().as_secs_f64();
     let manifest = Manifest::new(st.out.backend.clone(), run.spec.options.clone());
-    let res = write_all(&run.out_dir, run.spec, st, &manifest);
+    let (dir, spec, out, inv) = (run.out_dir.clone(), run.spec.clone(), st.out.clone(), st.inventory.clone());
+    let res = tokio::task::spawn_blocking(move || write_all(&dir, &spec, &out, inv.as_deref(), &manifest))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(format!("the writer thread failed: {e}"))));
     end(run, st, Stage::Write, t, res.is_ok());
     if let Err(e) = res {
         st.out.ok = false;
@@ -485,16 +508,18 @@ async fn write_outputs(run: &AgentRun<'_>, st: &mut State, t0: Instant) {
     }
 }
 
-fn write_all(dir: &Path, spec: &AgentSpec, st: &mut State, manifest: &Manifest) -> std::io::Result<()> {
+fn write_all(
+    dir: &Path,
+    spec: &AgentSpec,
+    out: &AgentOutcome,
+    inventory: Option<&Inventory>,
+    manifest: &Manifest,
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let md = report::render_agent(spec, &st.out, st.inventory.as_deref(), manifest);
-    write_atomic(&st.out.report_path, md.as_bytes())?;
-    write_json_atomic(&st.out.manifest_path, manifest)?;
-    let file = MetricsFile {
-        schema_version: METRICS_SCHEMA_VERSION,
-        kind: "chimera.agent",
-        outcome: &st.out,
-        manifest,
-    };
-    write_json_atomic(&st.out.metrics_path, &file)
+    let md = report::render_agent(spec, out, inventory, manifest);
+    write_atomic(&out.report_path, md.as_bytes())?;
+    write_json_atomic(&out.manifest_path, manifest)?;
+    let file =
+        MetricsFile { schema_version: METRICS_SCHEMA_VERSION, kind: "chimera.agent", outcome: out, manifest };
+    write_json_atomic(&out.metrics_path, &file)
 }
