@@ -400,6 +400,18 @@ async fn call(
         events.emit(Event::Tokens { agent: agent.clone(), stage, tokens: c.index + 1, tok_s });
     };
     let res = run.backend.generate(&req, &sink).await;
+    let retry = match &res {
+        Ok(rec) => rec.retry.as_ref(),
+        Err(f) => f.partial.retry.as_ref(),
+    };
+    if let Some(r) = retry {
+        st.out.notes.push(format!(
+            "{} call: the request failed on a reused connection ({}) and was retried once on a fresh \
+             connection; its TTFT counts from the retry",
+            stage.as_str(),
+            r.error
+        ));
+    }
     match res {
         Ok(rec) => {
             if rec.prompt_truncated {
