@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use chimera_core::backend::Timeouts;
+use chimera_core::backend::{Timeouts, TlsOptions};
 
 pub use options::{Chimera2Args, ChimeraArgs, GridArgs, OptionArgs, Plain};
 
@@ -57,6 +57,12 @@ pub struct BackendArgs {
     /// Seconds a stream may stay silent between chunks.
     #[arg(long, default_value_t = 60.0)]
     pub idle_timeout: f64,
+    /// PEM file of a CA to trust for https:// servers, besides the platform's roots (a lab's own CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Accept any certificate from https:// servers, unverified (self-signed lab servers only).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// A command's backend settings, validated ([`BackendArgs::config`]); what
@@ -74,6 +80,8 @@ pub struct BackendConfig {
     /// Generations the embedded engine runs at once (None: its default).
     pub parallel: Option<u16>,
     pub timeouts: Timeouts,
+    /// `--ca-cert` / `--insecure` for https:// servers.
+    pub tls: TlsOptions,
 }
 
 impl BackendConfig {
@@ -87,6 +95,7 @@ impl BackendConfig {
             api_key_env: "OPENAI_API_KEY".into(),
             parallel: None,
             timeouts: Timeouts::default(),
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -113,6 +122,7 @@ impl BackendArgs {
                 first_token: d("first-token-timeout", self.first_token_timeout)?,
                 idle: d("idle-timeout", self.idle_timeout)?,
             },
+            tls: TlsOptions { ca_cert: self.ca_cert.clone(), insecure: self.insecure },
         })
     }
 }

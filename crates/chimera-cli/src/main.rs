@@ -88,7 +88,8 @@ fn main() {
     let exit = match result {
         Ok(exit) => exit,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Secrets (API keys, URL passwords) are redacted from everything printed.
+            eprintln!("error: {}", chimera_core::secret::redact(&format!("{e:#}")));
             Exit::Error
         }
     };

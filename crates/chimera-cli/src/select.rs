@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chimera_core::backend::ollama::{OllamaClient, ollama_host_url};
 use chimera_core::backend::openai::OpenAiClient;
-use chimera_core::backend::{Backend, Timeouts};
+use chimera_core::backend::{Backend, HttpClient, Timeouts, TlsOptions, without_userinfo};
 use chimera_engine::EmbeddedBackend;
 
 use crate::args::{BackendChoice, BackendConfig};
@@ -47,13 +47,15 @@ pub async fn build_for(
     cfg: &BackendConfig,
 ) -> anyhow::Result<Selected> {
     let timeouts = cfg.timeouts;
+    let tls = &cfg.tls;
+    let insecure = if tls.insecure { "; TLS certificates NOT verified (--insecure)" } else { "" };
     match choice {
         BackendChoice::Embedded => embedded(cfg, "backend: embedded".to_string()),
         BackendChoice::Ollama => {
             let url = ollama_url(url);
             Ok(Selected {
-                backend: ollama_backend(&url, timeouts)?,
-                note: format!("backend: ollama at {url}"),
+                backend: ollama_backend(&url, timeouts, tls)?,
+                note: format!("backend: ollama at {}{insecure}", without_userinfo(&url)),
             })
         }
         BackendChoice::Openai => {
@@ -61,18 +63,19 @@ pub async fn build_for(
                 "--backend openai needs --url (e.g. --url http://127.0.0.1:8080 for llama-server, or http://127.0.0.1:11434 for Ollama's /v1)",
             )?;
             Ok(Selected {
-                backend: openai_backend(&url, &cfg.api_key_env, timeouts)?,
-                note: format!("backend: openai-compatible at {url}"),
+                backend: openai_backend(&url, &cfg.api_key_env, timeouts, tls)?,
+                note: format!("backend: openai-compatible at {}{insecure}", without_userinfo(&url)),
             })
         }
         BackendChoice::Auto => {
             let url = ollama_url(url);
-            match probe_ollama(&url, PROBE_TIMEOUT).await {
+            let shown = without_userinfo(&url);
+            match probe_ollama(&url, PROBE_TIMEOUT, tls).await {
                 Some(version) => Ok(Selected {
-                    backend: ollama_backend(&url, timeouts)?,
-                    note: format!("backend: ollama at {url} (version {version})"),
+                    backend: ollama_backend(&url, timeouts, tls)?,
+                    note: format!("backend: ollama at {shown} (version {version}){insecure}"),
                 }),
-                None => embedded(cfg, format!("backend: embedded (no Ollama at {url})")),
+                None => embedded(cfg, format!("backend: embedded (no Ollama at {shown})")),
             }
         }
     }
@@ -97,12 +100,19 @@ fn embedded(cfg: &BackendConfig, note: String) -> anyhow::Result<Selected> {
     Ok(Selected { backend: Arc::new(b), note })
 }
 
-fn ollama_backend(url: &str, timeouts: Timeouts) -> anyhow::Result<Arc<dyn Backend>> {
-    Ok(Arc::new(OllamaClient::new(url, timeouts)))
+fn ollama_backend(url: &str, timeouts: Timeouts, tls: &TlsOptions) -> anyhow::Result<Arc<dyn Backend>> {
+    let http = HttpClient::new(&timeouts, tls)?;
+    Ok(Arc::new(OllamaClient::with_http(http, url, timeouts)))
 }
 
-fn openai_backend(url: &str, key_env: &str, timeouts: Timeouts) -> anyhow::Result<Arc<dyn Backend>> {
-    Ok(Arc::new(OpenAiClient::from_env_key(url, key_env, timeouts)))
+fn openai_backend(
+    url: &str,
+    key_env: &str,
+    timeouts: Timeouts,
+    tls: &TlsOptions,
+) -> anyhow::Result<Arc<dyn Backend>> {
+    let http = HttpClient::new(&timeouts, tls)?;
+    Ok(Arc::new(OpenAiClient::from_env_key_with_http(http, url, key_env, timeouts)))
 }
 
 /// `--url`, else `OLLAMA_HOST`, else http://127.0.0.1:11434, read as Ollama's CLI reads
@@ -118,10 +128,11 @@ pub fn normalize_url(raw: &str) -> String {
     u.replacen("://0.0.0.0:", "://127.0.0.1:", 1).replacen("://[::]:", "://[::1]:", 1)
 }
 
-/// Ollama's version when `GET {url}/api/version` answers within `timeout`.
-pub async fn probe_ollama(url: &str, timeout: Duration) -> Option<String> {
+/// Ollama's version when `GET {url}/api/version` answers within `timeout` (`tls` for https://).
+pub async fn probe_ollama(url: &str, timeout: Duration, tls: &TlsOptions) -> Option<String> {
     let t = Timeouts { connect: timeout, first_token: timeout, idle: timeout };
-    OllamaClient::new(url, t).version().await.ok()
+    let http = HttpClient::new(&t, tls).ok()?;
+    OllamaClient::with_http(http, url, t).version().await.ok()
 }
 
 #[cfg(test)]
@@ -152,6 +163,7 @@ mod tests {
                 idle: Duration::from_secs(5),
             },
             parallel: None,
+            tls: TlsOptions::default(),
         }
     }
 
@@ -192,7 +204,7 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         drop(l);
         let url = format!("http://127.0.0.1:{port}");
-        assert_eq!(probe_ollama(&url, Duration::from_millis(500)).await, None);
+        assert_eq!(probe_ollama(&url, Duration::from_millis(500), &TlsOptions::default()).await, None);
     }
 
     #[tokio::test]
@@ -212,7 +224,10 @@ mod tests {
             );
             s.write_all(resp.as_bytes()).await.unwrap();
         });
-        assert_eq!(probe_ollama(&url, Duration::from_secs(5)).await.as_deref(), Some("0.9.1"));
+        assert_eq!(
+            probe_ollama(&url, Duration::from_secs(5), &TlsOptions::default()).await.as_deref(),
+            Some("0.9.1")
+        );
         server.await.unwrap();
     }
 }
