@@ -91,7 +91,10 @@ fn errors(o: &AgentOutcome) -> Vec<f64> {
 
 fn row(name: &str, xs: &[f64]) {
     let s = stats::summarize(xs).expect("samples");
-    println!("| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |", s.n, s.mean, s.median, s.p99, s.min, s.max);
+    println!(
+        "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+        s.n, s.mean, s.median, s.p99, s.min, s.max
+    );
 }
 
 fn main() {
@@ -134,10 +137,11 @@ fn main() {
             seed ^= seed >> 7;
             seed ^= seed << 17;
             let stagger = Duration::from_millis(seed % 800);
-            let (a, b) = tokio::join!(agent(backend.clone(), dir.clone(), out.path().join(format!("a{r}"))), async {
-                tokio::time::sleep(stagger).await;
-                agent(backend.clone(), dir.clone(), out.path().join(format!("b{r}"))).await
-            });
+            let (a, b) =
+                tokio::join!(agent(backend.clone(), dir.clone(), out.path().join(format!("a{r}"))), async {
+                    tokio::time::sleep(stagger).await;
+                    agent(backend.clone(), dir.clone(), out.path().join(format!("b{r}"))).await
+                });
             pair.extend(errors(&a));
             pair.extend(errors(&b));
         }
