@@ -5,7 +5,7 @@
 //! every response (each call still succeeds; the retry is recorded).
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,21 +15,15 @@ use chimera_testkit::{
 };
 use serde_json::{Value, json};
 
+mod common;
+use common::{chimera, json_file, run, text};
+
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/seed-101");
 
-async fn run(args: Vec<String>, env: Vec<(&'static str, String)>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chimera"));
-    cmd.args(args).envs(env).stdin(Stdio::null());
-    tokio::task::spawn_blocking(move || cmd.output().expect("chimera runs")).await.unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+async fn run_with(args: Vec<String>, env: Vec<(&'static str, String)>) -> Output {
+    let mut cmd = chimera();
+    cmd.args(args).envs(env);
+    run(cmd).await
 }
 
 fn agent_args(url: &str, out: &Path, extra: &[&str]) -> Vec<String> {
@@ -79,7 +73,7 @@ async fn https_works_with_the_lab_ca_or_insecure_and_says_tls_failed_without() {
         ("auto", vec!["--ca-cert", &pem]),
     ] {
         let out = dir.path().join(name);
-        let o = run(agent_args(&srv.url(), &out, &extra), vec![]).await;
+        let o = run_with(agent_args(&srv.url(), &out, &extra), vec![]).await;
         assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(stderr.contains(&format!("backend: ollama at {}", srv.url())), "{name}: {}", text(&o));
@@ -87,7 +81,7 @@ async fn https_works_with_the_lab_ca_or_insecure_and_says_tls_failed_without() {
     }
 
     let out = dir.path().join("untrusted");
-    let o = run(agent_args(&srv.url(), &out, &["--backend", "ollama"]), vec![]).await;
+    let o = run_with(agent_args(&srv.url(), &out, &["--backend", "ollama"]), vec![]).await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let all = everything(&o, &out);
     assert!(all.contains("TLS with https://127.0.0.1:") && all.contains("--ca-cert FILE"), "{all}");
@@ -138,7 +132,7 @@ async fn an_api_key_and_a_url_password_are_never_written_anywhere() {
     let out = dir.path().join("openai");
     let url = format!("http://user:pa%3Ass%40w0rd@127.0.0.1:{port}/v1");
     let args = agent_args(&url, &out, &["--backend", "openai", "--api-key-env", "CHIMERA_TEST_KEY"]);
-    let o = run(args, vec![("CHIMERA_TEST_KEY", KEY.to_string())]).await;
+    let o = run_with(args, vec![("CHIMERA_TEST_KEY", KEY.to_string())]).await;
     assert_eq!(o.status.code(), Some(1), "the report call gets a 401: {}", text(&o));
     let all = everything(&o, &out);
     assert!(all.contains("Findings: key [redacted] password [redacted]"), "{all}");
@@ -152,7 +146,7 @@ async fn an_api_key_and_a_url_password_are_never_written_anywhere() {
     // Ollama with the password in the URL: sent as basic auth, echoed back, never written.
     let out = dir.path().join("ollama");
     let url = format!("http://user:pa%3Ass%40w0rd@127.0.0.1:{port}");
-    let o = run(agent_args(&url, &out, &["--backend", "ollama"]), vec![]).await;
+    let o = run_with(agent_args(&url, &out, &["--backend", "ollama"]), vec![]).await;
     assert_eq!(o.status.code(), Some(1), "the report call gets a 500: {}", text(&o));
     let all = everything(&o, &out);
     assert!(
@@ -186,9 +180,9 @@ async fn a_server_that_closes_after_every_response_costs_a_recorded_retry_not_a_
     .await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("agent");
-    let o = run(agent_args(&srv.url(), &out, &["--backend", "openai"]), vec![]).await;
+    let o = run_with(agent_args(&srv.url(), &out, &["--backend", "openai"]), vec![]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let m: Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let m = json_file(&out.join("metrics.json"));
     let calls = m["calls"].as_array().unwrap();
     assert_eq!(calls.len(), 2);
     // /v1/models opened the pooled connection; the analysis call found it closed and was retried.

@@ -11,14 +11,12 @@
 //! Run: `cargo run --release -p chimera-core --example stream_cost -- [TOKENS] [RUNS]`
 //! (`CHIMERA_BENCH_RUNTIME=current|multi1|multi` picks the client's tokio runtime; default `multi`).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chimera_core::backend::{Backend, GenRequest, OllamaClient, OpenAiClient, Timeouts, no_sink};
 use chimera_core::options::GenOptions;
 use chimera_core::stats;
-use chimera_testkit::{Final, Reply, Script, ScriptedServer, Timings};
+use chimera_testkit::{ChildServer, Final, Reply, Script, ScriptedServer, Timings, serve_until_stdin_closes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// CPU time of this process so far, ns (sum over live threads of schedstat's first field).
@@ -46,13 +44,7 @@ async fn serve(n: usize) {
         if r.path.starts_with("/v1/") { Reply::OpenAi(openai.clone()) } else { Reply::Ollama(ollama.clone()) }
     })
     .await;
-    println!("{}", srv.url());
-    // Serve until the parent closes our stdin.
-    let _ = tokio::task::spawn_blocking(|| {
-        let mut s = String::new();
-        while std::io::stdin().read_line(&mut s).map(|n| n > 0).unwrap_or(false) {}
-    })
-    .await;
+    serve_until_stdin_closes(&srv).await;
 }
 
 async fn raw_tcp(url: &str, body: &str) -> usize {
@@ -127,16 +119,8 @@ async fn run(runtime: &str) {
     let n: usize = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(20_000);
     let runs: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(7);
 
-    let exe = std::env::current_exe().expect("path of this benchmark");
-    let mut child = Command::new(exe)
-        .args(["serve", &n.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the server child process");
-    let mut url = String::new();
-    BufReader::new(child.stdout.take().expect("child stdout")).read_line(&mut url).expect("server URL");
-    let url = url.trim().to_string();
+    let child = ChildServer::spawn(&["serve", &n.to_string()]);
+    let url = child.url().to_string();
 
     let t = Timeouts::default();
     let http = chimera_core::backend::http_client(&t);
@@ -172,12 +156,12 @@ async fn run(runtime: &str) {
             }
         }
     }
-    drop(child.stdin.take());
-    let _ = child.wait();
+    let pid = child.id();
+    drop(child);
 
     println!(
         "tokens per call: {n}; measured runs: {runs} (+1 warm-up); client runtime: {runtime}; server: child process {}",
-        child.id()
+        pid
     );
     println!(
         "| client | CPU µs/token (median) | CPU µs/token (min…max) | wall ms/call (median) | CPU vs raw-tcp |"

@@ -15,9 +15,7 @@
 //! Run: `cargo run --release -p chimera-core --example ttft_error -- [DIR] [ROUNDS] [TOKENS]`
 //! (defaults: ../shared/corpus/seed-101, 10, 2000).
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +26,9 @@ use chimera_core::inventory::CollectOptions;
 use chimera_core::options::GenOptions;
 use chimera_core::persona::Persona;
 use chimera_core::stats;
-use chimera_testkit::{Final, Reply, Script, ScriptedServer, Step, Timings};
+use chimera_testkit::{
+    ChildServer, Final, Reply, Script, ScriptedServer, Step, Timings, serve_until_stdin_closes,
+};
 use serde_json::json;
 
 const FIRST_MS: f64 = 50.0;
@@ -58,12 +58,7 @@ async fn serve(tokens: usize) {
         _ => Reply::JsonStatus(404, json!({"error": "not found"})),
     })
     .await;
-    println!("{}", srv.url());
-    let _ = tokio::task::spawn_blocking(|| {
-        let mut s = String::new();
-        while std::io::stdin().read_line(&mut s).map(|n| n > 0).unwrap_or(false) {}
-    })
-    .await;
+    serve_until_stdin_closes(&srv).await;
 }
 
 async fn agent(backend: Arc<dyn Backend>, dir: PathBuf, out: PathBuf) -> AgentOutcome {
@@ -112,15 +107,8 @@ fn main() {
     let rounds: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(10);
     let tokens: usize = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(2000);
 
-    let mut child = Command::new(std::env::current_exe().expect("this binary"))
-        .args(["serve", &tokens.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the server child process");
-    let mut url = String::new();
-    BufReader::new(child.stdout.take().expect("child stdout")).read_line(&mut url).expect("server URL");
-    let url = url.trim().to_string();
+    let child = ChildServer::spawn(&["serve", &tokens.to_string()]);
+    let url = child.url().to_string();
 
     // One async thread, as the `chimera` binary runs.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -147,8 +135,7 @@ fn main() {
         }
         (solo, pair)
     });
-    drop(child.stdin.take());
-    let _ = child.wait();
+    drop(child);
     println!(
         "rounds: {rounds} (+1 warm-up); model text: {tokens} tokens per call; first token scripted at {FIRST_MS} ms; corpus {}",
         dir.display()

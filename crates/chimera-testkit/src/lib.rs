@@ -61,11 +61,13 @@
 //! ```
 //! Unknown models get Ollama's `404 {"error":"model \"x\" not found, try pulling it first"}`.
 
+mod child;
 mod fake_ollama;
 mod script;
 mod server;
 mod tls;
 
+pub use child::{ChildServer, serve_until_stdin_closes};
 pub use fake_ollama::{FAKE_DEFAULT_NUM_CTX, FAKE_MODEL_SIZE, FakeOllama, LatencyProfile};
 pub use script::{Final, Script, Step, Timings};
 pub use server::{Reply, Request, ScriptedServer, ServerOptions};
