@@ -30,6 +30,7 @@ use chimera_testkit::{
     ChildServer, Final, Reply, Script, ScriptedServer, Step, Timings, serve_until_stdin_closes,
 };
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 const FIRST_MS: f64 = 50.0;
 
@@ -75,6 +76,7 @@ async fn agent(backend: Arc<dyn Backend>, dir: PathBuf, out: PathBuf) -> AgentOu
         collect: CollectOptions::default(),
         out_dir: out,
         events: Events::none(),
+        cancel: CancellationToken::new(),
     })
     .await
 }

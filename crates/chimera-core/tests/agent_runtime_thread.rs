@@ -19,6 +19,7 @@ use chimera_core::options::GenOptions;
 use chimera_core::persona::Persona;
 use chimera_testkit::{Final, Reply, Script, ScriptedServer, Step, Timings};
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 const SEED_101: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/seed-101");
 
@@ -75,6 +76,7 @@ async fn grounding_and_writing_leave_the_async_thread_free() {
         collect: CollectOptions::default(),
         out_dir: dir.path().to_path_buf(),
         events: Events::new(tx),
+        cancel: CancellationToken::new(),
     })
     .await;
     assert!(out.ok, "{:?}", out.error);
