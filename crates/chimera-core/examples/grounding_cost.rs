@@ -31,19 +31,11 @@ fn thread_cpu_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+// The xorshift generator of core's randomised tests (same sequence, so the same text every run).
+#[allow(dead_code)]
+#[path = "../src/testrng.rs"]
+mod testrng;
+use testrng::Rng;
 
 const PROSE: &str = "This report analyzes a dataset of benchmark files generated during a large language model \
 benchmark testing effort. The analysis reveals a focused and rigorous testing strategy involving compilation, \
@@ -57,11 +49,11 @@ fn model_text(tokens: usize, known: &[KnownNumber], rng: &mut Rng) -> (String, u
     let mut out = String::new();
     let mut n = 0;
     while n < tokens {
-        let k = &known[rng.below(known.len())];
+        let k = &known[rng.below(known.len() as u64) as usize];
         let v = k.value;
         let (piece, count) = match rng.below(10) {
             0..=3 => {
-                let start = rng.below(prose.len() - 12);
+                let start = rng.below((prose.len() - 12) as u64) as usize;
                 (format!("{} ", prose[start..start + 12].join(" ")), 12 + 1)
             }
             4 => (format!("Throughput reached {v} tok/s in that run. "), 8),
