@@ -25,8 +25,6 @@ pub mod prompt;
 pub mod report;
 pub mod stats;
 pub mod sweep;
-#[cfg(test)]
-pub(crate) mod testrng;
 
 /// Version of this tool, recorded in every manifest.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
