@@ -6,7 +6,8 @@
 #   REF=/tmp/inv-ref/chimera scripts/bench_inventory.sh [N_FILES=100000] [ROUNDS=5]
 #
 # Corpora are generated once under ${BENCH_DIR:-/tmp/chimera-inventory-bench} (reused when
-# present): N files at 1x the rows per file, then N files at 10x (memory vs file contents).
+# present): N files at 1x the rows per file, then N/10 files at 1x and at 10x (memory vs file
+# contents).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-100000}"
@@ -20,6 +21,9 @@ REF_ARGS=()
 if [ -n "${REF:-}" ]; then REF_ARGS=(--ref "$REF"); fi
 echo "== $N files, scale 1 (nproc: $(nproc); $(uptime))"
 "$T/examples/bench_inventory" "$DIR/n$N-s1" --bin "$T/chimera" "${REF_ARGS[@]}" --files "$N" --scale 1 --rounds "$ROUNDS"
-echo "== $N files, scale 10 (memory vs file contents; $(uptime))"
-"$T/examples/bench_inventory" "$DIR/n$N-s10" --bin "$T/chimera" "${REF_ARGS[@]}" --files "$N" --scale 10 --rounds 3
+M=$((N / 10))
+for S in 1 10; do
+  echo "== $M files, scale $S (memory vs file contents; $(uptime))"
+  "$T/examples/bench_inventory" "$DIR/n$M-s$S" --bin "$T/chimera" "${REF_ARGS[@]}" --files "$M" --scale "$S" --rounds 3
+done
 echo "== done ($(uptime))"

@@ -1,5 +1,5 @@
-//! File names and paths: the order files are listed in, and the dates in file and folder names
-//! (the inventory's timeline).
+//! File names and paths: the order files are listed in, the dates in file and folder names (the
+//! inventory's timeline), naming styles and stems.
 
 use chimera_core::inventory::{CollectOptions, collect};
 
@@ -68,4 +68,31 @@ fn files_come_out_in_path_order_across_folders_and_roots() {
     let mut want = files.to_vec();
     want.sort();
     assert_eq!(got, want);
+}
+
+#[test]
+fn naming_styles_and_stems() {
+    let d = tempfile::tempdir().unwrap();
+    let files = [
+        "reports/conv_bench_20251002-170837.json",
+        "reports/conv_bench_20251002-170837.md",
+        "reports/a_b.tar.csv",
+        "reports/a_b.tar.json",
+        "reports/README.md",
+        "reports/Technical_Report_108.md",
+        "reports/my report.md",
+    ];
+    for f in files {
+        std::fs::create_dir_all(d.path().join("reports")).unwrap();
+        std::fs::write(d.path().join(f), "x").unwrap();
+    }
+    let inv = collect(&[d.path().to_path_buf()], &CollectOptions::default()).unwrap();
+    let style = |f: &str| inv.naming.outliers.iter().find(|o| o.file == f).map(|o| o.style.as_str());
+    assert_eq!(inv.naming.dominant_style, "snake_case");
+    assert_eq!(style("reports/README.md"), Some("UPPER_CASE"));
+    assert_eq!(style("reports/Technical_Report_108.md"), Some("Mixed_Case"));
+    assert_eq!(style("reports/my report.md"), Some("contains spaces"));
+    // Stems: the path without its last extension.
+    let stems: Vec<&str> = inv.redundancy.same_stem.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(stems, ["reports/a_b.tar", "reports/conv_bench_20251002-170837"]);
 }

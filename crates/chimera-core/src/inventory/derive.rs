@@ -119,6 +119,13 @@ fn folders(files: &[FileEntry]) -> Vec<FolderCount> {
         .collect()
 }
 
+/// The key with the largest count; ties go to the first key.
+fn most<'a>(counts: &BTreeMap<&'a str, usize>) -> Option<(&'a str, usize)> {
+    counts
+        .iter()
+        .fold(None, |best, (k, n)| if best.is_some_and(|(_, b)| b >= *n) { best } else { Some((k, *n)) })
+}
+
 fn timeline(files: &[FileEntry]) -> Timeline {
     let analysed: Vec<&FileEntry> = files.iter().filter(|f| f.kind != FileKind::Ignored).collect();
     let dates: Vec<&str> = analysed.iter().filter_map(|f| f.name_date.as_deref()).collect();
@@ -126,11 +133,7 @@ fn timeline(files: &[FileEntry]) -> Timeline {
     for d in &dates {
         *days.entry(&d[..10]).or_default() += 1;
     }
-    // Busiest: most files; ties go to the earliest day (BTreeMap order).
-    let busiest = days.iter().fold(None, |best: Option<(&str, usize)>, (d, n)| match best {
-        Some((_, bn)) if bn >= *n => best,
-        _ => Some((d, *n)),
-    });
+    let busiest = most(&days);
     Timeline {
         dated_files: dates.len(),
         undated_files: analysed.len() - dates.len(),
@@ -180,11 +183,7 @@ fn naming(files: &[FileEntry]) -> Naming {
     for (_, s) in &styled {
         *counts.entry(s).or_default() += 1;
     }
-    let dominant = counts.iter().fold(None, |best: Option<(&str, usize)>, (s, n)| match best {
-        Some((_, bn)) if bn >= *n => best,
-        _ => Some((s, *n)),
-    });
-    let dominant = dominant.map(|(s, _)| s.to_string()).unwrap_or_default();
+    let dominant = most(&counts).map(|(s, _)| s.to_string()).unwrap_or_default();
     Naming {
         outliers: styled
             .iter()
@@ -254,20 +253,5 @@ pub fn assemble(
         facts,
         rollups,
         files,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn styles_and_stems() {
-        assert_eq!(naming_style("conv_bench_20251002-170837"), "snake_case");
-        assert_eq!(naming_style("README"), "UPPER_CASE");
-        assert_eq!(naming_style("Technical_Report_108"), "Mixed_Case");
-        assert_eq!(naming_style("my report"), "contains spaces");
-        assert_eq!(stem_of("a/b/c.tar.json"), ("a/b/c.tar", "c.tar"));
-        assert_eq!(stem_of("a/.hidden"), ("a/.hidden", ".hidden"));
     }
 }

@@ -528,9 +528,8 @@ impl Inventory {
 
     /// Pretty JSON (trailing newline), the `--json` output.
     pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
-        s.push('\n');
-        s
+        let json = serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+        json + "\n"
     }
 }
 

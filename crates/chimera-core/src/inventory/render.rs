@@ -169,10 +169,9 @@ pub fn markdown(inv: &Inventory) -> String {
 
 /// The per-model roll-ups section.
 fn rollups(o: &mut String, inv: &Inventory) {
-    let _ = writeln!(o, "\n## Per-model roll-ups (whole corpus)\n");
     let _ = writeln!(
         o,
-        "Every measurement of a metric by the model the data names beside it (`-`: none), over all files; a measurement that a twin file (same path stem, another format) repeats is counted once. sd is the sample standard deviation (n > 1).\n"
+        "\n## Per-model roll-ups (whole corpus)\n\nEvery measurement of a metric by the model the data names beside it (`-`: none), over all files; a measurement that a twin file (same path stem, another format) repeats is counted once. sd is the sample standard deviation (n > 1).\n"
     );
     o.push_str("| metric | stat | unit | model | n | mean | sd | min | max |\n");
     o.push_str("|---|---|---|---|---:|---:|---:|---:|---:|\n");

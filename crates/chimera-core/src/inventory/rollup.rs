@@ -55,8 +55,9 @@ pub struct RollupBuilder {
     metric_ids: HashMap<String, Vec<(String, String, u32)>>,
     /// (metric, stat, unit) of each metric id.
     metrics: Vec<(String, String, String)>,
-    /// Model → model id (from 1; 0 is "no model").
+    /// Model → model id (from 1; 0 is "no model"), and the models by id − 1.
     model_ids: HashMap<String, u32>,
+    models: Vec<String>,
     totals: HashMap<(u32, u32), Running>,
     /// Twin sets still open, each stem a prefix of the next one's.
     open: Vec<TwinSet>,
@@ -77,7 +78,7 @@ impl RollupBuilder {
     /// The roll-ups, sorted by metric, statistic, unit and model (none first).
     pub fn finish(mut self) -> Vec<Rollup> {
         self.close_unless_under("");
-        let (metrics, models) = (&self.metrics, by_id(&self.model_ids));
+        let (metrics, models) = (&self.metrics, &self.models);
         let mut out: Vec<Rollup> = self
             .totals
             .iter()
@@ -109,16 +110,8 @@ impl RollupBuilder {
     /// A file's facts as samples with corpus-wide metric and model ids.
     fn samples(&mut self, facts: &RawFacts) -> Vec<Sample> {
         let metric_of: Vec<u32> = facts.metrics.iter().map(|(c, _)| self.metric_id(c)).collect();
-        let model_of: Vec<u32> = facts
-            .groups
-            .iter()
-            .map(|g| match g.get("model") {
-                Some(m) => {
-                    1 + self.model_ids.get(m).copied().unwrap_or_else(|| intern(&mut self.model_ids, m))
-                }
-                None => 0,
-            })
-            .collect();
+        let model_of: Vec<u32> =
+            facts.groups.iter().map(|g| g.get("model").map_or(0, |m| self.model_id(m))).collect();
         let sample = |r: &RawFact| Sample {
             metric: metric_of[r.metric as usize],
             model: model_of[r.group as usize],
@@ -141,19 +134,15 @@ impl RollupBuilder {
         self.metric_ids.entry(c.metric.clone()).or_default().push((c.stat.clone(), c.unit.clone(), id));
         id
     }
-}
 
-/// The id of a new model (the next number).
-fn intern(ids: &mut HashMap<String, u32>, key: &str) -> u32 {
-    let next = ids.len() as u32;
-    *ids.entry(key.to_string()).or_insert(next)
-}
-
-/// The models of [`intern`]ed ids, indexed by id.
-fn by_id(ids: &HashMap<String, u32>) -> Vec<String> {
-    let mut keys: Vec<(&String, &u32)> = ids.iter().collect();
-    keys.sort_by_key(|(_, id)| **id);
-    keys.into_iter().map(|(k, _)| k.clone()).collect()
+    fn model_id(&mut self, model: &str) -> u32 {
+        if let Some(&id) = self.model_ids.get(model) {
+            return id;
+        }
+        self.models.push(model.to_string());
+        self.model_ids.insert(model.to_string(), self.models.len() as u32);
+        self.models.len() as u32
+    }
 }
 
 /// Add a twin file's samples to its set: each matches at most one earlier sample of the same

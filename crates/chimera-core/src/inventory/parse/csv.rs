@@ -36,9 +36,7 @@ pub(super) fn parse(p: &mut Parsed, text: String, kept: &mut Option<Reader>) {
         error_column: error_col.map(|i| headers[i].clone()),
         ..Default::default()
     };
-    let mut first_ragged = None;
-    let mut excluded = 0usize;
-    let mut groups = Groups::default();
+    let (mut first_ragged, mut excluded, mut groups) = (None, 0usize, Groups::default());
     // The configuration cells of a row, joined → its group (most rows repeat one).
     let mut by_cells: HashMap<String, u32> = HashMap::new();
     let mut key = String::new();

@@ -19,8 +19,8 @@ use crate::inventory::{JsonStats, Severity};
 /// A `.json` file: one document.
 pub(super) fn parse(p: &mut Parsed, text: &str, max_depth: usize) {
     match Walker::default().scan(p, text, "$", max_depth) {
-        Ok((numbers, depth)) => {
-            p.entry.json = Some(JsonStats { max_depth: depth, numbers, lines: 0, bad_lines: 0 })
+        Ok((numbers, max_depth)) => {
+            p.entry.json = Some(JsonStats { max_depth, numbers, ..Default::default() })
         }
         Err(reason) => p.fail(Severity::Failed, reason),
     }
@@ -80,12 +80,9 @@ fn json_depth(text: &str) -> usize {
     max
 }
 
-/// Keys whose object value holds the configuration of its siblings (`options`, `config`, …).
-fn is_config_object(key: &str) -> bool {
-    ["options", "config", "configuration", "params", "parameters", "settings", "hyperparameters"]
-        .iter()
-        .any(|k| key.eq_ignore_ascii_case(k))
-}
+/// Keys whose object value holds the configuration of its siblings.
+const CONFIG_OBJECTS: [&str; 7] =
+    ["options", "config", "configuration", "params", "parameters", "settings", "hyperparameters"];
 
 /// What a key of the file means: a measurement (registered as a metric once a number carries
 /// it) and/or a configuration key.
@@ -326,7 +323,9 @@ impl Walker {
                     self.frames[id as usize].direct.push(("model", name));
                 }
             }
-            Seen::Object(child) if gk.is_none() && is_config_object(k) => {
+            Seen::Object(child)
+                if gk.is_none() && CONFIG_OBJECTS.iter().any(|c| k.eq_ignore_ascii_case(c)) =>
+            {
                 // `"options": {"num_ctx": 2048}` beside the runs configures them.
                 for (ok, ov) in self.frames[child as usize].direct.clone() {
                     let own = &mut self.frames[id as usize].from_options;

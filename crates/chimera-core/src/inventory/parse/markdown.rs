@@ -183,24 +183,7 @@ pub fn plain(cell: &str) -> &str {
 
 /// Units a cell may carry after its number; they are appended to the column or row name to
 /// classify the measurement (`Throughput` + `tok/s`).
-const UNITS: &[&str] = &[
-    "tok/s",
-    "tokens/s",
-    "tokens/sec",
-    "t/s",
-    "ms",
-    "s",
-    "sec",
-    "us",
-    "µs",
-    "ns",
-    "mb",
-    "mib",
-    "gb",
-    "gib",
-    "kb",
-    "%",
-];
+const UNITS: &str = "tok/s tokens/s tokens/sec t/s ms s sec us µs ns mb mib gb gib kb %";
 
 /// The number a cell states, and its unit when it names one.
 pub fn cell_number(cell: &str) -> Option<(f64, Option<&'static str>)> {
@@ -213,14 +196,14 @@ pub fn cell_number(cell: &str) -> Option<(f64, Option<&'static str>)> {
     if rest.starts_with('±') || rest.starts_with("+/-") {
         // `99.16 ± 0.25 tok/s`: the unit, if any, comes after the spread.
         let last = rest.rsplit(char::is_whitespace).next().unwrap_or("");
-        return Some((num, UNITS.iter().find(|u| u.eq_ignore_ascii_case(last)).copied()));
+        return Some((num, UNITS.split(' ').find(|u| u.eq_ignore_ascii_case(last))));
     }
     // A unit, optionally followed by a spread or a remark: `1437 ms ± 75`, `99.3 tok/s (warm)`.
     let (unit, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
     let after = after.trim();
-    let unit = UNITS.iter().find(|u| u.eq_ignore_ascii_case(unit))?;
+    let unit = UNITS.split(' ').find(|u| u.eq_ignore_ascii_case(unit))?;
     (after.is_empty() || after.starts_with('±') || after.starts_with("+/-") || after.starts_with('('))
-        .then_some((num, Some(*unit)))
+        .then_some((num, Some(unit)))
 }
 
 /// A leading decimal number (`-1.5`, `2e3`, `6,234` with thousands separators) and the rest.

@@ -7,6 +7,7 @@ mod markdown;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::ErrorKind;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -47,6 +48,12 @@ impl Parsed {
             if severity == Severity::Skipped { ParseStatus::Skipped } else { ParseStatus::Failed };
         self.entry.reason = Some(reason.clone());
         self.problems.push(Problem { path: self.entry.rel_path.clone(), severity, reason });
+    }
+
+    /// [`Parsed::fail`], for a file parsed no further.
+    fn failed(mut self, severity: Severity, reason: String) -> Parsed {
+        self.fail(severity, reason);
+        self
     }
 
     fn warn(&mut self, note: String) {
@@ -121,20 +128,16 @@ fn parse_with(f: &WalkedFile, opts: &CollectOptions, reader: &dyn FileReader, s:
     let (facts, families, problems) = (RawFacts::default(), Vec::new(), Vec::new());
     let mut p = Parsed { entry, digest: None, facts, families, problems, names };
     let read_failure = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::PermissionDenied => {
-            format!("permission denied: {e}; grant read access to include it")
-        }
+        ErrorKind::PermissionDenied => format!("permission denied: {e}; grant read access to include it"),
         _ => format!("cannot read: {e}"),
     };
     let meta = match FileMeta::stat(&f.path) {
         Ok(m) => m,
         Err(e) if f.kind == FileKind::Ignored => {
-            p.fail(Severity::Failed, format!("cannot read file metadata: {e}"));
-            return p;
+            return p.failed(Severity::Failed, format!("cannot read file metadata: {e}"));
         }
         Err(e) => {
-            p.fail(Severity::Skipped, read_failure(e));
-            return p;
+            return p.failed(Severity::Skipped, read_failure(e));
         }
     };
     p.entry.bytes = meta.len;
@@ -143,37 +146,29 @@ fn parse_with(f: &WalkedFile, opts: &CollectOptions, reader: &dyn FileReader, s:
         return p;
     }
     if meta.len > opts.max_file_bytes {
-        let reason = format!(
-            "{} bytes is over the size cap of {} bytes; raise --max-file-bytes to include it",
-            meta.len, opts.max_file_bytes
-        );
-        p.fail(Severity::Skipped, reason);
-        return p;
+        let (len, cap) = (meta.len, opts.max_file_bytes);
+        let reason =
+            format!("{len} bytes is over the size cap of {cap} bytes; raise --max-file-bytes to include it");
+        return p.failed(Severity::Skipped, reason);
     }
     let bytes = match reader.read_capped(&f.path, opts.max_file_bytes) {
         Ok(bytes) => bytes,
         Err(e) => {
-            p.fail(Severity::Skipped, read_failure(e));
-            return p;
+            return p.failed(Severity::Skipped, read_failure(e));
         }
     };
     if bytes.len() as u64 > opts.max_file_bytes {
-        p.fail(
-            Severity::Skipped,
-            format!(
-                "grew past the size cap of {} bytes while being read; raise --max-file-bytes",
-                opts.max_file_bytes
-            ),
-        );
-        return p;
+        let cap = opts.max_file_bytes;
+        let reason =
+            format!("grew past the size cap of {cap} bytes while being read; raise --max-file-bytes");
+        return p.failed(Severity::Skipped, reason);
     }
     p.entry.bytes = bytes.len() as u64;
     let digest: [u8; 32] = Sha256::digest(&bytes).into();
     p.entry.sha256 = Some(hex::encode(digest));
     p.digest = Some(digest);
     if bytes.is_empty() {
-        p.fail(Severity::Failed, "empty file (0 bytes)".into());
-        return p;
+        return p.failed(Severity::Failed, "empty file (0 bytes)".into());
     }
     let dec = read::decode(bytes);
     p.entry.encoding = Some(Cow::Borrowed(dec.encoding));
@@ -183,8 +178,7 @@ fn parse_with(f: &WalkedFile, opts: &CollectOptions, reader: &dyn FileReader, s:
         p.warn(format!("decoded as {}", dec.encoding));
     }
     if dec.text.trim().is_empty() {
-        p.fail(Severity::Failed, "no content (only whitespace)".into());
-        return p;
+        return p.failed(Severity::Failed, "no content (only whitespace)".into());
     }
     p.entry.status = ParseStatus::Ok;
     // Room for the facts a file of this size usually holds (a number takes a few bytes).
