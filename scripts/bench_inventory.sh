@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
-# Benchmark of `chimera inventory` (issue 2): a synthetic corpus of N small CSV/JSON/Markdown
-# files, timed next to the I/O floor (reading every byte of the same files) in the same run,
-# warm page cache for both, each measurement in a fresh process with its peak RSS (VmHWM).
+# Benchmark of `chimera inventory`: a generated corpus of N small CSV/JSON/Markdown files, warm
+# page cache, each run a fresh process with its wall time and peak RSS (GNU time), the default
+# Markdown output and `--json`, interleaved with a reference binary when REF is set.
 #
-#   scripts/bench_inventory.sh [N_FILES=100000] [ROUNDS=3]
+#   REF=/tmp/inv-ref/chimera scripts/bench_inventory.sh [N_FILES=100000] [ROUNDS=5]
 #
-# The corpus is generated once under ${BENCH_DIR:-/tmp/chimera-inventory-bench} (reused when
-# present). Corpora of N/10 files with 1x, 10x and 40x the rows per file show whether memory
-# grows with file contents.
+# Corpora are generated once under ${BENCH_DIR:-/tmp/chimera-inventory-bench} (reused when
+# present): N files at 1x the rows per file, then N/10 files at 1x and at 10x (memory vs file
+# contents).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-100000}"
-ROUNDS="${2:-3}"
+ROUNDS="${2:-5}"
 DIR="${BENCH_DIR:-/tmp/chimera-inventory-bench}"
+command -v /usr/bin/time >/dev/null || { echo "needs GNU time: apt-get install -y time" >&2; exit 2; }
+cargo build --release -q -p chimera-cli --bin chimera
 cargo build --release -q -p chimera-core --example bench_inventory
-BIN="${CARGO_TARGET_DIR:-target}/release/examples/bench_inventory"
-echo "== $N files, scale 1 (nproc: $(nproc))"
-"$BIN" "$DIR/n$N-s1" --files "$N" --scale 1 --rounds "$ROUNDS"
+T="${CARGO_TARGET_DIR:-target}/release"
+REF_ARGS=()
+if [ -n "${REF:-}" ]; then REF_ARGS=(--ref "$REF"); fi
+echo "== $N files, scale 1 (nproc: $(nproc); $(uptime))"
+"$T/examples/bench_inventory" "$DIR/n$N-s1" --bin "$T/chimera" "${REF_ARGS[@]}" --files "$N" --scale 1 --rounds "$ROUNDS"
 M=$((N / 10))
-echo "== $M files, scale 1 vs scale 10 (memory vs file contents)"
-"$BIN" "$DIR/n$M-s1" --files "$M" --scale 1 --rounds 1 | tail -7
-"$BIN" "$DIR/n$M-s10" --files "$M" --scale 10 --rounds 1 | tail -7
-"$BIN" "$DIR/n$M-s40" --files "$M" --scale 40 --rounds 1 | tail -7
+for S in 1 10; do
+  echo "== $M files, scale $S (memory vs file contents; $(uptime))"
+  "$T/examples/bench_inventory" "$DIR/n$M-s$S" --bin "$T/chimera" "${REF_ARGS[@]}" --files "$M" --scale "$S" --rounds 3
+done
+echo "== done ($(uptime))"

@@ -3,7 +3,6 @@
 //! Exit codes (a documented contract): 0 ok, 1 a gate failed or some agent/run failed,
 //! 2 error (bad input, nothing could run), 130 interrupted.
 
-mod alloc;
 mod args;
 mod cmd;
 mod exit;
@@ -15,9 +14,9 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::exit::Exit;
 
-/// mimalloc instead of the system allocator: the inventory allocates and frees many small
-/// values on several threads, where glibc's malloc spent about a quarter of its CPU time
-/// (BENCHMARKS.md, "Inventory"). llama.cpp's own C++ allocations are not affected.
+/// mimalloc instead of the system allocator: `chimera inventory` allocates and frees many small
+/// values on several threads, and with glibc's malloc it took 1.6x the CPU time (BENCHMARKS.md,
+/// "Inventory", with and without). llama.cpp's own C++ allocations are not affected.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -67,6 +67,40 @@ pub fn summarize(xs: &[f64]) -> Option<Summary> {
     })
 }
 
+/// Count, mean, sample sd, min and max of a stream of values without storing them: Welford's
+/// online update (B. P. Welford, Technometrics 4(3), 1962; Knuth, TAOCP vol. 2, §4.2.2).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Running {
+    pub n: usize,
+    pub mean: f64,
+    /// Sum of squared deviations from the mean.
+    m2: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Default for Running {
+    fn default() -> Self {
+        Running { n: 0, mean: 0.0, m2: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY }
+    }
+}
+
+impl Running {
+    pub fn push(&mut self, x: f64) {
+        self.n += 1;
+        let d = x - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (x - self.mean);
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
+    }
+
+    /// Sample standard deviation (n − 1 denominator); `None` when n < 2.
+    pub fn sd(&self) -> Option<f64> {
+        (self.n > 1).then(|| (self.m2 / (self.n - 1) as f64).sqrt())
+    }
+}
+
 /// A value with its standard uncertainty.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Uncertain {
@@ -109,6 +143,21 @@ pub fn fmt_opt_mean_sd(s: Option<&Summary>, decimals: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn running_moments_match_hand_computed_values() {
+        // 2, 4, 4, 4, 5, 5, 7, 9: mean 40 / 8 = 5, squared deviations 9+1+1+1+0+0+4+16 = 32,
+        // sample sd = √(32 / 7).
+        let mut r = Running::default();
+        for x in [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0] {
+            r.push(x);
+        }
+        assert_eq!((r.n, r.mean, r.min, r.max), (8, 5.0, 2.0, 9.0));
+        assert!((r.sd().unwrap() - (32.0f64 / 7.0).sqrt()).abs() < 1e-12);
+        let mut one = Running::default();
+        one.push(3.5);
+        assert_eq!((one.n, one.mean, one.sd(), one.min, one.max), (1, 3.5, None, 3.5, 3.5));
+    }
 
     #[test]
     fn summary_by_hand() {

@@ -110,6 +110,32 @@ fn utf16_with_bom_is_decoded_and_its_facts_extracted() {
 }
 
 #[test]
+fn a_utf8_bom_and_utf16_behind_a_bom_reencoded_as_utf8_are_decoded() {
+    let d = corpus();
+    write(d.path(), "reports/bom.csv", b"\xEF\xBB\xBFmodel,tokens_s\nm,3\n");
+    // UTF-16LE whose BOM was re-encoded as UTF-8 (FF FE -> C3 BF C3 BE, a PowerShell redirect)
+    // and whose newline got a CR byte from a text-mode write (0A 00 -> 0D 0A 00): the shape of
+    // seed-101's reports/profiling/ncu_summary.csv.
+    let mut ps = b"\xC3\xBF\xC3\xBE".to_vec();
+    ps.extend("tokens_s\r".encode_utf16().flat_map(u16::to_le_bytes));
+    ps.extend([0x0D, 0x0A, 0x00]);
+    ps.extend("5".encode_utf16().flat_map(u16::to_le_bytes));
+    write(d.path(), "reports/ps.csv", &ps);
+    let inv = run(d.path());
+    let e = entry(&inv, "reports/bom.csv");
+    assert_eq!((e.status, e.encoding.as_deref(), e.facts), (ParseStatus::Ok, Some("utf-8 (BOM)"), 1));
+    let e = entry(&inv, "reports/ps.csv");
+    assert_eq!(e.encoding.as_deref(), Some("utf-16le (BOM re-encoded as UTF-8)"));
+    assert!(problem(&inv, "reports/ps.csv").contains("text-mode write removed"), "{:?}", e.notes);
+    let f = inv.facts.facts.iter().find(|f| f.file == "reports/ps.csv").expect("the fact of ps.csv");
+    assert_eq!(
+        (f.metric.as_str(), f.value, f.location.as_str()),
+        ("tokens_per_s", 5.0, "column tokens_s, row 1")
+    );
+    assert_good_still_parsed(&inv);
+}
+
+#[test]
 fn empty_and_whitespace_files_are_failures() {
     let d = corpus();
     write(d.path(), "reports/empty.json", b"");

@@ -46,33 +46,19 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         max_facts: args.max_facts,
         ..CollectOptions::default()
     };
-    chimera_core::inventory::disable_transparent_huge_pages();
-    crate::alloc::purge_freed_memory_after(crate::alloc::INVENTORY_PURGE_DELAY_MS);
     let inv =
         tokio::task::spawn_blocking(move || collect(&dirs, &opts)).await.context("inventory worker")??;
     let mut stdout = std::io::stdout().lock();
-    let render = || if args.summary { inv.data_summary() } else { inv.to_markdown() };
-    match args.json.as_deref() {
-        Some("-") => inv.write_json(&mut stdout)?,
-        Some(path) => {
-            // The JSON file is streamed on a second thread while the Markdown is rendered.
-            let (written, text) = std::thread::scope(|s| {
-                let json = s.spawn(|| {
-                    chimera_core::fsutil::write_atomic_with(std::path::Path::new(path), |w| inv.write_json(w))
-                });
-                let text = render();
-                (json.join(), text)
-            });
-            written
-                .map_err(|_| anyhow::anyhow!("the JSON writer panicked"))?
-                .with_context(|| format!("cannot write the JSON inventory to `{path}`"))?;
-            stdout.write_all(text.as_bytes())?;
+    if let Some(path) = args.json.as_deref() {
+        if path == "-" {
+            inv.write_json(&mut stdout)?;
+            return Ok(Exit::Ok);
         }
-        None => stdout.write_all(render().as_bytes())?,
+        chimera_core::fsutil::write_atomic_with(std::path::Path::new(path), |w| inv.write_json(w))
+            .with_context(|| format!("cannot write the JSON inventory to `{path}`"))?;
     }
+    let text = if args.summary { inv.data_summary() } else { inv.to_markdown() };
+    stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
-    // The process exits next: freeing every entry one by one (100,000 files: about 1 % of the
-    // run, BENCHMARKS.md) would only delay it.
-    std::mem::forget(inv);
     Ok(Exit::Ok)
 }

@@ -1,27 +1,23 @@
 //! The DataCollector: walks artifact roots, parses CSV/JSON/Markdown, builds the inventory (owned by the inventory work).
 //!
 //! Pipeline: [`walk`] lists files under the roots (sorted, symlink loops and unreadable folders
-//! recorded, never fatal) → [`read`] reads each file up to a size cap and decodes it (UTF-8,
-//! UTF-8/UTF-16 with BOM, lossy for other bytes) → [`parse`] parses CSV / JSON / Markdown and
-//! extracts [`crate::facts::Fact`]s → [`derive`] builds the per-type stats, coverage, timeline,
-//! redundancy, naming outliers and gaps → [`render`] prints Markdown. Files are parsed in
-//! chunks on a thread pool; results are folded in path order, so the output is deterministic.
+//! recorded, never fatal) → [`parse`] reads each file up to a size cap, decodes it (UTF-8,
+//! UTF-8/UTF-16 with BOM, lossy for other bytes; [`read`]), parses CSV / JSON / Markdown and
+//! extracts [`crate::facts::Fact`]s → the facts are grouped per file and [`rollup`] per model
+//! over the corpus → [`derive`] builds the per-type stats, coverage, timeline, redundancy,
+//! naming outliers and gaps → [`render`] prints Markdown; serde writes the JSON. Files are
+//! parsed in batches on a thread pool; results are folded in path order, so the output is
+//! deterministic.
 
-pub mod csvscan;
-pub mod derive;
-pub mod json;
-pub mod mdtable;
-pub mod number;
-pub mod parse;
-pub mod read;
-pub mod render;
-pub mod walk;
+mod derive;
+mod parse;
+mod read;
+mod render;
+pub mod rollup;
+mod walk;
 
-use std::collections::BTreeSet;
-
-use rustc_hash::FxHashMap as HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
@@ -30,9 +26,13 @@ use serde::{Deserialize, Serialize};
 use crate::facts::{FactSet, FactSetBuilder};
 
 pub use read::{FileReader, StdReader};
+pub use rollup::Rollup;
 
 /// Version of the JSON schema documented in docs/INVENTORY_SCHEMA.md.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// The `kind` of the JSON document.
+pub const KIND: &str = "chimera.inventory";
 
 /// The roots looked for under each DIR when no `--root` is given.
 pub const DEFAULT_ROOTS: [&str; 3] = ["reports", "csv_data", "artifacts"];
@@ -57,7 +57,7 @@ pub struct CollectOptions {
     pub batch_files: usize,
     /// Bytes of file contents aimed at per batch: after each batch, the next one gets as many
     /// files as fit this at the sizes just read (see [`next_batch_len`]), so the parse results
-    /// in flight (up to three batches) stay about the same size whatever the files hold.
+    /// in flight (two batches) stay about the same size whatever the files hold.
     #[serde(skip, default = "default_batch_bytes")]
     pub batch_bytes: u64,
 }
@@ -111,36 +111,27 @@ pub enum InventoryError {
 }
 
 /// The type of a file, by extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileKind {
     Csv,
     Json,
     Markdown,
+    #[default]
     Ignored,
 }
 
 impl FileKind {
-    /// `csv`/`json`/`jsonl`/`ndjson`/`md`/`markdown` (any case); anything else is ignored.
-    pub fn from_path(p: &Path) -> FileKind {
-        p.file_name().and_then(|n| n.to_str()).map_or(FileKind::Ignored, FileKind::from_name)
-    }
-
-    /// [`FileKind::from_path`] of a file name (the text after its last `.`, as `Path::extension`:
-    /// none for `.hidden` or a name without a dot).
+    /// By a file name's extension (the text after its last `.`, as `Path::extension`: none for
+    /// `.hidden` or a name without a dot): `csv`/`json`/`jsonl`/`ndjson`/`md`/`markdown` (any
+    /// case); anything else is ignored.
     pub fn from_name(name: &str) -> FileKind {
-        let Some(ext) = name.rfind('.').filter(|&i| i > 0).map(|i| &name[i + 1..]) else {
-            return FileKind::Ignored;
-        };
-        let is = |x: &str| ext.eq_ignore_ascii_case(x);
-        if is("csv") {
-            FileKind::Csv
-        } else if is("json") || is("jsonl") || is("ndjson") {
-            FileKind::Json
-        } else if is("md") || is("markdown") {
-            FileKind::Markdown
-        } else {
-            FileKind::Ignored
+        let ext = name.rfind('.').filter(|&i| i > 0).map(|i| name[i + 1..].to_ascii_lowercase());
+        match ext.as_deref() {
+            Some("csv") => FileKind::Csv,
+            Some("json" | "jsonl" | "ndjson") => FileKind::Json,
+            Some("md" | "markdown") => FileKind::Markdown,
+            _ => FileKind::Ignored,
         }
     }
 
@@ -158,7 +149,7 @@ impl FileKind {
 }
 
 /// Outcome of parsing one file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ParseStatus {
     /// Parsed (possibly with warnings in `notes`).
@@ -168,6 +159,7 @@ pub enum ParseStatus {
     /// Not read (over the size cap, unreadable); `reason` says why.
     Skipped,
     /// Ignored type: counted, not read.
+    #[default]
     NotParsed,
 }
 
@@ -209,7 +201,7 @@ pub struct MarkdownStats {
 }
 
 /// One file found under a root.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FileEntry {
     /// Path relative to the scanned DIR (or to the parent of a `--root`), `/`-separated.
     pub rel_path: String,
@@ -355,6 +347,8 @@ pub struct Gaps {
 /// The full inventory of a scan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Inventory {
+    /// [`KIND`]: what this JSON document is.
+    pub kind: String,
     pub schema_version: u32,
     pub tool_version: String,
     /// The DIRs as given.
@@ -373,23 +367,8 @@ pub struct Inventory {
     pub problems: Vec<Problem>,
     pub gaps: Gaps,
     pub facts: FactSet,
-}
-
-/// Process-wide: stop the kernel from backing this process's heap with transparent huge
-/// pages. The collector allocates and frees many small values; with huge pages every fresh
-/// 2 MiB region is zeroed at first touch, which cost about 16% of its CPU time (profile in
-/// BENCHMARKS.md). Call it once, early, in a process that runs [`collect`] on large corpora
-/// (`chimera inventory` does). Returns whether the kernel accepted it (Linux only).
-pub fn disable_transparent_huge_pages() -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: PR_SET_THP_DISABLE only sets a flag on the calling process.
-        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0 }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        false
-    }
+    /// Per metric and model over the whole corpus, twin files' repeats counted once.
+    pub rollups: Vec<Rollup>,
 }
 
 /// Collect an inventory of `dirs` with the real file system.
@@ -408,68 +387,48 @@ pub fn collect_with(
     let walk::Walked { files: walked, problems } = walk::walk(&plan);
     let mut fold = Fold {
         builder: FactSetBuilder::new(opts.max_facts, opts.max_groups),
+        rollups: rollup::RollupBuilder::default(),
         families: BTreeSet::new(),
-        first_by_digest: HashMap::default(),
+        first_by_digest: HashMap::new(),
         files: Vec::with_capacity(walked.len()),
         problems,
     };
-    // Batches are parsed on the pool by a feeder thread while this thread folds the previous
-    // batch, in path order (deterministic output); each batch is sized from the bytes of the
-    // one before (`next_batch_len`). Once the kept facts / summaries are full,
-    // later files only need counting: the flags tell the feeder (a batch parsed before it sees
-    // them builds more than needed, never less).
-    let keep_facts = AtomicBool::new(true);
-    let keep_summaries = AtomicBool::new(true);
-    std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<parse::Parsed>>(1);
-        let (keep_facts, keep_summaries) = (&keep_facts, &keep_summaries);
-        s.spawn(move || {
-            let mut files = walked.into_iter();
-            // The first batch is small: nothing is known yet about the files' sizes.
-            let mut len = opts.batch_files.clamp(1, MIN_BATCH_FILES * 4);
-            loop {
-                let batch: Vec<walk::WalkedFile> = files.by_ref().take(len).collect();
-                if batch.is_empty() {
-                    break;
-                }
-                let keep = parse::Keep {
-                    facts: keep_facts.load(Ordering::Relaxed),
-                    summaries: keep_summaries.load(Ordering::Relaxed),
-                };
-                // Each worker keeps its current folder open (files come in path order).
-                let parsed = batch
-                    .into_par_iter()
-                    .map(|f| {
-                        read::DirCache::with_thread(|dirs| {
-                            parse::parse_file_keeping(f, opts, reader, keep, dirs)
-                        })
-                    })
-                    .collect::<Vec<parse::Parsed>>();
-                let read: u64 =
-                    parsed.iter().filter(|p| p.entry.kind != FileKind::Ignored).map(|p| p.entry.bytes).sum();
-                len = next_batch_len(parsed.len(), read, opts.batch_bytes, opts.batch_files);
-                if tx.send(parsed).is_err() {
-                    break;
-                }
-            }
-        });
-        for parsed in rx {
-            fold.add(parsed);
-            keep_facts.store(!fold.builder.facts_full(), Ordering::Relaxed);
-            keep_summaries.store(!fold.builder.groups_full(), Ordering::Relaxed);
-        }
-    });
-    // The workers' open folders are closed now, not when the pool ends.
-    rayon::broadcast(|_| read::DirCache::release_thread());
-    let Fold { builder, families, files, mut problems, .. } = fold;
+    // Each batch is parsed on the pool while the one before is folded, in path order; its
+    // length comes from the bytes of the one before (`next_batch_len`), so the parsed files in
+    // memory stay about the same size whatever the files hold. The first batch is small:
+    // nothing is known yet about the sizes.
+    let mut rest = walked.as_slice();
+    let mut len = opts.batch_files.clamp(1, MIN_BATCH_FILES * 4);
+    let mut parsed: Vec<parse::Parsed> = Vec::new();
+    while !(rest.is_empty() && parsed.is_empty()) {
+        let (batch, tail) = rest.split_at(len.min(rest.len()));
+        rest = tail;
+        let done = std::mem::take(&mut parsed);
+        ((), parsed) = rayon::join(
+            || fold.add(done),
+            || {
+                batch
+                    .par_iter()
+                    .map_init(parse::Scratch::default, |s, f| parse::parse_file(f, opts, reader, s))
+                    .collect()
+            },
+        );
+        let read: u64 =
+            parsed.iter().filter(|p| p.entry.kind != FileKind::Ignored).map(|p| p.entry.bytes).sum();
+        len = next_batch_len(parsed.len(), read, opts.batch_bytes, opts.batch_files);
+    }
+    let Fold { builder, rollups, families, files, mut problems, .. } = fold;
     problems.sort_by(|a, b| (&a.path, a.severity, &a.reason).cmp(&(&b.path, b.severity, &b.reason)));
     let coverage = walk::coverage(&plan, &files);
-    Ok(derive::assemble(dirs, opts, coverage, files, problems, families, builder.finish()))
+    let parts =
+        derive::Parts { files, problems, families, facts: builder.finish(), rollups: rollups.finish() };
+    Ok(derive::assemble(dirs, opts, coverage, parts))
 }
 
 /// Sequential, path-ordered accumulation of parsed files.
 struct Fold {
     builder: FactSetBuilder,
+    rollups: rollup::RollupBuilder,
     families: BTreeSet<&'static str>,
     /// SHA-256 → index in `files` of the first file with that content.
     first_by_digest: HashMap<[u8; 32], usize>,
@@ -508,12 +467,11 @@ impl Fold {
             self.families.extend(p.families.iter().copied());
             self.problems.extend(p.problems);
             self.builder.add_raw(&p.entry.rel_path, &p.facts);
+            self.rollups.add_file(&p.entry.rel_path, &p.facts);
             self.files.push(p.entry);
         }
     }
-}
 
-impl Fold {
     /// Whether a CSV/JSON file with the same path stem (`x.md` → `x.csv`, `x.json`) already
     /// gave facts. Paths sharing the `x.` prefix are contiguous in path order, and `.csv` and
     /// `.json` sort before `.md`/`.markdown`, so only the tail of `files` needs a look.
@@ -561,14 +519,17 @@ impl Inventory {
 
     /// Stream pretty JSON (trailing newline) to a writer, without building the whole string.
     pub fn write_json<W: std::io::Write>(&self, w: W) -> std::io::Result<()> {
-        json::write(self, w)
+        use std::io::Write as _;
+        let mut w = std::io::BufWriter::new(w);
+        serde_json::to_writer_pretty(&mut w, self)?;
+        w.write_all(b"\n")?;
+        w.flush()
     }
 
     /// Pretty JSON (trailing newline), the `--json` output.
     pub fn to_json(&self) -> String {
-        let mut s = serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
-        s.push('\n');
-        s
+        let json = serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+        json + "\n"
     }
 }
 

@@ -5,8 +5,6 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use rayon::prelude::*;
-
 use super::{FileEntry, FileKind, Inventory, ParseStatus, Severity};
 use crate::facts::{fmt_group, fmt_num};
 
@@ -16,13 +14,16 @@ const LIST_ROWS: usize = 20;
 const FACT_ROWS: usize = 25;
 
 fn ts(t: Option<DateTime<Utc>>) -> String {
-    // As `format("%Y-%m-%d %H:%M:%S UTC")`, without parsing a format string per file.
-    t.map(|t| super::derive::fmt_name_date(t.naive_utc()) + " UTC").unwrap_or_else(|| "-".into())
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "-".into())
 }
 
-fn more(out: &mut String, total: usize, shown: usize, what: &str) {
-    if total > shown {
-        let _ = writeln!(out, "- … and {} more {what}", total - shown);
+/// One line per item (`  - …`), at most [`LIST_ROWS`], then how many `what` were left out.
+fn list<T>(o: &mut String, items: &[T], what: &str, line: impl Fn(&T) -> String) {
+    for x in items.iter().take(LIST_ROWS) {
+        let _ = writeln!(o, "  - {}", line(x));
+    }
+    if items.len() > LIST_ROWS {
+        let _ = writeln!(o, "- … and {} more {what}", items.len() - LIST_ROWS);
     }
 }
 
@@ -101,33 +102,21 @@ pub fn markdown(inv: &Inventory) -> String {
     if let Some(day) = &t.busiest_day {
         let _ = writeln!(o, "- Busiest day: {day} ({} files)", t.busiest_day_files);
     }
-    for d in t.days.iter().take(LIST_ROWS) {
-        let _ = writeln!(o, "  - {}: {}", d.day, d.files);
-    }
-    more(&mut o, t.days.len(), LIST_ROWS, "days");
+    list(&mut o, &t.days, "days", |d| format!("{}: {}", d.day, d.files));
 
     let r = &inv.redundancy;
     let _ = writeln!(o, "\n## Redundancy\n");
     let _ = writeln!(o, "- Same stem in several formats: {} stems", r.same_stem.len());
-    for s in r.same_stem.iter().take(LIST_ROWS) {
-        let _ = writeln!(o, "  - `{}`: {}", s.key, s.files.join(", "));
-    }
-    more(&mut o, r.same_stem.len(), LIST_ROWS, "stems");
+    list(&mut o, &r.same_stem, "stems", |s| format!("`{}`: {}", s.key, s.files.join(", ")));
     let _ = writeln!(o, "- Identical content (SHA-256): {} sets", r.identical_content.len());
-    for s in r.identical_content.iter().take(LIST_ROWS) {
-        let _ = writeln!(o, "  - {}", s.files.join(" = "));
-    }
-    more(&mut o, r.identical_content.len(), LIST_ROWS, "sets");
+    list(&mut o, &r.identical_content, "sets", |s| s.files.join(" = "));
 
     let n = &inv.naming;
     let _ = writeln!(o, "\n## Naming conventions\n");
     let styles: Vec<String> = n.styles.iter().map(|(s, c)| format!("{s}: {c}")).collect();
     let _ = writeln!(o, "- Styles: {} (dominant: {})", styles.join(", "), n.dominant_style);
     let _ = writeln!(o, "- Outliers: {}", n.outliers.len());
-    for x in n.outliers.iter().take(LIST_ROWS) {
-        let _ = writeln!(o, "  - {} ({})", x.file, x.style);
-    }
-    more(&mut o, n.outliers.len(), LIST_ROWS, "outliers");
+    list(&mut o, &n.outliers, "outliers", |x| format!("{} ({})", x.file, x.style));
 
     let _ = writeln!(o, "\n## Problems (parse failures, skipped files, walk errors, warnings)\n");
     if inv.problems.is_empty() {
@@ -139,10 +128,7 @@ pub fn markdown(inv: &Inventory) -> String {
             continue;
         }
         let _ = writeln!(o, "- {:?}: {}", sev, ps.len());
-        for p in ps.iter().take(LIST_ROWS) {
-            let _ = writeln!(o, "  - `{}`: {}", p.path, p.reason);
-        }
-        more(&mut o, ps.len(), LIST_ROWS, "problems");
+        list(&mut o, &ps, "problems", |p| format!("`{}`: {}", p.path, p.reason));
     }
 
     let g = &inv.gaps;
@@ -155,15 +141,11 @@ pub fn markdown(inv: &Inventory) -> String {
         let _ = writeln!(o, "- Missing metric families: {}", miss.join("; "));
     }
     let _ = writeln!(o, "- CSV files with a filled `error` column: {}", g.csv_error_rows.len());
-    for (f, e, rows) in g.csv_error_rows.iter().take(LIST_ROWS) {
-        let _ = writeln!(o, "  - {f}: {e} of {rows} rows");
-    }
-    more(&mut o, g.csv_error_rows.len(), LIST_ROWS, "files");
+    list(&mut o, &g.csv_error_rows, "files", |(f, e, rows)| format!("{f}: {e} of {rows} rows"));
     let _ = writeln!(o, "- CSV files with empty cells: {}", g.csv_empty_cells.len());
-    for (f, e, cells) in g.csv_empty_cells.iter().take(LIST_ROWS) {
-        let _ = writeln!(o, "  - {f}: {e} of {cells} cells");
-    }
-    more(&mut o, g.csv_empty_cells.len(), LIST_ROWS, "files");
+    list(&mut o, &g.csv_empty_cells, "files", |(f, e, cells)| format!("{f}: {e} of {cells} cells"));
+
+    rollups(&mut o, inv);
 
     let fs = &inv.facts;
     let _ = writeln!(o, "\n## Facts\n");
@@ -179,24 +161,41 @@ pub fn markdown(inv: &Inventory) -> String {
     o.push_str(
         "| file | type | bytes | modified | status | facts | note |\n|---|---|---:|---|---|---:|---|\n",
     );
-    // The file table is most of the text for a large corpus: its rows are rendered in blocks
-    // on the pool and appended in order.
-    let blocks: Vec<String> = inv
-        .files
-        .par_chunks(2048)
-        .map(|chunk| {
-            let mut s = String::with_capacity(chunk.len() * 128);
-            for f in chunk {
-                file_row(&mut s, f);
-            }
-            s
-        })
-        .collect();
-    o.reserve(blocks.iter().map(String::len).sum());
-    for b in blocks {
-        o.push_str(&b);
+    for f in &inv.files {
+        file_row(&mut o, f);
     }
     o
+}
+
+/// The per-model roll-ups section.
+fn rollups(o: &mut String, inv: &Inventory) {
+    let _ = writeln!(
+        o,
+        "\n## Per-model roll-ups (whole corpus)\n\nEvery measurement of a metric by the model the data names beside it (`-`: none), over all files; a measurement that a twin file (same path stem, another format) repeats is counted once. sd is the sample standard deviation (n > 1).\n"
+    );
+    o.push_str("| metric | stat | unit | model | n | mean | sd | min | max |\n");
+    o.push_str("|---|---|---|---|---:|---:|---:|---:|---:|\n");
+    for r in &inv.rollups {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.metric,
+            r.stat,
+            r.unit,
+            r.model.as_deref().map_or("-".into(), table_cell),
+            r.n,
+            fmt_num(r.mean),
+            r.sd.map_or("-".into(), fmt_num),
+            fmt_num(r.min),
+            fmt_num(r.max)
+        );
+    }
+}
+
+/// Text from the data as one table cell: `|` escaped, line breaks and other control
+/// characters as spaces.
+fn table_cell(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().replace('|', "\\|")
 }
 
 /// One row of the Markdown file table.
@@ -207,38 +206,24 @@ fn file_row(o: &mut String, f: &FileEntry) {
         ParseStatus::Skipped => "skipped",
         ParseStatus::NotParsed => "ignored",
     };
-    o.push_str("| ");
-    o.push_str(&f.rel_path);
-    o.push_str(" | ");
-    o.push_str(f.kind.label());
-    o.push_str(" | ");
-    o.push_str(itoa::Buffer::new().format(f.bytes));
-    o.push_str(" | ");
-    match f.modified.and_then(|t| super::derive::date_time_digits(t.naive_utc())) {
-        Some(d) => {
-            o.extend(d.iter().map(|&c| char::from(c)));
-            o.push_str(" UTC");
-        }
-        None => o.push_str(&ts(f.modified)),
-    }
-    o.push_str(" | ");
-    o.push_str(status);
-    o.push_str(" | ");
-    o.push_str(itoa::Buffer::new().format(f.facts));
-    o.push_str(" | ");
-    let notes = f
+    let notes: Vec<String> = f
         .reason
         .iter()
         .cloned()
         .chain(f.duplicate_of.iter().map(|d| format!("same content as {d}")))
-        .chain(f.notes.iter().cloned());
-    for (i, n) in notes.enumerate() {
-        if i > 0 {
-            o.push_str("; ");
-        }
-        o.push_str(&n.replace('|', "\\|"));
-    }
-    o.push_str(" |\n");
+        .chain(f.notes.iter().cloned())
+        .map(|n| n.replace('|', "\\|"))
+        .collect();
+    let _ = writeln!(
+        o,
+        "| {} | {} | {} | {} | {status} | {} | {} |",
+        f.rel_path,
+        f.kind.label(),
+        f.bytes,
+        ts(f.modified),
+        f.facts,
+        notes.join("; ")
+    );
 }
 
 /// Every number a report may cite, labelled.
@@ -273,25 +258,23 @@ pub fn known_numbers(inv: &Inventory) -> Vec<(f64, String)> {
         v.push((*e as f64, format!("empty cells in {f}")));
     }
     v.push((inv.facts.facts_total as f64, "facts extracted".into()));
-    for g in &inv.facts.groups {
-        let what = format!(
-            "{} {} [{}] in {} ({})",
-            g.metric,
-            g.stat,
-            g.unit,
-            g.files.join(", "),
-            fmt_group(&g.group)
-        );
-        let s = &g.summary;
-        v.push((s.n as f64, format!("n of {what}")));
-        for (x, name) in
-            [(s.mean, "mean"), (s.median, "median"), (s.p95, "p95"), (s.min, "min"), (s.max, "max")]
-        {
+    // n, the statistics in order, then sd (when there is one) of each summary.
+    let mut cite = |what: String, n: usize, xs: &[(f64, &str)], sd: Option<f64>| {
+        v.push((n as f64, format!("n of {what}")));
+        for (x, name) in xs.iter().copied().chain(sd.map(|sd| (sd, "sd"))) {
             v.push((x, format!("{name} of {what}")));
         }
-        if let Some(sd) = s.sd {
-            v.push((sd, format!("sd of {what}")));
-        }
+    };
+    for g in &inv.facts.groups {
+        let (s, group) = (&g.summary, fmt_group(&g.group));
+        let what = format!("{} {} [{}] in {} ({group})", g.metric, g.stat, g.unit, g.files.join(", "));
+        let xs = [(s.mean, "mean"), (s.median, "median"), (s.p95, "p95"), (s.min, "min"), (s.max, "max")];
+        cite(what, s.n, &xs, s.sd);
+    }
+    for r in &inv.rollups {
+        let model = r.model.as_deref().unwrap_or("-");
+        let what = format!("{} {} [{}] of model {model} over all files", r.metric, r.stat, r.unit);
+        cite(what, r.n, &[(r.mean, "mean"), (r.min, "min"), (r.max, "max")], r.sd);
     }
     for f in &inv.facts.facts {
         v.push((

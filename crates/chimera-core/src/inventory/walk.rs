@@ -3,8 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
-
 use super::{DEFAULT_ROOTS, FileEntry, FileKind, InventoryError, Problem, RootCoverage, Severity};
 
 /// One root to walk.
@@ -26,8 +24,7 @@ pub struct Plan {
     pub roots: Vec<PlannedRoot>,
 }
 
-/// A file found by the walk. Its size and modification time are read later, on the worker
-/// pool, from the opened file (one `fstat` instead of an `lstat` in the sequential walk).
+/// A file found by the walk (its size and modification time are read when it is parsed).
 #[derive(Debug, Clone)]
 pub struct WalkedFile {
     pub path: PathBuf,
@@ -54,6 +51,13 @@ fn name_of(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
 }
 
+/// The folders' names, numbered (`1-reports`, `2-reports`) when two share one.
+fn labels(paths: &[PathBuf]) -> Vec<String> {
+    let names: Vec<String> = paths.iter().map(|p| name_of(p)).collect();
+    let unique = names.iter().collect::<std::collections::BTreeSet<_>>().len() == names.len();
+    names.into_iter().enumerate().map(|(i, n)| if unique { n } else { format!("{}-{n}", i + 1) }).collect()
+}
+
 fn join(prefix: &str, rest: &str) -> String {
     match (prefix.is_empty(), rest.is_empty()) {
         (true, _) => rest.to_string(),
@@ -70,33 +74,14 @@ pub fn plan(dirs: &[PathBuf], roots: &[PathBuf]) -> Result<Plan, InventoryError>
     }
     let mut plan = Plan::default();
     if !roots.is_empty() {
-        let multi =
-            roots.iter().map(|r| name_of(r)).collect::<std::collections::BTreeSet<_>>().len() < roots.len();
-        for (i, r) in roots.iter().enumerate() {
+        for (r, prefix) in roots.iter().zip(labels(roots)) {
             check_dir(r)?;
-            let name = name_of(r);
-            let prefix = if multi { format!("{}-{name}", i + 1) } else { name.clone() };
-            plan.roots.push(PlannedRoot {
-                dir: r.display().to_string(),
-                name,
-                path: r.clone(),
-                present: true,
-                prefix,
-            });
+            let (dir, name, path) = (r.display().to_string(), name_of(r), r.clone());
+            plan.roots.push(PlannedRoot { dir, name, path, present: true, prefix });
         }
         return Ok(plan);
     }
-    let labels: Vec<String> = if dirs.len() > 1 {
-        let names: Vec<String> = dirs.iter().map(|d| name_of(d)).collect();
-        let unique = names.iter().collect::<std::collections::BTreeSet<_>>().len() == names.len();
-        names
-            .into_iter()
-            .enumerate()
-            .map(|(i, n)| if unique { n } else { format!("{}-{n}", i + 1) })
-            .collect()
-    } else {
-        vec![String::new(); dirs.len()]
-    };
+    let labels = if dirs.len() > 1 { labels(dirs) } else { vec![String::new(); dirs.len()] };
     for (d, label) in dirs.iter().zip(labels) {
         let dir = d.display().to_string();
         let mut any = false;
@@ -130,166 +115,25 @@ fn rel_under(root: &Path, p: &Path) -> String {
     rest.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>().join("/")
 }
 
-/// Walk every present root, following symlinks (loops are detected and recorded), sorted.
-///
-/// Each root's first level is listed here; its sub-folders are walked in parallel on the
-/// rayon pool (one `walkdir` walk each, sorted there), and the results are put in order.
+/// Walk every present root, following symlinks (loops are detected and recorded), sorted by
+/// `rel_path`.
 pub fn walk(plan: &Plan) -> Walked {
     let mut out = Walked::default();
-    // Blocks of files, each sorted: a root's own files one by one, and each sub-folder's files
-    // (sorted on the pool). Paths under a folder `d` all start with `d/`, which no other block
-    // shares, so the blocks never interleave: ordered by their first path, they concatenate
-    // into sorted order without sorting every path again on one thread.
-    let mut blocks: Vec<Vec<WalkedFile>> = Vec::new();
     for root in plan.roots.iter().filter(|r| r.present) {
-        let top = list_top(root, &mut out);
-        let root_id = dir_id(&root.path);
-        let subdirs: Vec<&PathBuf> =
-            top.iter().filter_map(|t| if let Top::Dir(d) = t { Some(d) } else { None }).collect();
-        let parts: Vec<Walked> = subdirs.par_iter().map(|d| walk_subdir(root, root_id, d)).collect();
-        for part in parts {
-            blocks.push(part.files);
-            out.problems.extend(part.problems);
-        }
-        blocks
-            .extend(top.into_iter().filter_map(|t| if let Top::File(f) = t { Some(vec![f]) } else { None }));
-    }
-    blocks.retain(|b| !b.is_empty());
-    blocks.sort_unstable_by(|a, b| a[0].rel_path.cmp(&b[0].rel_path));
-    out.files = blocks.into_iter().flatten().collect();
-    if !out.files.is_sorted_by(|a, b| a.rel_path <= b.rel_path) {
-        // Not expected (roots whose prefixes nest); sorting is always right.
-        #[cfg(test)]
-        tests::RESORTED.with(|n| n.set(n.get() + 1));
-        out.files.sort_unstable_by(|a, b| a.rel_path.cmp(&b.rel_path));
-    }
-    out
-}
-
-/// An entry at a root's first level.
-enum Top {
-    File(WalkedFile),
-    Dir(PathBuf),
-}
-
-/// The first level of a root, sorted by name: files, and folders for [`walk_subdir`]. (A `walkdir` walk limited to depth 1 would still read every sub-folder.)
-fn list_top(root: &PlannedRoot, out: &mut Walked) -> Vec<Top> {
-    let problem = |out: &mut Walked, p: &Path, reason: String| {
-        out.problems.push(Problem {
-            path: join(&root.prefix, &rel_under(&root.path, p)),
-            severity: Severity::Failed,
-            reason,
-        })
-    };
-    let io_reason = |e: &std::io::Error| match e.kind() {
-        std::io::ErrorKind::PermissionDenied => {
-            format!("permission denied: {e}; grant read access to include it")
-        }
-        std::io::ErrorKind::NotFound => format!("dangling symlink or vanished file: {e}"),
-        _ => format!("cannot read: {e}"),
-    };
-    let entries = match std::fs::read_dir(&root.path) {
-        Ok(rd) => rd,
-        Err(e) => {
-            problem(out, &root.path, io_reason(&e));
-            return Vec::new();
-        }
-    };
-    let mut entries: Vec<std::fs::DirEntry> =
-        entries.filter_map(|e| e.map_err(|e| problem(out, &root.path, io_reason(&e))).ok()).collect();
-    entries.sort_by_key(|e| e.file_name());
-    let root_id = dir_id(&root.path);
-    let mut top = Vec::new();
-    for e in entries {
-        let path = e.path();
-        let Ok(mut ft) = e.file_type() else { continue };
-        if ft.is_symlink() {
-            match std::fs::metadata(&path) {
-                Ok(m) => ft = m.file_type(),
-                Err(err) => {
-                    problem(out, &path, io_reason(&err));
-                    continue;
+        for item in walkdir::WalkDir::new(&root.path).follow_links(true) {
+            match item {
+                Ok(e) if e.file_type().is_file() => {
+                    let rel_path = join(&root.prefix, &rel_under(&root.path, e.path()));
+                    let kind = FileKind::from_name(rel_path.rsplit('/').next().unwrap_or(&rel_path));
+                    out.files.push(WalkedFile { path: e.into_path(), rel_path, kind });
                 }
-            }
-            if ft.is_dir() && root_id.is_some() && dir_id(&path) == root_id {
-                let reason = format!("symlink loop: points back to `{}`; not followed", root.prefix);
-                problem(out, &path, reason);
-                continue;
+                Ok(_) => {}
+                Err(err) => out.problems.push(walk_problem(root, &err)),
             }
         }
-        if ft.is_dir() {
-            top.push(Top::Dir(path));
-        } else if ft.is_file() {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            top.push(Top::File(WalkedFile {
-                kind: FileKind::from_name(&name),
-                rel_path: join(&root.prefix, &name),
-                path,
-            }));
-        }
     }
-    top
-}
-
-/// (device, inode) of a folder, following links.
-fn dir_id(p: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
-}
-
-/// Walk one sub-folder of a root. `walkdir` detects loops back to the sub-folder or below; a
-/// folder that is the root itself (reached through a link) is the one ancestor it cannot see,
-/// so it is checked here.
-fn walk_subdir(root: &PlannedRoot, root_id: Option<(u64, u64)>, dir: &Path) -> Walked {
-    let mut out = Walked::default();
-    let back_to_root = std::cell::RefCell::new(Vec::new());
-    let it = walkdir::WalkDir::new(dir).follow_links(true).into_iter().filter_entry(|e| {
-        if !e.file_type().is_dir() || root_id.is_none() || dir_id(e.path()) != root_id {
-            return true;
-        }
-        back_to_root.borrow_mut().push(Problem {
-            path: join(&root.prefix, &rel_under(&root.path, e.path())),
-            severity: Severity::Failed,
-            reason: format!("symlink loop: points back to `{}`; not followed", root.prefix),
-        });
-        false
-    });
-    for item in it {
-        match item {
-            Ok(e) if e.file_type().is_file() => visit_entry(root, e, &mut out),
-            Ok(_) => {}
-            Err(err) => out.problems.push(walk_problem(root, &err)),
-        }
-    }
-    out.problems.extend(back_to_root.into_inner());
-    out.files.sort_unstable_by(|a, b| a.rel_path.cmp(&b.rel_path));
+    out.files.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
     out
-}
-
-fn visit_entry(root: &PlannedRoot, e: walkdir::DirEntry, out: &mut Walked) {
-    if !e.file_type().is_file() {
-        return;
-    }
-    // walkdir joins names onto the root as given, so the relative part is a plain suffix of
-    // the path's text (the general `rel_under` parses components: slower, same result).
-    let fast = e.path().to_str().zip(root.path.to_str()).and_then(|(p, r)| {
-        let rest = p.strip_prefix(r)?.strip_prefix('/')?;
-        (!rest.is_empty()).then_some(rest)
-    });
-    let rel_path = match fast {
-        Some(rest) if root.prefix.is_empty() => rest.to_string(),
-        Some(rest) => {
-            let mut s = String::with_capacity(root.prefix.len() + 1 + rest.len());
-            s.push_str(&root.prefix);
-            s.push('/');
-            s.push_str(rest);
-            s
-        }
-        None => join(&root.prefix, &rel_under(&root.path, e.path())),
-    };
-    let kind = FileKind::from_name(rel_path.rsplit('/').next().unwrap_or(&rel_path));
-    out.files.push(WalkedFile { path: e.into_path(), kind, rel_path });
 }
 
 fn walk_problem(root: &PlannedRoot, err: &walkdir::Error) -> Problem {
@@ -329,44 +173,4 @@ pub fn coverage(plan: &Plan, files: &[FileEntry]) -> Vec<RootCoverage> {
             RootCoverage { dir: r.dir.clone(), root: r.name.clone(), present: r.present, files: n }
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    thread_local! {
-        /// Walks on this thread whose blocks needed the fallback sort.
-        pub(super) static RESORTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-    }
-
-    #[test]
-    fn files_come_out_in_path_order_across_folders_and_roots() {
-        // Names around `/` in byte order (`-` < `.` < `/` < `0`): a folder's files must land
-        // between the first-level files that sort around `name/`.
-        let dir = tempfile::tempdir().unwrap();
-        let files = [
-            "reports/a.csv",
-            "reports/a/x.csv",
-            "reports/a/b/z.json",
-            "reports/a.b/y.csv",
-            "reports/a-c.csv",
-            "reports/a0.md",
-            "reports/b.csv",
-            "csv_data/q.csv",
-            "csv_data/p/r.csv",
-            "artifacts/s.md",
-        ];
-        for f in files {
-            let p = dir.path().join(f);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, "x").unwrap();
-        }
-        let plan = plan(&[dir.path().to_path_buf()], &[]).unwrap();
-        let got: Vec<String> = walk(&plan).files.into_iter().map(|f| f.rel_path).collect();
-        let mut want: Vec<String> = files.iter().map(|s| s.to_string()).collect();
-        want.sort();
-        assert_eq!(got, want);
-        assert_eq!(RESORTED.with(|n| n.get()), 0, "the blocks were not in order by themselves");
-    }
 }
