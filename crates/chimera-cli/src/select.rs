@@ -3,6 +3,10 @@
 //!
 //! `auto`: Ollama at `--url` / `OLLAMA_HOST` (default http://127.0.0.1:11434) when it answers
 //! `/api/version` within [`PROBE_TIMEOUT`], otherwise the embedded llama.cpp engine.
+//!
+//! Also the checks that need the choice, before any run: [`check_sent`] refuses options the
+//! chosen backend would not send (a configuration labelled with them would be false), and
+//! [`preflight`] ends the command when the server does not answer or lacks the model.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +14,10 @@ use std::time::Duration;
 use anyhow::Context;
 use chimera_core::backend::ollama::{OllamaClient, ollama_host_url};
 use chimera_core::backend::openai::OpenAiClient;
-use chimera_core::backend::{Backend, HttpClient, Timeouts, TlsOptions, without_userinfo};
+use chimera_core::backend::{
+    Backend, BackendError, BackendKind, HttpClient, Timeouts, TlsOptions, without_userinfo,
+};
+use chimera_core::options::{Api, GenOptions};
 use chimera_engine::EmbeddedBackend;
 
 use crate::args::{BackendChoice, BackendConfig};
@@ -78,6 +85,45 @@ pub async fn build_for(
                 None => embedded(cfg, format!("backend: embedded (no Ollama at {shown})")),
             }
         }
+    }
+}
+
+/// Refuse options that `choice` would not send: `--backend openai` has no request field for
+/// the load-time options (num_ctx, num_gpu, num_batch, num_thread: an OpenAI-compatible server
+/// takes them when it starts) and sends num_predict only as a positive `max_tokens`. `whose`
+/// prefixes the message (e.g. "agent 'A': ").
+pub fn check_sent(choice: BackendChoice, options: &GenOptions, whose: &str) -> anyhow::Result<()> {
+    if choice != BackendChoice::Openai {
+        return Ok(());
+    }
+    let unsent = options.not_sent(Api::Openai);
+    if unsent.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{whose}--backend openai does not send {}: OpenAI-compatible servers take no such request field \
+         (load-time options are set when the server starts, e.g. `llama-server -c 4096`; agent and bench budget \
+         their prompts for it with --server-ctx 4096; num_predict travels as max_tokens only when positive), so a result \
+         labelled with them would be false; leave them out or use --backend ollama",
+        unsent.join(", ")
+    )
+}
+
+/// Before any run: a server that does not answer, or that does not have `model`, ends the
+/// command (exit 2) instead of failing every call. Other answers (e.g. a server without
+/// `/api/tags`) are left to the calls, which report their own errors. The embedded engine was
+/// checked when it was selected.
+pub async fn preflight(backend: &dyn Backend, model: &str) -> anyhow::Result<()> {
+    if backend.kind() == BackendKind::Embedded {
+        return Ok(());
+    }
+    match backend.info(Some(model)).await {
+        Err(
+            e @ (BackendError::Connect { .. }
+            | BackendError::ConnectTimeout { .. }
+            | BackendError::ModelNotFound { .. }),
+        ) => Err(anyhow::Error::new(e).context("pre-flight check failed, nothing was run")),
+        _ => Ok(()),
     }
 }
 

@@ -27,8 +27,10 @@ async fn run_with(args: Vec<String>, env: Vec<(&'static str, String)>) -> Output
 }
 
 fn agent_args(url: &str, out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> =
-        ["agent", CORPUS, "--url", url, "--num-ctx", "2048", "--out"].iter().map(|s| s.to_string()).collect();
+    let mut a: Vec<String> = ["agent", CORPUS, "--url", url, "--server-ctx", "2048", "--out"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     a.push(out.display().to_string());
     a.extend(extra.iter().map(|s| s.to_string()));
     a

@@ -59,7 +59,7 @@ async fn the_flag_reaches_the_ollama_and_openai_bodies_and_the_report() {
     let out = dir.path().join("openai");
     let mut cmd = chimera();
     cmd.args(["agent", CORPUS, "--backend", "openai", "--url", &srv.url(), "--model", "m", "--quiet"])
-        .args(["--typical-p", "0.7", "--num-ctx", "2048", "--out"])
+        .args(["--typical-p", "0.7", "--server-ctx", "2048", "--out"])
         .arg(&out);
     let o = run(cmd).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

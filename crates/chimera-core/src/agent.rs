@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::{self, Analysis};
 use crate::backend::{Backend, BackendInfo, CallRecord, GenRequest, TokenChunk};
 use crate::events::{CancellationToken, Event, Events, Stage};
-use crate::fsutil::{write_atomic, write_json_atomic};
+use crate::fsutil::{WriteError, write_atomic, write_json_atomic};
 use crate::grounding::{self, Dim, Grounding, KnownNumber};
 use crate::inventory::{self, CollectOptions, Inventory};
 use crate::manifest::Manifest;
@@ -506,32 +506,34 @@ async fn write_outputs(run: &AgentRun<'_>, st: &mut State, t0: Instant) {
     st.out.wall_secs = t0.elapsed().as_secs_f64();
     let manifest = Manifest::new(st.out.backend.clone(), run.spec.options.clone());
     let (dir, spec, out, inv) = (run.out_dir.clone(), run.spec.clone(), st.out.clone(), st.inventory.clone());
-    let res = tokio::task::spawn_blocking(move || write_all(&dir, &spec, &out, inv.as_deref(), &manifest))
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(format!("the writer thread failed: {e}"))));
+    let res = tokio::task::spawn_blocking(move || {
+        write_all(&dir, &spec, &out, inv.as_deref(), &manifest).map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the writer thread failed: {e}")));
     end(run, st, Stage::Write, t, res.is_ok());
     if let Err(e) = res {
         st.out.ok = false;
         if st.out.failed_stage.is_none() {
             st.out.failed_stage = Some(Stage::Write);
-            st.out.error =
-                Some(format!("cannot write into {}: {e}; check the --out folder", run.out_dir.display()));
+            st.out.error = Some(format!("{e}; check the --out folder"));
         }
     }
 }
 
+/// Write the three files; the error names the file that could not be written.
 fn write_all(
     dir: &Path,
     spec: &AgentSpec,
     out: &AgentOutcome,
     inventory: Option<&Inventory>,
     manifest: &Manifest,
-) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+) -> Result<(), WriteError> {
+    std::fs::create_dir_all(dir).map_err(WriteError::at(dir))?;
     let md = report::render_agent(spec, out, inventory, manifest);
-    write_atomic(&out.report_path, md.as_bytes())?;
-    write_json_atomic(&out.manifest_path, manifest)?;
+    write_atomic(&out.report_path, md.as_bytes()).map_err(WriteError::at(&out.report_path))?;
+    write_json_atomic(&out.manifest_path, manifest).map_err(WriteError::at(&out.manifest_path))?;
     let file =
         MetricsFile { schema_version: METRICS_SCHEMA_VERSION, kind: "chimera.agent", outcome: out, manifest };
-    write_json_atomic(&out.metrics_path, &file)
+    write_json_atomic(&out.metrics_path, &file).map_err(WriteError::at(&out.metrics_path))
 }

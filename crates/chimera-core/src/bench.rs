@@ -12,9 +12,9 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{AgentOutcome, AgentRun, AgentSpec, run_agent};
-use crate::backend::{Backend, CallRecord, GenRequest, no_sink};
+use crate::backend::{Backend, BackendInfo, CallRecord, GenRequest, no_sink};
 use crate::events::{CancellationToken, Event, Events, NoteLevel, Stage};
-use crate::fsutil::{write_atomic, write_json_atomic};
+use crate::fsutil::{WriteError, write_atomic, write_json_atomic};
 use crate::inventory::CollectOptions;
 use crate::manifest::Manifest;
 use crate::metrics::FORMULAS_MD;
@@ -132,15 +132,18 @@ pub struct BenchOutcome {
     /// Stopped by Ctrl-C before every run finished (the run cut short is not in `entries`).
     #[serde(default)]
     pub interrupted: bool,
+    /// The results could not be written (the message names the file); the bench stopped there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_error: Option<String>,
     pub wall_secs: f64,
     pub report_path: PathBuf,
     pub metrics_path: PathBuf,
 }
 
 impl BenchOutcome {
-    /// Every run succeeded.
+    /// Every run succeeded and its results are on disk.
     pub fn ok(&self) -> bool {
-        self.failed_runs == 0
+        self.failed_runs == 0 && self.write_error.is_none()
     }
 }
 
@@ -209,11 +212,17 @@ pub async fn run_bench(run: BenchRun<'_>) -> BenchOutcome {
         comparisons: Vec::new(),
         failed_runs: 0,
         interrupted: false,
+        write_error: None,
         wall_secs: 0.0,
         report_path: run.out_dir.join("comparison_report.md"),
         metrics_path: run.out_dir.join("metrics.json"),
     };
-    let info = run.backend.info(Some(&spec.baseline.model)).await.unwrap_or_default();
+    // Which backend ran is recorded even when it cannot describe itself.
+    let info = run.backend.info(Some(&spec.baseline.model)).await.unwrap_or_else(|_| BackendInfo {
+        kind: Some(run.backend.kind()),
+        endpoint: run.backend.endpoint(),
+        ..Default::default()
+    });
     let mut warmed: Vec<Side> = Vec::new();
     let mut last_load: Option<LoadKey> = None;
     for (i, &(r, side)) in order.iter().enumerate() {
@@ -275,19 +284,15 @@ pub async fn run_bench(run: BenchRun<'_>) -> BenchOutcome {
         out.comparisons = compare(&out.entries);
         out.wall_secs = t0.elapsed().as_secs_f64();
         if let Err(e) = write_outputs(&run, &out, &info) {
-            run.events.emit(Event::Note {
-                level: NoteLevel::Warn,
-                text: format!("cannot write bench results: {e}"),
-            });
+            // Runs whose results cannot be kept are not worth making: stop here.
+            out.write_error = Some(e.to_string());
+            break;
         }
     }
     if out.interrupted {
         out.wall_secs = t0.elapsed().as_secs_f64();
         if let Err(e) = write_outputs(&run, &out, &info) {
-            run.events.emit(Event::Note {
-                level: NoteLevel::Warn,
-                text: format!("cannot write bench results: {e}"),
-            });
+            out.write_error = Some(e.to_string());
         }
     }
     run.events.emit(Event::Progress {
@@ -329,31 +334,29 @@ struct BenchFile<'a> {
     manifest: &'a Manifest,
 }
 
-fn write_outputs(
-    run: &BenchRun<'_>,
-    out: &BenchOutcome,
-    info: &crate::backend::BackendInfo,
-) -> std::io::Result<()> {
+/// Write the bench's files; the error names the file that could not be written.
+fn write_outputs(run: &BenchRun<'_>, out: &BenchOutcome, info: &BackendInfo) -> Result<(), WriteError> {
     let manifest = Manifest::new(info.clone(), run.spec.chimera.options.clone());
-    write_atomic(&out.report_path, render(run.spec, out, &manifest).as_bytes())?;
-    write_json_atomic(&run.out_dir.join("manifest.json"), &manifest)?;
+    write_atomic(&out.report_path, render(run.spec, out, &manifest).as_bytes())
+        .map_err(WriteError::at(&out.report_path))?;
+    let path = run.out_dir.join("manifest.json");
+    write_json_atomic(&path, &manifest).map_err(WriteError::at(&path))?;
     // The latest report of each side, at the top level.
     for side in [Side::Baseline, Side::Chimera] {
         if let Some(e) = out.entries.iter().rev().find(|e| e.side == side) {
             if let Ok(text) = std::fs::read(&e.outcome.report_path) {
-                write_atomic(&run.out_dir.join(format!("{}_report.md", side.name())), &text)?;
+                let path = run.out_dir.join(format!("{}_report.md", side.name()));
+                write_atomic(&path, &text).map_err(WriteError::at(&path))?;
             }
         }
     }
-    write_json_atomic(
-        &out.metrics_path,
-        &BenchFile {
-            schema_version: BENCH_SCHEMA_VERSION,
-            kind: "chimera.bench",
-            outcome: out,
-            manifest: &manifest,
-        },
-    )
+    let file = BenchFile {
+        schema_version: BENCH_SCHEMA_VERSION,
+        kind: "chimera.bench",
+        outcome: out,
+        manifest: &manifest,
+    };
+    write_json_atomic(&out.metrics_path, &file).map_err(WriteError::at(&out.metrics_path))
 }
 
 fn stat_cells(s: Option<&Summary>) -> [String; 4] {

@@ -53,6 +53,21 @@ pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> std::io
     write_atomic(path, s.as_bytes())
 }
 
+/// A write that failed, naming the file: "cannot write PATH: No space left on device".
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {}: {source}", path.display())]
+pub struct WriteError {
+    pub path: std::path::PathBuf,
+    pub source: std::io::Error,
+}
+
+impl WriteError {
+    /// For `map_err`: the error of a write to `path`.
+    pub fn at(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
+        move |source| WriteError { path: path.to_path_buf(), source }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod multi;
 pub mod options;
 pub mod outcome;
+pub mod outdir;
 pub mod persona;
 pub mod plots;
 pub mod prompt;

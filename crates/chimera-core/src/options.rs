@@ -178,6 +178,16 @@ pub enum SetError {
     Invalid(#[from] OptionError),
 }
 
+/// The field name under which `api` sends option `s` with value `v`, or None when it does not.
+fn sent_as(s: &OptionSpec, api: Api, v: &Value) -> Option<&'static str> {
+    match s.wire(api) {
+        Wire::Same => Some(s.name),
+        Wire::As(name) => Some(name),
+        Wire::PositiveAs(name) => v.as_f64().is_some_and(|n| n > 0.0).then_some(name),
+        Wire::NotSent => None,
+    }
+}
+
 /// The load-time options of a configuration (they force a model reload when they change).
 /// Compared, hashed and printed only; its text is the options' canonical JSON.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -241,22 +251,44 @@ impl GenOptions {
         let mut m = Map::new();
         for s in OPTIONS {
             let Some(v) = s.get(self) else { continue };
-            match s.wire(api) {
-                Wire::Same => {
-                    m.insert(s.name.to_string(), v);
-                }
-                Wire::As(name) => {
-                    m.insert(name.to_string(), v);
-                }
-                Wire::PositiveAs(name) => {
-                    if v.as_f64().is_some_and(|n| n > 0.0) {
-                        m.insert(name.to_string(), v);
-                    }
-                }
-                Wire::NotSent => {}
+            if let Some(name) = sent_as(s, api, &v) {
+                m.insert(name.to_string(), v);
             }
         }
         m
+    }
+
+    /// The options set here that `api` does not send (e.g. `num_ctx` to an OpenAI-compatible
+    /// server, or `num_predict=-1`, which `max_tokens` cannot say), as `name=value`, in table
+    /// order. A configuration labelled with them would claim what the server never received.
+    pub fn not_sent(&self, api: Api) -> Vec<String> {
+        self.assignments(|s, v| sent_as(s, api, v).is_none())
+    }
+
+    /// Every option set here, as `name=value`, in table order.
+    pub fn set_list(&self) -> Vec<String> {
+        self.assignments(|_, _| true)
+    }
+
+    fn assignments(&self, keep: impl Fn(&OptionSpec, &Value) -> bool) -> Vec<String> {
+        OPTIONS
+            .iter()
+            .filter_map(|s| {
+                let v = s.get(self)?;
+                keep(s, &v).then(|| format!("{}={}", s.name, s.show(self).unwrap_or_default()))
+            })
+            .collect()
+    }
+
+    /// These options without the ones `api` does not send.
+    pub fn sent_only(&self, api: Api) -> GenOptions {
+        let mut kept = GenOptions::default();
+        for s in OPTIONS {
+            if s.get(self).is_some_and(|v| sent_as(s, api, &v).is_some()) {
+                (s.take)(&mut kept, self);
+            }
+        }
+        kept
     }
 
     /// The seed report's configuration line:
@@ -388,6 +420,30 @@ mod tests {
         let unlimited = GenOptions { num_predict: Some(-1), ..Default::default() };
         assert!(unlimited.wire(Api::Openai).is_empty(), "-1 has no max_tokens equivalent");
         assert_eq!(Value::Object(unlimited.wire(Api::Ollama)), json!({"num_predict": -1}));
+    }
+
+    #[test]
+    fn options_an_api_does_not_send_are_named() {
+        let o = GenOptions {
+            num_gpu: Some(80),
+            num_ctx: Some(512),
+            num_batch: Some(8),
+            num_thread: Some(2),
+            temperature: Some(1.0),
+            num_predict: Some(-1),
+            ..Default::default()
+        };
+        assert_eq!(
+            o.not_sent(Api::Openai),
+            ["num_gpu=80", "num_ctx=512", "num_batch=8", "num_thread=2", "num_predict=-1"]
+        );
+        assert!(o.not_sent(Api::Ollama).is_empty());
+        assert_eq!(o.set_list().len(), 6);
+        assert_eq!(o.set_list()[4], "temperature=1");
+        assert_eq!(o.sent_only(Api::Openai), GenOptions { temperature: Some(1.0), ..Default::default() });
+        assert_eq!(o.sent_only(Api::Ollama), o);
+        let positive = GenOptions { num_predict: Some(64), ..Default::default() };
+        assert!(positive.not_sent(Api::Openai).is_empty());
     }
 
     #[test]

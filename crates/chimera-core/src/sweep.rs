@@ -39,4 +39,9 @@ pub enum SweepError {
         "--resume: the output folder holds {have} but this command runs {want}; pass the same --scenario/--agents or another --out"
     )]
     OtherWorkload { have: String, want: String },
+    #[error(
+        "--resume: the finished point {label} was measured with --runs {have} but this command asks for --runs {want}; \
+         pass --runs {have} to continue it, or start again with --force (or another --out)"
+    )]
+    OtherRuns { label: String, have: usize, want: usize },
 }

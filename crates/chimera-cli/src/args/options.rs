@@ -7,7 +7,7 @@
 
 use std::marker::PhantomData;
 
-use chimera_core::options::{self, GenOptions, Kind, OPTIONS, OptionSpec, SetError};
+use chimera_core::options::{self, GenOptions, Kind, OPTIONS, OptionSpec, SetError, Wire};
 use clap::error::ErrorKind;
 use clap::{Arg, ArgAction, ArgMatches, Command, FromArgMatches};
 use serde_json::Value;
@@ -116,12 +116,26 @@ fn id<S: FlagSet>(spec: &OptionSpec) -> String {
     format!("{}{}", S::PREFIX, spec.name).replace('-', "_")
 }
 
+/// How `--backend openai` sends `spec` ("" when under its own name): Ollama receives every
+/// option; an OpenAI-compatible request has no field for the load-time ones.
+fn openai_help(spec: &OptionSpec) -> String {
+    match spec.openai {
+        Wire::Same => String::new(),
+        Wire::As(name) => format!(" Sent by --backend openai as {name}."),
+        Wire::PositiveAs(name) => format!(" Sent by --backend openai as {name}, only when positive."),
+        Wire::NotSent => " Not sent by --backend openai (refused there: an OpenAI-compatible server \
+            sets it when it starts)."
+            .to_string(),
+    }
+}
+
 /// The options of the table, one line each, for the generic flag's long help.
 fn table_help() -> String {
     let mut s = String::from("\nOptions (NAME):");
     for o in OPTIONS {
         let load = if o.load_time { " [reloads the model]" } else { "" };
-        s.push_str(&format!("\n  {:<15} {}{load}", o.name, o.help()));
+        let openai = if o.openai == Wire::NotSent { " [not sent by --backend openai]" } else { "" };
+        s.push_str(&format!("\n  {:<15} {}{load}{openai}", o.name, o.help()));
     }
     s
 }
@@ -148,7 +162,7 @@ fn augment<S: FlagSet>(cmd: Command, list: bool) -> Command {
             .value_parser(move |s: &str| values(spec, s, list))
             .allow_negative_numbers(!list && spec.kind == Kind::Int)
             .allow_hyphen_values(list && spec.kind == Kind::Int)
-            .help(format!("{}.{load}", spec.help().trim_end_matches('.')))
+            .help(format!("{}.{load}{}", spec.help().trim_end_matches('.'), openai_help(spec)))
             .help_heading(S::HEADING)
             .hide(!S::LIST_EACH);
         cmd = cmd.arg(arg);

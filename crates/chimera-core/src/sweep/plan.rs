@@ -7,13 +7,13 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, BackendInfo};
 use crate::events::{CancellationToken, Event, Events, NoteLevel};
 use crate::manifest::Manifest;
 use crate::outcome::Status;
 
 use super::SweepError;
-use super::grid::{Grid, order};
+use super::grid::{Grid, Point, order};
 use super::output::write_outputs;
 use super::run::{SweepConfig, run_sweep_agents};
 use super::scenario::{ScenarioWorkload, run_sweep_scenario_on};
@@ -88,7 +88,13 @@ pub async fn run_plan(
         });
     }
     check_same_workload(&store, plan.scenario.as_ref())?;
-    let info = first.info(Some(&cfg.model)).await.unwrap_or_default();
+    check_same_runs(&store, &points, cfg.runs)?;
+    // Which backend ran is recorded even when it cannot describe itself.
+    let info = first.info(Some(&cfg.model)).await.unwrap_or_else(|_| BackendInfo {
+        kind: Some(first.kind()),
+        endpoint: first.endpoint(),
+        ..Default::default()
+    });
     let manifest = Manifest::new(info, plan.grid.fixed.clone());
     let path = plan.out_dir.join("manifest.json");
     crate::fsutil::write_json_atomic(&path, &manifest)
@@ -115,6 +121,17 @@ pub async fn run_plan(
         Err(e) => return Err(e),
     };
     Ok(SweepFinished { summary, status, failed, interrupted })
+}
+
+/// `--resume` must measure the rest with the same number of runs: a finished point (the
+/// baseline first of all) measured with another `--runs` would be compared as if it were alike.
+fn check_same_runs(store: &Store, points: &[Point], runs: usize) -> Result<(), SweepError> {
+    let keys: HashSet<&str> = points.iter().map(|p| p.key.as_str()).collect();
+    let other = store.results().iter().find(|p| keys.contains(p.key.as_str()) && p.runs.len() != runs);
+    match other {
+        Some(p) => Err(SweepError::OtherRuns { label: p.label.clone(), have: p.runs.len(), want: runs }),
+        None => Ok(()),
+    }
 }
 
 /// `--resume` must continue the same kind of sweep: finished points of another scenario (or

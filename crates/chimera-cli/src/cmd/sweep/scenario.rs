@@ -65,6 +65,7 @@ impl ScenarioArgs {
         if !data.is_dir() {
             anyhow::bail!("--agent-data {}: no such folder", data.display());
         }
+        crate::cmd::agent::check_has_artifacts(&[data.to_path_buf()], &Default::default())?;
         let n = self.n_agents;
         let personas = match (persona_file, persona) {
             (Some(f), _) => vec![Persona::from_file(f)?; n],
