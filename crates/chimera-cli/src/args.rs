@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chimera_core::backend::{Timeouts, TlsOptions};
+use chimera_core::export::{Exporter, Json};
+use chimera_core::records::Record;
 
 pub use options::{Chimera2Args, ChimeraArgs, GridArgs, OptionArgs, Plain};
 
@@ -150,11 +152,11 @@ impl JsonOut {
         *self == JsonOut::Stdout
     }
 
-    /// Write `value` as pretty JSON.
-    pub fn write<T: serde::Serialize>(&self, value: &T) -> anyhow::Result<()> {
+    /// Write `record` as pretty JSON with its kind and schema version.
+    pub fn write<R: Record>(&self, record: &R) -> anyhow::Result<()> {
         match self {
-            JsonOut::Stdout => println!("{}", serde_json::to_string_pretty(value)?),
-            JsonOut::File(p) => chimera_core::fsutil::write_json_atomic(p, value)
+            JsonOut::Stdout => print!("{}", String::from_utf8_lossy(&Json.serialize(record)?)),
+            JsonOut::File(p) => chimera_core::export::write(&Json, record, p)
                 .with_context(|| format!("writing --json {}", p.display()))?,
         }
         Ok(())

@@ -67,7 +67,9 @@ async fn ten_percent_slower_fails_equal_passes() {
     assert!(md.contains("FAIL") && md.contains("-10.0%"), "{md}");
     let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(j["failed"], true);
-    assert_eq!(j["kind"], "sweep");
+    // the verdict is a result JSON of its own; what it compared is `compared`
+    assert_eq!((j["kind"].as_str(), j["schema_version"].as_u64()), (Some("chimera.compare"), Some(1)));
+    assert_eq!(j["compared"], "chimera.sweep");
     let rows = j["rows"].as_array().unwrap();
     let tput: Vec<_> = rows.iter().filter(|r| r["class"] == "throughput").collect();
     assert_eq!(tput.len(), 3, "baseline + 2 points");

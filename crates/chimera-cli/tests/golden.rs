@@ -70,6 +70,23 @@ async fn check(case: Case) {
         }
         return;
     }
+    for f in files.iter().filter(|f| f.ends_with(".json") || f.ends_with(".jsonl")) {
+        for doc in run
+            .read(f)
+            .lines()
+            .filter(|l| f.ends_with(".jsonl") && !l.is_empty())
+            .map(str::to_string)
+            .chain(f.ends_with(".json").then(|| run.read(f)))
+        {
+            let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+            let kind = v["kind"].as_str().unwrap_or_default();
+            assert!(
+                kind.starts_with("chimera.") && v["schema_version"].is_u64(),
+                "{}/{f}: every result JSON names its kind and schema version",
+                case.name()
+            );
+        }
+    }
     let want_files = output_files(&golden);
     assert_eq!(files, want_files, "{}: the set of output files changed", case.name());
     let mut failures = Vec::new();

@@ -17,7 +17,7 @@ use std::time::Duration;
 use chimera_core::backend::{Backend, OllamaClient, Timeouts, http_client};
 use chimera_core::events::Events;
 use chimera_core::multi::jobs::{CallsAgent, CallsJob};
-use chimera_core::multi::{AgentSlot, CancellationToken, MultiPlan, run_multi};
+use chimera_core::multi::{AgentSlot, CancellationToken, MultiPlan, ScenarioName, run_multi};
 use chimera_core::options::GenOptions;
 use chimera_testkit::{FakeOllama, LatencyProfile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -150,7 +150,7 @@ fn main() {
                 .collect();
             let dir = tempfile::tempdir().expect("temp dir");
             let plan = MultiPlan {
-                scenario: format!("scaling_{n}"),
+                scenario: ScenarioName::AgentsFile(format!("scaling_{n}")),
                 agents: urls
                     .iter()
                     .enumerate()
@@ -165,7 +165,7 @@ fn main() {
                 warmup: true,
                 contention_threshold: 1.25,
                 out_dir: dir.path().to_path_buf(),
-                manifest: serde_json::Value::Null,
+                manifest: None,
             };
             let job = Arc::new(CallsJob { agents, events: Events::none(), write_calls: files });
             let s =

@@ -13,21 +13,20 @@ use std::time::Instant;
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{self, Analysis};
-use crate::backend::{Backend, BackendInfo, CallRecord, GenRequest, TokenChunk};
+pub use crate::records::agent::{AgentMetrics, AgentOutcome, AgentRecord};
+
+use crate::analysis;
+use crate::backend::{Backend, BackendInfo, GenRequest, TokenChunk};
 use crate::events::{CancellationToken, Event, Events, Stage};
-use crate::fsutil::{WriteError, write_atomic, write_json_atomic};
-use crate::grounding::{self, Dim, Grounding, KnownNumber};
+use crate::export::{self, Json};
+use crate::fsutil::{WriteError, write_atomic};
+use crate::grounding::{self, Dim, KnownNumber};
 use crate::inventory::{self, CollectOptions, Inventory};
 use crate::manifest::Manifest;
-use crate::metrics::ns_to_ms;
 use crate::options::GenOptions;
 use crate::persona::Persona;
 use crate::prompt::{self, PromptPlan};
-use crate::report;
-
-/// Version of the `metrics.json` schema written by [`run_agent`].
-pub const METRICS_SCHEMA_VERSION: u32 = 1;
+use crate::report::{self, AgentReport};
 
 /// Who the agent is and how it calls the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,103 +86,6 @@ pub struct AgentRun<'a> {
     /// Cancelled (Ctrl-C): the workflow stops at once, the unfinished call is dropped, and the
     /// report is written with what finished, failed at the current stage.
     pub cancel: CancellationToken,
-}
-
-/// The seed report's `## Metrics`, aggregated over the agent's LLM calls.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct AgentMetrics {
-    /// Σ eval_count / Σ eval_duration over the calls (server-side decode rate).
-    pub throughput_tok_s: Option<f64>,
-    /// Mean TTFT of the calls (client clock).
-    pub ttft_ms: Option<f64>,
-    /// Σ total_duration (server).
-    pub total_duration_ms: Option<f64>,
-    /// Σ output tokens (eval_count, else chunks).
-    pub tokens_generated: u64,
-    /// Σ prompt tokens (prompt_eval_count).
-    pub prompt_tokens: Option<u64>,
-    /// Σ prompt_eval_duration.
-    pub prompt_eval_ms: Option<f64>,
-    /// Σ eval_duration.
-    pub eval_duration_ms: Option<f64>,
-    /// Σ load_duration.
-    pub load_duration_ms: Option<f64>,
-    /// Number of calls aggregated.
-    pub calls: usize,
-}
-
-/// How [`AgentMetrics`] aggregates the calls, printed under `## Metrics`.
-pub const AGGREGATION_NOTE: &str = "Aggregated over the analysis and report calls: Throughput = Σ eval_count / Σ eval_duration; \
-TTFT = mean of the calls' TTFT; Total Duration, Prompt Eval, Eval Duration and Load Duration are sums of the server-reported \
-durations; Tokens Generated = Σ eval_count.";
-
-impl AgentMetrics {
-    /// Aggregate the calls (complete or partial).
-    pub fn from_calls(calls: &[CallRecord]) -> Self {
-        fn sum(xs: impl Iterator<Item = Option<u64>>) -> Option<u64> {
-            xs.flatten().fold(None, |acc, x| Some(acc.unwrap_or(0) + x))
-        }
-        let eval_count = sum(calls.iter().map(|c| c.server.eval_count));
-        let eval_ns = sum(calls.iter().map(|c| c.server.eval_duration_ns));
-        let ttfts: Vec<f64> = calls.iter().filter_map(|c| c.ttft_ms()).collect();
-        AgentMetrics {
-            throughput_tok_s: match (eval_count, eval_ns) {
-                (Some(n), Some(d)) => crate::metrics::decode_tok_s(n, d),
-                _ => None,
-            },
-            ttft_ms: crate::stats::mean(&ttfts),
-            total_duration_ms: sum(calls.iter().map(|c| c.server.total_duration_ns)).map(ns_to_ms),
-            tokens_generated: calls.iter().map(CallRecord::output_tokens).sum(),
-            prompt_tokens: sum(calls.iter().map(|c| c.server.prompt_eval_count)),
-            prompt_eval_ms: sum(calls.iter().map(|c| c.server.prompt_eval_duration_ns)).map(ns_to_ms),
-            eval_duration_ms: eval_ns.map(ns_to_ms),
-            load_duration_ms: sum(calls.iter().map(|c| c.server.load_duration_ns)).map(ns_to_ms),
-            calls: calls.len(),
-        }
-    }
-}
-
-/// What one agent run produced. Serialised into `metrics.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AgentOutcome {
-    pub label: String,
-    pub persona: String,
-    pub model: String,
-    pub options: GenOptions,
-    pub ok: bool,
-    pub failed_stage: Option<Stage>,
-    pub error: Option<String>,
-    /// LLM calls in order (analysis, report); a failed call keeps its partial record.
-    pub calls: Vec<CallRecord>,
-    /// The stage of each entry of `calls`.
-    pub call_stages: Vec<Stage>,
-    /// Seconds per stage (`ingest`, `analysis`, `report`, `grounding`, `write`).
-    pub stage_secs: BTreeMap<String, f64>,
-    pub wall_secs: f64,
-    pub files_analyzed: usize,
-    pub facts_total: usize,
-    pub metrics: AgentMetrics,
-    pub prompts: Vec<PromptPlan>,
-    pub analysis: Option<Analysis>,
-    /// The report call's text (with its primer), or the analysis when the report call failed.
-    pub model_text: String,
-    pub grounding: Option<Grounding>,
-    pub backend: BackendInfo,
-    /// Non-fatal notes (backend info unavailable, prompt truncated, …).
-    pub notes: Vec<String>,
-    pub report_path: PathBuf,
-    pub metrics_path: PathBuf,
-    pub manifest_path: PathBuf,
-}
-
-/// `metrics.json`: the outcome plus schema version and run manifest.
-#[derive(Debug, Serialize)]
-struct MetricsFile<'a> {
-    schema_version: u32,
-    kind: &'static str,
-    #[serde(flatten)]
-    outcome: &'a AgentOutcome,
-    manifest: &'a Manifest,
 }
 
 /// Mutable state of a run, readable after a failure or panic.
@@ -294,7 +196,7 @@ fn begin(run: &AgentRun<'_>, st: &mut State, stage: Stage) -> Instant {
 
 fn end(run: &AgentRun<'_>, st: &mut State, stage: Stage, t: Instant, ok: bool) {
     let secs = t.elapsed().as_secs_f64();
-    *st.out.stage_secs.entry(stage.as_str().to_string()).or_insert(0.0) += secs;
+    *st.out.stage_secs.entry(stage).or_insert(0.0) += secs;
     run.events.emit(Event::StageFinished { agent: run.spec.label.clone(), stage, secs, ok });
 }
 
@@ -507,7 +409,7 @@ async fn write_outputs(run: &AgentRun<'_>, st: &mut State, t0: Instant) {
     let manifest = Manifest::new(st.out.backend.clone(), run.spec.options.clone());
     let (dir, spec, out, inv) = (run.out_dir.clone(), run.spec.clone(), st.out.clone(), st.inventory.clone());
     let res = tokio::task::spawn_blocking(move || {
-        write_all(&dir, &spec, &out, inv.as_deref(), &manifest).map_err(|e| e.to_string())
+        write_all(&dir, &spec, out, inv.as_deref(), manifest).map_err(|e| e.to_string())
     })
     .await
     .unwrap_or_else(|e| Err(format!("the writer thread failed: {e}")));
@@ -525,15 +427,21 @@ async fn write_outputs(run: &AgentRun<'_>, st: &mut State, t0: Instant) {
 fn write_all(
     dir: &Path,
     spec: &AgentSpec,
-    out: &AgentOutcome,
+    outcome: AgentOutcome,
     inventory: Option<&Inventory>,
-    manifest: &Manifest,
-) -> Result<(), WriteError> {
+    manifest: Manifest,
+) -> Result<(), export::ExportError> {
     std::fs::create_dir_all(dir).map_err(WriteError::at(dir))?;
-    let md = report::render_agent(spec, out, inventory, manifest);
-    write_atomic(&out.report_path, md.as_bytes()).map_err(WriteError::at(&out.report_path))?;
-    write_json_atomic(&out.manifest_path, manifest).map_err(WriteError::at(&out.manifest_path))?;
-    let file =
-        MetricsFile { schema_version: METRICS_SCHEMA_VERSION, kind: "chimera.agent", outcome: out, manifest };
-    write_json_atomic(&out.metrics_path, &file).map_err(WriteError::at(&out.metrics_path))
+    let report = AgentReport {
+        outcome: &outcome,
+        agent_type: &spec.agent_type,
+        persona_text: &spec.persona.text,
+        inventory,
+        manifest: &manifest,
+    };
+    let md = report::render_agent(&report);
+    write_atomic(&outcome.report_path, md.as_bytes()).map_err(WriteError::at(&outcome.report_path))?;
+    export::write(&Json, &manifest, &outcome.manifest_path)?;
+    let metrics_path = outcome.metrics_path.clone();
+    export::write(&Json, &AgentRecord { outcome, manifest }, &metrics_path)
 }

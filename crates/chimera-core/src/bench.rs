@@ -9,40 +9,23 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
+pub use crate::records::bench::{
+    BenchEntry, BenchMetric, BenchOutcome, BenchRecord, MetricComparison, Side, Warmup,
+};
 
 use crate::agent::{AgentOutcome, AgentRun, AgentSpec, run_agent};
-use crate::backend::{Backend, BackendInfo, CallRecord, GenRequest, no_sink};
+use crate::backend::{Backend, BackendInfo, GenRequest, no_sink};
 use crate::events::{CancellationToken, Event, Events, NoteLevel, Stage};
-use crate::fsutil::{WriteError, write_atomic, write_json_atomic};
+use crate::export::{self, ExportError, Json};
+use crate::fsutil::{WriteError, write_atomic};
 use crate::inventory::CollectOptions;
 use crate::manifest::Manifest;
 use crate::metrics::FORMULAS_MD;
-use crate::options::{GenOptions, LoadKey};
+use crate::options::LoadKey;
 use crate::report::f2;
 use crate::stats::{Summary, Uncertain, delta_pct, fmt_mean_sd, summarize};
-
-/// Version of the bench `metrics.json` schema.
-pub const BENCH_SCHEMA_VERSION: u32 = 1;
 /// Output tokens of a warm-up call.
 pub const WARMUP_NUM_PREDICT: i64 = 4;
-
-/// Which side of the comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Side {
-    Baseline,
-    Chimera,
-}
-
-impl Side {
-    pub fn name(self) -> &'static str {
-        match self {
-            Side::Baseline => "baseline",
-            Side::Chimera => "chimera",
-        }
-    }
-}
 
 /// The interleaved order: run 1 A, run 1 B, run 2 A, run 2 B, …
 pub fn schedule(runs: usize) -> Vec<(usize, Side)> {
@@ -86,81 +69,21 @@ pub struct BenchRun<'a> {
     pub cancel: CancellationToken,
 }
 
-/// A warm-up call (excluded from statistics).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Warmup {
-    pub side: Side,
-    /// The run it preceded.
-    pub before_run: usize,
-    pub ok: bool,
-    pub error: Option<String>,
-    pub record: CallRecord,
-}
-
-/// One agent run of the bench.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BenchEntry {
-    pub run: usize,
-    pub side: Side,
-    pub outcome: AgentOutcome,
-}
-
-/// Statistics of one metric for both sides and the relative change.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MetricComparison {
-    pub metric: String,
-    pub unit: String,
-    /// Higher is better (throughput) or lower is better (times).
-    pub higher_is_better: bool,
-    pub baseline: Option<Summary>,
-    pub chimera: Option<Summary>,
-    /// (chimera / baseline − 1) · 100 with the propagated standard error of the means.
-    pub delta_pct: Option<Uncertain>,
-}
-
-/// The bench result.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BenchOutcome {
-    pub runs: usize,
-    pub baseline_options: GenOptions,
-    pub chimera_options: GenOptions,
-    pub order: Vec<(usize, Side)>,
-    pub entries: Vec<BenchEntry>,
-    pub warmups: Vec<Warmup>,
-    pub comparisons: Vec<MetricComparison>,
-    pub failed_runs: usize,
-    /// Stopped by Ctrl-C before every run finished (the run cut short is not in `entries`).
-    #[serde(default)]
-    pub interrupted: bool,
-    /// The results could not be written (the message names the file); the bench stopped there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub write_error: Option<String>,
-    pub wall_secs: f64,
-    pub report_path: PathBuf,
-    pub metrics_path: PathBuf,
-}
-
-impl BenchOutcome {
-    /// Every run succeeded and its results are on disk.
-    pub fn ok(&self) -> bool {
-        self.failed_runs == 0 && self.write_error.is_none()
+/// The value of `metric` in one agent run.
+fn value(metric: BenchMetric, o: &AgentOutcome) -> Option<f64> {
+    let m = &o.metrics;
+    match metric {
+        BenchMetric::Throughput => m.throughput_tok_s,
+        BenchMetric::Ttft => m.ttft_ms,
+        BenchMetric::TotalDuration => m.total_duration_ms,
+        BenchMetric::TokensGenerated => Some(m.tokens_generated as f64),
+        BenchMetric::PromptTokens => m.prompt_tokens.map(|n| n as f64),
+        BenchMetric::PromptEval => m.prompt_eval_ms,
+        BenchMetric::EvalDuration => m.eval_duration_ms,
+        BenchMetric::LoadDuration => m.load_duration_ms,
+        BenchMetric::WallTime => Some(o.wall_secs),
     }
 }
-
-type Extract = fn(&AgentOutcome) -> Option<f64>;
-
-/// The compared metrics: name, unit, higher-is-better, extractor.
-const METRICS: [(&str, &str, bool, Extract); 9] = [
-    ("Throughput", "tok/s", true, |o| o.metrics.throughput_tok_s),
-    ("TTFT", "ms", false, |o| o.metrics.ttft_ms),
-    ("Total Duration", "ms", false, |o| o.metrics.total_duration_ms),
-    ("Tokens Generated", "tokens", true, |o| Some(o.metrics.tokens_generated as f64)),
-    ("Prompt Tokens", "tokens", true, |o| o.metrics.prompt_tokens.map(|n| n as f64)),
-    ("Prompt Eval", "ms", false, |o| o.metrics.prompt_eval_ms),
-    ("Eval Duration", "ms", false, |o| o.metrics.eval_duration_ms),
-    ("Load Duration", "ms", false, |o| o.metrics.load_duration_ms),
-    ("Workflow wall time", "s", false, |o| Some(o.wall_secs)),
-];
 
 /// `mean ± sd/√n` of a summary, for error propagation.
 fn mean_se(s: &Summary) -> Uncertain {
@@ -169,14 +92,14 @@ fn mean_se(s: &Summary) -> Uncertain {
 
 /// Compare the successful runs of both sides.
 pub fn compare(entries: &[BenchEntry]) -> Vec<MetricComparison> {
-    METRICS
+    BenchMetric::ALL
         .iter()
-        .map(|(name, unit, hib, f)| {
+        .map(|&metric| {
             let xs = |side: Side| -> Vec<f64> {
                 entries
                     .iter()
                     .filter(|e| e.side == side && e.outcome.ok)
-                    .filter_map(|e| f(&e.outcome))
+                    .filter_map(|e| value(metric, &e.outcome))
                     .collect()
             };
             let b = summarize(&xs(Side::Baseline));
@@ -186,9 +109,9 @@ pub fn compare(entries: &[BenchEntry]) -> Vec<MetricComparison> {
                 _ => None,
             };
             MetricComparison {
-                metric: name.to_string(),
-                unit: unit.to_string(),
-                higher_is_better: *hib,
+                metric,
+                unit: metric.unit().to_string(),
+                higher_is_better: metric.higher_is_better(),
                 baseline: b,
                 chimera: c,
                 delta_pct: d,
@@ -325,22 +248,12 @@ async fn warmup(run: &BenchRun<'_>, spec: &AgentSpec, side: Side, before_run: us
     Warmup { side, before_run, ok, error, record }
 }
 
-#[derive(Serialize)]
-struct BenchFile<'a> {
-    schema_version: u32,
-    kind: &'static str,
-    #[serde(flatten)]
-    outcome: &'a BenchOutcome,
-    manifest: &'a Manifest,
-}
-
 /// Write the bench's files; the error names the file that could not be written.
-fn write_outputs(run: &BenchRun<'_>, out: &BenchOutcome, info: &BackendInfo) -> Result<(), WriteError> {
+fn write_outputs(run: &BenchRun<'_>, out: &BenchOutcome, info: &BackendInfo) -> Result<(), ExportError> {
     let manifest = Manifest::new(info.clone(), run.spec.chimera.options.clone());
     write_atomic(&out.report_path, render(run.spec, out, &manifest).as_bytes())
         .map_err(WriteError::at(&out.report_path))?;
-    let path = run.out_dir.join("manifest.json");
-    write_json_atomic(&path, &manifest).map_err(WriteError::at(&path))?;
+    export::write(&Json, &manifest, &run.out_dir.join("manifest.json"))?;
     // The latest report of each side, at the top level.
     for side in [Side::Baseline, Side::Chimera] {
         if let Some(e) = out.entries.iter().rev().find(|e| e.side == side) {
@@ -350,13 +263,8 @@ fn write_outputs(run: &BenchRun<'_>, out: &BenchOutcome, info: &BackendInfo) -> 
             }
         }
     }
-    let file = BenchFile {
-        schema_version: BENCH_SCHEMA_VERSION,
-        kind: "chimera.bench",
-        outcome: out,
-        manifest: &manifest,
-    };
-    write_json_atomic(&out.metrics_path, &file).map_err(WriteError::at(&out.metrics_path))
+    let record = BenchRecord { outcome: out.clone(), manifest };
+    export::write(&Json, &record, &out.metrics_path)
 }
 
 fn stat_cells(s: Option<&Summary>) -> [String; 4] {
@@ -423,7 +331,17 @@ pub fn render(spec: &BenchSpec, out: &BenchOutcome, manifest: &Manifest) -> Stri
         let _ = writeln!(
             o,
             "| {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            c.metric, c.unit, b[0], b[1], b[2], b[3], ch[0], ch[1], ch[2], ch[3], d
+            c.metric.name(),
+            c.unit,
+            b[0],
+            b[1],
+            b[2],
+            b[3],
+            ch[0],
+            ch[1],
+            ch[2],
+            ch[3],
+            d
         );
     }
     let _ = writeln!(
@@ -512,6 +430,7 @@ throughput and TTFT per prompt token, not totals alone.\n"
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::options::GenOptions;
 
     #[test]
     fn schedule_interleaves() {

@@ -5,13 +5,17 @@
 //! The gate judges the change of the means (Δ%) against the thresholds; the noise band is
 //! reported beside it so a reader can tell a real regression from run-to-run spread.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
+use crate::load::{LoadError, MultiResults, Results, load_dir};
 use crate::outcome::Status;
+use crate::records::bench::{BenchMetric, BenchOutcome, Side};
+use crate::records::sweep::SweepSummary;
+use crate::records::{Kind, Record};
 use crate::stats::{Summary, Uncertain, delta_pct, summarize};
 
 /// What a figure measures, which decides its threshold and its good direction.
@@ -43,7 +47,7 @@ impl Figure {
 /// The kind of an output folder and its figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Extracted {
-    pub kind: String,
+    pub kind: Kind,
     pub dir: PathBuf,
     pub figures: Vec<Figure>,
 }
@@ -51,104 +55,72 @@ pub struct Extracted {
 /// Errors of `compare`; messages say what to pass instead.
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {
-    #[error(
-        "{0}: no summary.json here; pass the output folder (--out) of a chimera bench, multi or sweep run"
-    )]
-    NotOutput(String),
-    #[error("reading {path}: {detail}")]
-    Read { path: String, detail: String },
-    #[error("{path}: unknown output kind {kind:?}; compare reads chimera sweep, multi and bench outputs")]
-    UnknownKind { path: String, kind: String },
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("{path} is a {kind} output; compare reads chimera sweep, multi and bench outputs")]
+    NotComparable { path: String, kind: Kind },
     #[error("cannot compare a {old} output with a {new} output; pass two outputs of the same command")]
-    KindMismatch { old: String, new: String },
+    KindMismatch { old: Kind, new: Kind },
     #[error("the two outputs share no figure (different grids or agents?); nothing to compare")]
     NothingShared,
 }
 
-fn read_json(path: &Path) -> Result<Value, CompareError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CompareError::Read { path: path.display().to_string(), detail: e.to_string() })?;
-    serde_json::from_str(&text)
-        .map_err(|e| CompareError::Read { path: path.display().to_string(), detail: e.to_string() })
-}
-
-fn summary_at(v: &Value) -> Option<Summary> {
-    serde_json::from_value(v.clone()).ok()
-}
-
-/// Read the figures of an output folder (or of its `summary.json` given directly).
+/// Read the figures of an output folder (or of its `summary.json` / `metrics.json` given
+/// directly), through the typed loader.
 pub fn extract(path: &Path) -> Result<Extracted, CompareError> {
-    let dir = if path.is_file() {
-        path.parent().unwrap_or(Path::new(".")).to_path_buf()
-    } else {
-        path.to_path_buf()
-    };
-    // sweep and multi write summary.json; bench writes metrics.json (kind "chimera.bench")
-    let sp =
-        if dir.join("summary.json").is_file() { dir.join("summary.json") } else { dir.join("metrics.json") };
-    if !sp.is_file() {
-        return Err(CompareError::NotOutput(dir.display().to_string()));
-    }
-    let v = read_json(&sp)?;
-    let tag =
-        v.get("kind").or_else(|| v.get("schema")).and_then(Value::as_str).unwrap_or_default().to_string();
+    let loaded = load_dir(path)?;
     let mut figures = Vec::new();
-    let kind = if tag == crate::sweep::summary::KIND {
-        let s: crate::sweep::summary::SweepSummary = serde_json::from_value(v)
-            .map_err(|e| CompareError::Read { path: sp.display().to_string(), detail: e.to_string() })?;
-        for p in &s.points {
-            if let Some(t) = &p.throughput_tok_s {
-                figures.push(Figure::from_summary(
-                    format!("{} · throughput (tok/s)", p.label),
-                    MetricClass::Throughput,
-                    t,
-                ));
-            }
-            if let Some(t) = &p.ttft_ms {
-                figures.push(Figure::from_summary(format!("{} · TTFT (ms)", p.label), MetricClass::Ttft, t));
-            }
+    match &loaded.results {
+        Results::Sweep(s) => sweep_figures(s, &mut figures),
+        Results::Multi(m) => multi_figures(m, &mut figures),
+        Results::Bench(b) => bench_figures(&b.outcome, &mut figures),
+        Results::Agent(_) => {
+            return Err(CompareError::NotComparable {
+                path: loaded.file.display().to_string(),
+                kind: loaded.results.kind(),
+            });
         }
-        "sweep"
-    } else if tag.starts_with("chimera.multi") {
-        multi_figures(&dir, &v, &mut figures)?;
-        "multi"
-    } else if tag.contains("bench") {
-        bench_figures(&v, &mut figures);
-        "bench"
-    } else {
-        return Err(CompareError::UnknownKind { path: sp.display().to_string(), kind: tag });
-    };
-    Ok(Extracted { kind: kind.into(), dir, figures })
+    }
+    Ok(Extracted { kind: loaded.results.kind(), dir: loaded.dir, figures })
 }
 
-/// Multi: aggregate throughput and per-agent decode rate from `summary.json`; per-agent TTFT
-/// (concurrent phase) from each `run_N/metrics.json`.
-fn multi_figures(dir: &Path, v: &Value, out: &mut Vec<Figure>) -> Result<(), CompareError> {
-    if let Some(s) = v.pointer("/aggregates/aggregate_tok_s").and_then(summary_at) {
-        out.push(Figure::from_summary("aggregate throughput (tok/s)", MetricClass::Throughput, &s));
-    }
-    let agents = v.get("per_agent").and_then(Value::as_array).cloned().unwrap_or_default();
-    for a in &agents {
-        let label = a.get("label").and_then(Value::as_str).unwrap_or("agent");
-        if let Some(s) = a.get("decode_tok_s").and_then(summary_at) {
+/// Sweep: each point's throughput and TTFT.
+fn sweep_figures(s: &SweepSummary, out: &mut Vec<Figure>) {
+    for p in &s.points {
+        if let Some(t) = &p.throughput_tok_s {
             out.push(Figure::from_summary(
-                format!("{label} · throughput (tok/s)"),
+                format!("{} · throughput (tok/s)", p.label),
                 MetricClass::Throughput,
-                &s,
+                t,
+            ));
+        }
+        if let Some(t) = &p.ttft_ms {
+            out.push(Figure::from_summary(format!("{} · TTFT (ms)", p.label), MetricClass::Ttft, t));
+        }
+    }
+}
+
+/// Multi: aggregate throughput and per-agent decode rate from the summary; per-agent TTFT of
+/// the concurrent phase over the runs.
+fn multi_figures(m: &MultiResults, out: &mut Vec<Figure>) {
+    let s = &m.summary;
+    if let Some(t) = &s.aggregates.aggregate_tok_s {
+        out.push(Figure::from_summary("aggregate throughput (tok/s)", MetricClass::Throughput, t));
+    }
+    for a in &s.per_agent {
+        if let Some(t) = &a.decode_tok_s {
+            out.push(Figure::from_summary(
+                format!("{} · throughput (tok/s)", a.label),
+                MetricClass::Throughput,
+                t,
             ));
         }
     }
-    // TTFT per agent over runs.
-    let mut ttft: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
-    let runs = v.get("runs").and_then(Value::as_array).cloned().unwrap_or_default();
-    for r in &runs {
-        let Some(n) = r.get("run").and_then(Value::as_u64) else { continue };
-        let p = dir.join(format!("run_{n}")).join("metrics.json");
-        let Ok(rv) = read_json(&p) else { continue };
-        for a in rv.get("agents").and_then(Value::as_array).into_iter().flatten() {
-            let label = a.get("label").and_then(Value::as_str).unwrap_or("agent").to_string();
-            if let Some(t) = a.pointer("/concurrent/ttft_ms").and_then(Value::as_f64) {
-                ttft.entry(label).or_default().push(t);
+    let mut ttft: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for r in &m.runs {
+        for a in &r.agents {
+            if let Some(t) = a.concurrent.as_ref().and_then(|c| c.ttft_ms) {
+                ttft.entry(&a.label).or_default().push(t);
             }
         }
     }
@@ -157,60 +129,23 @@ fn multi_figures(dir: &Path, v: &Value, out: &mut Vec<Figure>) -> Result<(), Com
             out.push(Figure::from_summary(format!("{label} · TTFT (ms)"), MetricClass::Ttft, &s));
         }
     }
-    Ok(())
 }
 
-/// Bench (`metrics.json`): the Throughput and TTFT rows of `comparisons`, for each side.
-fn bench_figures(v: &Value, out: &mut Vec<Figure>) {
-    let rows = v.get("comparisons").and_then(Value::as_array).cloned().unwrap_or_default();
-    for r in &rows {
-        let metric = r.get("metric").and_then(Value::as_str).unwrap_or_default();
-        let unit = r.get("unit").and_then(Value::as_str).unwrap_or_default();
-        let class = match metric.to_ascii_lowercase().as_str() {
-            "throughput" => MetricClass::Throughput,
-            "ttft" => MetricClass::Ttft,
+/// Bench: the Throughput and TTFT comparisons, for each side.
+fn bench_figures(b: &BenchOutcome, out: &mut Vec<Figure>) {
+    for c in &b.comparisons {
+        let class = match c.metric {
+            BenchMetric::Throughput => MetricClass::Throughput,
+            BenchMetric::Ttft => MetricClass::Ttft,
             _ => continue,
         };
-        for side in ["baseline", "chimera"] {
-            if let Some(s) = r.get(side).and_then(summary_at) {
-                out.push(Figure::from_summary(format!("{side} · {metric} ({unit})"), class, &s));
+        for (side, s) in [(Side::Baseline, &c.baseline), (Side::Chimera, &c.chimera)] {
+            if let Some(s) = s {
+                let name = format!("{} · {} ({})", side.name(), c.metric.name(), c.unit);
+                out.push(Figure::from_summary(name, class, s));
             }
         }
     }
-    if out.is_empty() {
-        generic_figures(v, out);
-    }
-}
-
-/// Any object holding a throughput or TTFT summary (`{"n","mean",…}` under a key naming
-/// tok/s, throughput or ttft), named by its JSON path.
-fn generic_figures(v: &Value, out: &mut Vec<Figure>) {
-    fn walk(v: &Value, path: &str, out: &mut Vec<Figure>) {
-        if let Value::Object(m) = v {
-            for (k, x) in m {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                let lk = k.to_ascii_lowercase();
-                let class = if lk.contains("ttft") {
-                    Some(MetricClass::Ttft)
-                } else if lk.contains("tok_s") || lk.contains("throughput") {
-                    Some(MetricClass::Throughput)
-                } else {
-                    None
-                };
-                match (class, summary_at(x)) {
-                    (Some(c), Some(s)) => out.push(Figure::from_summary(p, c, &s)),
-                    _ => walk(x, &p, out),
-                }
-            }
-        } else if let Value::Array(a) = v {
-            for (i, x) in a.iter().enumerate() {
-                let name =
-                    x.get("label").or_else(|| x.get("name")).and_then(Value::as_str).map(str::to_string);
-                walk(x, &format!("{path}[{}]", name.unwrap_or_else(|| i.to_string())), out);
-            }
-        }
-    }
-    walk(v, "", out);
 }
 
 /// Gate thresholds in percent.
@@ -263,10 +198,11 @@ pub struct Row {
     pub verdict: Verdict,
 }
 
-/// The comparison of two outputs.
+/// The comparison of two outputs (`chimera compare --json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
-    pub kind: String,
+    /// What both outputs are (`chimera.sweep`, …).
+    pub compared: Kind,
     pub old: PathBuf,
     pub new: PathBuf,
     pub thresholds: Thresholds,
@@ -309,7 +245,7 @@ fn row(old: &Figure, new: &Figure, th: &Thresholds) -> Row {
 /// Pair the figures of `old` and `new` by name and gate them.
 pub fn compare(old: &Extracted, new: &Extracted, th: Thresholds) -> Result<Comparison, CompareError> {
     if old.kind != new.kind {
-        return Err(CompareError::KindMismatch { old: old.kind.clone(), new: new.kind.clone() });
+        return Err(CompareError::KindMismatch { old: old.kind, new: new.kind });
     }
     let rows: Vec<Row> = old
         .figures
@@ -323,7 +259,7 @@ pub fn compare(old: &Extracted, new: &Extracted, th: Thresholds) -> Result<Compa
     }
     let has = |set: &Extracted, name: &str| set.figures.iter().any(|f| f.name == name);
     Ok(Comparison {
-        kind: old.kind.clone(),
+        compared: old.kind,
         old: old.dir.clone(),
         new: new.dir.clone(),
         thresholds: th,
@@ -341,6 +277,11 @@ fn fig(f: &Figure) -> String {
     }
 }
 
+impl Record for Comparison {
+    const KIND: Kind = Kind::Compare;
+    const SCHEMA_VERSION: u32 = 1;
+}
+
 impl Comparison {
     /// The gate's verdict: failed when a threshold was crossed.
     pub fn status(&self) -> Status {
@@ -350,7 +291,7 @@ impl Comparison {
     /// The Markdown report.
     pub fn to_markdown(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "# Comparison ({} outputs)\n", self.kind);
+        let _ = writeln!(s, "# Comparison ({} outputs)\n", self.compared.workload());
         let _ = writeln!(s, "- **OLD:** {}\n- **NEW:** {}", self.old.display(), self.new.display());
         let _ = writeln!(
             s,
@@ -407,7 +348,7 @@ mod tests {
 
     fn ext(tput: &[(&str, f64, Option<f64>)]) -> Extracted {
         Extracted {
-            kind: "sweep".into(),
+            kind: Kind::Sweep,
             dir: PathBuf::from("x"),
             figures: tput
                 .iter()
@@ -455,18 +396,14 @@ mod tests {
         assert!(!c.failed);
     }
 
+    /// The golden bench output (written by the code before typed records) reads as a bench.
     #[test]
     fn bench_metrics_json_is_read() {
         let d = tempfile::tempdir().unwrap();
-        let sm = |m: f64| serde_json::json!({"n": 3, "mean": m, "sd": 1.0, "cv": 0.01, "median": m, "p95": m, "p99": m, "min": m, "max": m});
-        let v = serde_json::json!({"schema_version": 1, "kind": "chimera.bench", "comparisons": [
-            {"metric": "Throughput", "unit": "tok/s", "higher_is_better": true, "baseline": sm(100.0), "chimera": sm(120.0)},
-            {"metric": "TTFT", "unit": "ms", "higher_is_better": false, "baseline": sm(50.0), "chimera": sm(40.0)},
-            {"metric": "Load Duration", "unit": "ms", "higher_is_better": false, "baseline": sm(5.0), "chimera": sm(5.0)},
-        ]});
-        std::fs::write(d.path().join("metrics.json"), v.to_string()).unwrap();
+        let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/golden/bench/metrics.json");
+        std::fs::copy(golden, d.path().join("metrics.json")).unwrap();
         let e = extract(d.path()).unwrap();
-        assert_eq!(e.kind, "bench");
+        assert_eq!(e.kind, Kind::Bench);
         let names: Vec<&str> = e.figures.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
@@ -477,6 +414,8 @@ mod tests {
                 "chimera · TTFT (ms)"
             ]
         );
+        // the scripted server decodes at 1 / 8 ms (server default num_ctx) and 1 / 5 ms (512)
+        assert_eq!((e.figures[0].mean, e.figures[1].mean), (125.0, 200.0));
         assert_eq!(e.figures[3].class, MetricClass::Ttft);
         assert!(extract(&d.path().join("nothing")).is_err());
     }
@@ -484,7 +423,7 @@ mod tests {
     #[test]
     fn mismatches_are_errors() {
         let mut m = ext(&[("x", 1.0, None)]);
-        m.kind = "multi".into();
+        m.kind = Kind::Multi;
         assert!(matches!(
             compare(&ext(&[("x", 1.0, None)]), &m, Thresholds::default()),
             Err(CompareError::KindMismatch { .. })

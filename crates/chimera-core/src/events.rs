@@ -8,8 +8,8 @@ use tokio::sync::mpsc::UnboundedSender;
 /// Asks long work to stop (Ctrl-C): every core entry point of a long job takes one.
 pub use tokio_util::sync::CancellationToken;
 
-/// A stage of an agent workflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A stage of an agent workflow (ordered as they run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     Ingest,

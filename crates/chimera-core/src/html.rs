@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use pulldown_cmark::{Event, Options, Parser, html};
 use rayon::prelude::*;
 
+use crate::load::{self, LoadError, Loaded, Results};
 use crate::plots::{Drawn, PlotError, links};
 
 /// A page of the report.
@@ -182,28 +183,31 @@ pub enum HtmlError {
     Write { path: String, detail: String },
     #[error(transparent)]
     Plot(#[from] crate::plots::PlotError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
     #[error(
         "some plots could not be drawn ({failed}); every other plot, its SVG and PNG, and {html} were written; please report this with the folder's summary.json"
     )]
     PlotsFailed { html: String, failed: String },
 }
 
-/// The plots that belong to output folder `dir`, by its `summary.json` kind (sweep or multi;
-/// none for other kinds), each drawn or with the error that stopped it.
+/// The plots that belong to output folder `dir`, by the kind of its results (sweep or multi;
+/// none for other kinds or a folder without results), each drawn or with the error that
+/// stopped it.
 pub fn plots_for_dir(dir: &Path) -> Result<Vec<Drawn>, HtmlError> {
-    let sp = dir.join("summary.json");
-    let Ok(text) = std::fs::read_to_string(&sp) else { return Ok(Vec::new()) };
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| HtmlError::Read { path: sp.display().to_string(), detail: e.to_string() })?;
-    let tag = v.get("kind").or_else(|| v.get("schema")).and_then(|t| t.as_str()).unwrap_or_default();
-    if tag == crate::sweep::summary::KIND {
-        let s: crate::sweep::summary::SweepSummary = serde_json::from_value(v)
-            .map_err(|e| HtmlError::Read { path: sp.display().to_string(), detail: e.to_string() })?;
-        Ok(crate::plots::sweep::sweep_plots(&s))
-    } else if tag.starts_with("chimera.multi") {
-        Ok(crate::plots::multi::multi_plots(dir))
-    } else {
-        Ok(Vec::new())
+    match load::load_dir(dir) {
+        Ok(loaded) => Ok(plots_for(&loaded)),
+        Err(LoadError::NotOutput(_)) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The plots of loaded results (sweep and multi; none for the others).
+pub fn plots_for(loaded: &Loaded) -> Vec<Drawn> {
+    match &loaded.results {
+        Results::Sweep(s) => crate::plots::sweep::sweep_plots(s),
+        Results::Multi(m) => crate::plots::multi::multi_plots(m, &loaded.dir),
+        Results::Agent(_) | Results::Bench(_) => Vec::new(),
     }
 }
 
@@ -486,61 +490,8 @@ mod tests {
     }
 
     use crate::plots::png::tests::{colours, dark_pixels, decode};
-    use crate::sweep::grid::{Grid, parse_values};
-    use crate::sweep::store::PointResult;
-    use crate::sweep::summary::SweepSummary;
 
-    /// A num_gpu × num_ctx sweep (plus baseline) written as `chimera sweep` writes it. Config and
-    /// samples go through serde so fields other engineers add with defaults do not break this.
-    fn sweep_folder(dir: &Path) {
-        let grid = Grid::from_lists(&[
-            ("num_gpu".into(), parse_values("60,80")),
-            ("num_ctx".into(), parse_values("256,512")),
-        ])
-        .unwrap();
-        let points: Vec<PointResult> = grid
-            .points(true)
-            .unwrap()
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let g = p.options.num_gpu.unwrap_or(40) as f64;
-                let runs = (0..2)
-                    .map(|r| {
-                        serde_json::from_value(serde_json::json!({
-                            "run": r, "ok": true, "error": null, "ttft_ms": 100.0 + 10.0 * i as f64,
-                            "decode_tok_s": g + r as f64, "e2e_ms": 900.0, "output_tokens": 32,
-                            "prompt_tokens": 20, "load_ms": 0.0, "prompt_eval_ms": 10.0, "eval_ms": 400.0,
-                        }))
-                        .unwrap()
-                    })
-                    .collect();
-                PointResult::new(p, i, None, runs)
-            })
-            .collect();
-        let cfg = serde_json::from_value(serde_json::json!({
-            "model": "gemma3:270m", "system": null, "prompt": "p", "runs": 2,
-            "warmup": "on_load_change", "shuffle_seed": null,
-        }))
-        .unwrap();
-        let s = SweepSummary::new(cfg, grid, points);
-        crate::fsutil::write_json_atomic(&dir.join("summary.json"), &s).unwrap();
-        std::fs::write(dir.join("summary.md"), s.to_markdown()).unwrap();
-    }
-
-    /// A multi folder: efficiency per run and one run whose agent made `calls` calls.
-    fn multi_folder(dir: &Path, calls: usize) {
-        let summary = serde_json::json!({
-            "schema": "chimera.multi.summary/1",
-            "runs": [{"run": 1, "efficiency": 0.62}, {"run": 2, "efficiency": 0.58}],
-        });
-        std::fs::write(dir.join("summary.json"), summary.to_string()).unwrap();
-        std::fs::write(dir.join("summary.md"), "# Multi-agent summary\n\n## Runs\n\ntwo runs\n").unwrap();
-        let call = serde_json::json!({"started_at": "2026-01-01T00:00:00Z", "chunk_arrivals_ms": [300.0, 320.0], "end_ms": 400.0});
-        let metrics = serde_json::json!({"label": "agent-a", "calls": vec![call; calls]});
-        std::fs::create_dir_all(dir.join("run_1/agent-a")).unwrap();
-        std::fs::write(dir.join("run_1/agent-a/metrics.json"), metrics.to_string()).unwrap();
-    }
+    use crate::testfolders::{multi_folder, sweep_folder};
 
     /// `(width, height)` from the `<svg width=".." height="..">` tag.
     fn svg_size(svg: &str) -> (u32, u32) {

@@ -9,11 +9,13 @@ pub mod backend;
 pub mod bench;
 pub mod compare;
 pub mod events;
+pub mod export;
 pub mod facts;
 pub mod fsutil;
 pub mod grounding;
 pub mod html;
 pub mod inventory;
+pub mod load;
 pub mod manifest;
 pub mod metrics;
 pub mod multi;
@@ -23,10 +25,13 @@ pub mod outdir;
 pub mod persona;
 pub mod plots;
 pub mod prompt;
+pub mod records;
 pub mod report;
 pub mod secret;
 pub mod stats;
 pub mod sweep;
+#[cfg(test)]
+pub(crate) mod testfolders;
 #[cfg(test)]
 pub(crate) mod testrng;
 

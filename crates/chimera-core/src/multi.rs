@@ -1,21 +1,22 @@
-//! Multi-agent concurrency (`chimera multi`): scenarios and agent files (`spec`), the true
-//! speedup math (`math`), the solo → concurrent scheduler with crash-safe per-run files
-//! (`orchestrate`), aggregates over runs (`summary`), Markdown output (`render`), and the jobs
-//! it runs (`jobs`).
+//! Multi-agent concurrency (`chimera multi`): scenarios and agent files (`spec`), the plan
+//! (`plan`), the true speedup math (`math`), the solo → concurrent scheduler with crash-safe
+//! per-run files (`orchestrate`), aggregates over runs (`summary`), Markdown output (`render`),
+//! and the jobs it runs (`jobs`). The results are [`crate::records::multi`].
 
 pub mod jobs;
 pub mod math;
 pub mod orchestrate;
+pub mod plan;
 pub mod render;
 pub mod spec;
 pub mod summary;
 
-pub use orchestrate::{
-    AgentJob, AgentRunRecord, AgentSlot, JobOutcome, MultiError, MultiPlan, Phase, PhaseResult, RunRecord,
-    RunStatus, run_multi, run_multi_with_records,
+pub use crate::records::multi::{
+    AgentRunRecord, MultiSummary, Phase, PhaseResult, RunRecord, RunStatus, ScenarioName,
 };
+pub use orchestrate::{AgentJob, JobOutcome, MultiError, run_multi, run_multi_with_records};
+pub use plan::{AgentSlot, MultiPlan};
 pub use spec::{AgentDef, Scenario, SpecError};
-pub use summary::MultiSummary;
 pub use tokio_util::sync::CancellationToken;
 
 #[cfg(test)]

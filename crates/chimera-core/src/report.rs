@@ -5,7 +5,6 @@
 
 use std::fmt::Write as _;
 
-use crate::agent::{AGGREGATION_NOTE, AgentOutcome, AgentSpec};
 use crate::backend::CallRecord;
 use crate::events::Stage;
 use crate::grounding::Grounding;
@@ -13,6 +12,7 @@ use crate::inventory::Inventory;
 use crate::manifest::Manifest;
 use crate::metrics::{FORMULAS_MD, ns_to_ms};
 use crate::prompt::fence;
+use crate::records::agent::{AGGREGATION_NOTE, AgentOutcome};
 
 /// Fact-table rows per metric in the report.
 const REPORT_FACT_ROWS: usize = 10;
@@ -24,21 +24,29 @@ pub fn f2(x: Option<f64>) -> String {
     x.map_or_else(|| "n/a".into(), |v| format!("{v:.2}"))
 }
 
+/// What the agent report shows: the outcome, plus what only the run knows (the agent type,
+/// the persona's text, the inventory).
+#[derive(Debug, Clone, Copy)]
+pub struct AgentReport<'a> {
+    pub outcome: &'a AgentOutcome,
+    pub agent_type: &'a str,
+    pub persona_text: &'a str,
+    /// None when ingest did not complete.
+    pub inventory: Option<&'a Inventory>,
+    pub manifest: &'a Manifest,
+}
+
 /// Render the agent report.
-pub fn render_agent(
-    spec: &AgentSpec,
-    out: &AgentOutcome,
-    inv: Option<&Inventory>,
-    manifest: &Manifest,
-) -> String {
+pub fn render_agent(r: &AgentReport<'_>) -> String {
+    let (out, inv, manifest) = (r.outcome, r.inventory, r.manifest);
     let mut o = String::new();
-    let label = &spec.label;
+    let label = &out.label;
     let _ = writeln!(o, "# {label}\n");
     let _ = writeln!(o, "# Technical Report: {label} Analysis\n");
     let _ = writeln!(o, "**Date:** {}", manifest.created_at.format("%Y-%m-%d"));
-    let _ = writeln!(o, "**Agent Type:** {}", spec.agent_type);
-    let _ = writeln!(o, "**Model:** {}", spec.model);
-    let _ = writeln!(o, "**Configuration:** {}", spec.options.describe());
+    let _ = writeln!(o, "**Agent Type:** {}", r.agent_type);
+    let _ = writeln!(o, "**Model:** {}", out.model);
+    let _ = writeln!(o, "**Configuration:** {}", out.options.describe());
     if let (Some(stage), Some(err)) = (out.failed_stage, &out.error) {
         let _ = writeln!(o, "**Status:** FAILED at stage `{}`: {}", stage.as_str(), err);
     }
@@ -56,16 +64,16 @@ pub fn render_agent(
     o.push_str("\n---\n\n");
 
     // Workflow summary.
-    let secs = |k: &str| out.stage_secs.get(k).copied().unwrap_or(0.0);
+    let secs = |k: Stage| out.stage_secs(k);
     let _ = writeln!(o, "## Workflow Summary");
     let _ = writeln!(o, "- Files analyzed: {}", out.files_analyzed);
     let _ = writeln!(
         o,
         "- Execution time: {:.2}s (ingest {:.2}s | analysis {:.2}s | report {:.2}s)",
         out.wall_secs,
-        secs("ingest"),
-        secs("analysis"),
-        secs("report")
+        secs(Stage::Ingest),
+        secs(Stage::Analysis),
+        secs(Stage::Report)
     );
     let _ = writeln!(o, "- Data summary:");
     match inv {
@@ -95,7 +103,7 @@ pub fn render_agent(
     let _ = writeln!(o, "\n## Recommendations");
     list(&mut o, &recs, "No recommendations were parsed from the analysis.");
     let _ = writeln!(o, "\n## Persona Prompt");
-    o.push_str(&fence(&spec.persona.text, ""));
+    o.push_str(&fence(r.persona_text, ""));
 
     // Our additions.
     let _ = writeln!(o, "\n## Data Fact Tables\n");
@@ -135,8 +143,7 @@ pub fn render_agent(
         b.endpoint,
         b.version.as_deref().unwrap_or("unknown")
     );
-    let _ =
-        writeln!(o, "- Model: {} (digest {})", spec.model, b.model_digest.as_deref().unwrap_or("unknown"));
+    let _ = writeln!(o, "- Model: {} (digest {})", out.model, b.model_digest.as_deref().unwrap_or("unknown"));
     let h = &manifest.host;
     let _ = writeln!(o, "- Host: {} · {} · {} · {} CPUs", h.hostname, h.os, h.arch, h.cpus);
     for n in &out.notes {

@@ -6,6 +6,7 @@
 //! whole agent workflow per run (`--agent-data`, [`run::run_sweep_agents`]), or a multi-agent
 //! scenario per run — solo then concurrent phase — (`--scenario`, [`scenario`]).
 
+pub mod config;
 pub mod grid;
 pub mod output;
 pub mod plan;
@@ -15,12 +16,14 @@ pub mod scenario;
 pub mod store;
 pub mod summary;
 
+pub use crate::records::sweep::{Best, MultiPoint, MultiRun, PointResult, Ranking, RunSample};
+pub use config::{AgentWorkload, ScenarioWorkload, SweepConfig};
 pub use grid::{Axis, Grid, Point};
 pub use plan::{SweepFinished, SweepPlan, run_plan};
-pub use rank::{Best, Ranking, rank};
-pub use run::{AgentWorkload, SweepConfig, run_sweep, run_sweep_agents};
-pub use scenario::{MultiPoint, MultiRun, ScenarioWorkload, run_sweep_scenario, run_sweep_scenario_on};
-pub use store::{PointResult, RunSample, Store};
+pub use rank::rank;
+pub use run::{run_sweep, run_sweep_agents};
+pub use scenario::{run_sweep_scenario, run_sweep_scenario_on};
+pub use store::Store;
 
 /// Errors of a sweep; the message says what to do.
 #[derive(Debug, thiserror::Error)]

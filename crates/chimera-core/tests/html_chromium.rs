@@ -5,13 +5,25 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
 
+use chimera_core::agent::AgentSpec;
+use chimera_core::backend::ollama::OllamaClient;
+use chimera_core::backend::{Backend, Timeouts};
+use chimera_core::events::Events;
 use chimera_core::html;
+use chimera_core::inventory::CollectOptions;
+use chimera_core::multi::jobs::{WorkflowAgent, WorkflowJob};
+use chimera_core::multi::{AgentSlot, CancellationToken, MultiPlan, Scenario, ScenarioName, run_multi};
+use chimera_core::options::GenOptions;
+use chimera_core::persona::Persona;
+use chimera_core::records::sweep::{PointResult, RunSample};
 use chimera_core::sweep::grid::{Grid, parse_values};
 use chimera_core::sweep::output::write_outputs;
 use chimera_core::sweep::run::{SweepConfig, Warmup};
-use chimera_core::sweep::store::{PointResult, RunSample};
 use chimera_core::sweep::summary::SweepSummary;
+use chimera_testkit::{FakeOllama, LatencyProfile};
 
 fn script() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/screenshot_html.sh"))
@@ -78,46 +90,45 @@ fn sweep_dir(dir: &Path) {
     write_outputs(dir, &SweepSummary::new(cfg, grid, points), None).unwrap();
 }
 
-/// A multi output folder in the layout `chimera multi` writes (summary.json, run_1/metrics.json,
-/// run_1/<agent>/metrics.json with the calls' chunk arrivals, agent reports).
-fn multi_dir(dir: &Path) {
-    let write = |rel: &str, v: serde_json::Value| {
-        let p = dir.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+/// A multi output folder as `chimera multi` writes it: two agents run their whole workflow
+/// (solo, then at once) twice against a fake Ollama over a small artifact folder.
+async fn multi_dir(dir: &Path) {
+    let ms = Duration::from_millis;
+    let srv = FakeOllama::new(LatencyProfile::new(ms(30), ms(5), 40)).start().await;
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(data.path().join("reports")).unwrap();
+    std::fs::write(data.path().join("reports/bench.csv"), "model,tokens_s\ngemma3:270m,101.5\n").unwrap();
+    let backend: Arc<dyn Backend> = Arc::new(OllamaClient::new(&srv.url(), Timeouts::default()));
+    let options = GenOptions { num_predict: Some(40), ..Default::default() };
+    let agents: Vec<WorkflowAgent> =
+        [("Chimera Agent A", Persona::collector()), ("Chimera Agent B", Persona::insight())]
+            .into_iter()
+            .map(|(label, persona)| WorkflowAgent {
+                spec: AgentSpec::new(label, persona, "gemma3:270m", options.clone()),
+                backend: Arc::clone(&backend),
+            })
+            .collect();
+    let plan = MultiPlan {
+        scenario: ScenarioName::Builtin(Scenario::ChimeraHomo),
+        agents: agents
+            .iter()
+            .map(|a| AgentSlot { label: a.spec.label.clone(), server: srv.url(), warmup_key: srv.url() })
+            .collect(),
+        runs: 2,
+        solo: true,
+        warmup: true,
+        contention_threshold: 1.25,
+        out_dir: dir.to_path_buf(),
+        manifest: None,
     };
-    write(
-        "summary.json",
-        serde_json::json!({
-            "schema": "chimera.multi.summary/1",
-            "runs": [{"run": 1, "efficiency": 0.62}, {"run": 2, "efficiency": 0.58}],
-            "aggregates": {"aggregate_tok_s": {"n": 2, "mean": 80.0, "sd": 2.0, "cv": 0.025, "median": 80.0,
-                "p95": 81.0, "p99": 81.0, "min": 78.0, "max": 82.0}},
-            "per_agent": [],
-        }),
-    );
-    for (agent, t0) in
-        [("chimera-agent-a", "2026-01-01T00:00:00Z"), ("chimera-agent-b", "2026-01-01T00:00:00.200Z")]
-    {
-        let arrivals: Vec<f64> = (0..40).map(|k| 300.0 + 25.0 * f64::from(k)).collect();
-        write(
-            &format!("run_1/{agent}/metrics.json"),
-            serde_json::json!({
-                "label": agent, "call_stages": ["analysis", "report"],
-                "calls": [
-                    {"started_at": t0, "chunk_arrivals_ms": arrivals, "end_ms": 1300.0},
-                    {"started_at": "2026-01-01T00:00:02Z", "chunk_arrivals_ms": arrivals, "end_ms": 1300.0},
-                ],
-            }),
-        );
-        std::fs::write(
-            dir.join(format!("run_1/{agent}/report.md")),
-            format!("# {agent}\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"),
-        )
-        .unwrap();
-    }
-    std::fs::write(dir.join("summary.md"), "# Multi-agent summary\n\n## Runs\n\ntwo runs\n").unwrap();
-    std::fs::write(dir.join("run_1/metrics.json"), "{\"agents\": []}").unwrap();
+    let job = Arc::new(WorkflowJob {
+        agents,
+        data_dirs: vec![data.path().to_path_buf()],
+        collect: CollectOptions::default(),
+        events: Events::none(),
+    });
+    run_multi(&plan, job, CancellationToken::new(), &Events::none()).await.unwrap();
+    srv.shutdown().await;
 }
 
 fn check_in_browser(html_path: &Path, plots: &[&str]) {
@@ -159,16 +170,16 @@ fn sweep_report_renders_in_chromium() {
     }
 }
 
-#[test]
-fn multi_report_renders_in_chromium() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_report_renders_in_chromium() {
     let d = tempfile::tempdir().unwrap();
-    multi_dir(d.path());
+    multi_dir(d.path()).await;
     let html = html::write_report(d.path(), "Multi").unwrap();
-    check_in_browser(&html, &["efficiency", "timeline_run_1"]);
+    check_in_browser(&html, &["efficiency", "timeline_run_1", "timeline_run_2"]);
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(
-        page.contains("run_1/chimera-agent-a/report.md") && page.contains("<td>1</td>"),
-        "agent reports rendered"
+        page.contains("run_1/chimera-agent-a/report.md") && page.contains("<td>Chimera Agent B</td>"),
+        "agent reports and the summary's tables rendered"
     );
     if let Ok(keep) = std::env::var("CHIMERA_KEEP_SCREENSHOT") {
         let _ = std::fs::copy(d.path().join("report.png"), format!("{keep}/multi_report.png"));

@@ -9,7 +9,9 @@ use std::time::Duration;
 use chimera_core::backend::{Backend, OllamaClient, Timeouts, http_client};
 use chimera_core::events::Events;
 use chimera_core::multi::jobs::{CallsAgent, CallsJob};
-use chimera_core::multi::{AgentSlot, CancellationToken, MultiPlan, RunRecord, RunStatus, run_multi};
+use chimera_core::multi::{
+    AgentSlot, CancellationToken, MultiPlan, RunRecord, RunStatus, Scenario, ScenarioName, run_multi,
+};
 use chimera_core::options::GenOptions;
 use chimera_core::outcome::Status;
 use chimera_testkit::{FakeOllama, LatencyProfile, ScriptedServer};
@@ -45,7 +47,7 @@ fn job(backends: [Arc<dyn Backend>; 2]) -> CallsJob {
 
 fn plan(out: &std::path::Path, servers: [String; 2], runs: u32) -> MultiPlan {
     MultiPlan {
-        scenario: "chimera_hetero".into(),
+        scenario: ScenarioName::Builtin(Scenario::ChimeraHetero),
         agents: ["Chimera Agent A", "Chimera Agent B"]
             .into_iter()
             .zip(servers)
@@ -56,7 +58,7 @@ fn plan(out: &std::path::Path, servers: [String; 2], runs: u32) -> MultiPlan {
         warmup: true,
         contention_threshold: 1.25,
         out_dir: out.to_path_buf(),
-        manifest: serde_json::Value::Null,
+        manifest: None,
     }
 }
 

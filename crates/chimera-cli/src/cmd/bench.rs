@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use chimera_core::bench::{BenchRun, BenchSpec, Side, run_bench};
+use chimera_core::bench::{BenchMetric, BenchRun, BenchSpec, Side, run_bench};
 use chimera_core::options::{Api, GenOptions};
 
 use super::agent::{DataConfig, WorkflowArgs, WorkflowConfig};
@@ -110,7 +110,9 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
     })
     .await;
 
-    for c in out.comparisons.iter().filter(|c| c.metric == "Throughput" || c.metric == "TTFT") {
+    for c in
+        out.comparisons.iter().filter(|c| matches!(c.metric, BenchMetric::Throughput | BenchMetric::Ttft))
+    {
         let d = c.delta_pct.map_or_else(|| "n/a".to_string(), |d| format!("{:+.1}% ± {:.1}%", d.value, d.sd));
         println!(
             "{} ({}): baseline {} · chimera {} · Δ {}",

@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::Context;
 use chimera_core::html::{self, Page, Section};
 use chimera_core::inventory::CollectOptions;
-use chimera_core::multi::Scenario;
+use chimera_core::multi::{MultiSummary, Scenario, ScenarioName};
 use chimera_core::options::GenOptions;
 use chimera_core::outcome::Status;
 use chimera_core::outdir::{OutDir, Reuse};
@@ -152,7 +152,7 @@ fn multi_config(
         .map(|def| Ok(multi::AgentPlan { persona: Persona::builtin(&def.persona)?, def }))
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(multi::Config {
-        scenario: scenario.name().to_string(),
+        scenario: ScenarioName::Builtin(scenario),
         agents,
         data: DataConfig { dirs: vec![data], collect: CollectOptions::default() },
         runs: 1,
@@ -296,19 +296,18 @@ fn demo_summary(
             let _ = writeln!(m, "- **Best configuration (sweep):** none measured");
         }
     }
-    if let Ok(text) = std::fs::read_to_string(multi_dir.join("summary.json")) {
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
-            let f = |p: &str| v.pointer(p).and_then(serde_json::Value::as_f64);
-            if let (Some(sp), Some(eff)) = (f("/aggregates/speedup/mean"), f("/aggregates/efficiency/mean")) {
-                let _ = writeln!(
-                    m,
-                    "- **Two agents at once:** true speedup {sp:.2}× (efficiency {:.0}%)",
-                    eff * 100.0
-                );
-            }
-            if let Some(t) = f("/aggregates/aggregate_tok_s/mean") {
-                let _ = writeln!(m, "- **Aggregate throughput:** {t:.1} tok/s");
-            }
+    let multi = chimera_core::load::load::<MultiSummary>(&multi_dir.join("summary.json"));
+    if let Ok(a) = multi.as_ref().map(|s| &s.aggregates) {
+        if let (Some(sp), Some(eff)) = (&a.speedup, &a.efficiency) {
+            let _ = writeln!(
+                m,
+                "- **Two agents at once:** true speedup {:.2}× (efficiency {:.0}%)",
+                sp.mean,
+                eff.mean * 100.0
+            );
+        }
+        if let Some(t) = &a.aggregate_tok_s {
+            let _ = writeln!(m, "- **Aggregate throughput:** {:.1} tok/s", t.mean);
         }
     }
     let _ = writeln!(m, "\n## Time\n");

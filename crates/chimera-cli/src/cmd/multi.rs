@@ -12,9 +12,10 @@ use chimera_core::backend::{Backend, BackendKind};
 use chimera_core::manifest::HostInfo;
 use chimera_core::multi::jobs::{WorkflowAgent, WorkflowJob};
 use chimera_core::multi::spec::{AgentDef, Scenario, load_agents_file, validate_agents};
-use chimera_core::multi::{AgentSlot, MultiPlan, MultiSummary, run_multi};
+use chimera_core::multi::{AgentSlot, MultiPlan, MultiSummary, ScenarioName, run_multi};
 use chimera_core::outdir::{OutDir, Reuse};
 use chimera_core::persona::Persona;
+use chimera_core::records::multi::{ManifestAgent, ManifestServer, MultiManifest};
 
 use super::agent::{DataArgs, DataConfig};
 use crate::args::{
@@ -103,8 +104,8 @@ pub struct AgentPlan {
 /// `chimera multi`, validated: who runs, on what, how often, where results go.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The scenario's name, or the agents file's stem (folder names, manifest, summary).
-    pub scenario: String,
+    /// The scenario, or the agents file by its stem (folder names, manifest, summary).
+    pub scenario: ScenarioName,
     pub agents: Vec<AgentPlan>,
     pub data: DataConfig,
     pub runs: u32,
@@ -132,7 +133,7 @@ impl Args {
             Some(path) => {
                 let name =
                     path.file_stem().map_or_else(|| "agents".into(), |s| s.to_string_lossy().into_owned());
-                (name, load_agents_file(path)?)
+                (ScenarioName::AgentsFile(name), load_agents_file(path)?)
             }
             None => {
                 let (common, chimera, chimera2) =
@@ -140,7 +141,7 @@ impl Args {
                 let urls = [self.backend.url.clone(), self.url2.clone()];
                 let defs = self.scenario.agents(&common, &chimera, &chimera2, urls);
                 validate_agents(&defs)?;
-                (self.scenario.name().to_string(), defs)
+                (ScenarioName::Builtin(self.scenario), defs)
             }
         };
         let agents = defs
@@ -224,41 +225,46 @@ async fn build_agents(
 }
 
 async fn manifest(
-    scenario: &str,
+    scenario: &ScenarioName,
     agents: &[WorkflowAgent],
     servers: &BTreeMap<(String, String), Server>,
-) -> serde_json::Value {
+) -> MultiManifest {
     let mut srv = Vec::new();
     for s in servers.values() {
         let model = agents.iter().find(|a| Arc::ptr_eq(&a.backend, &s.backend)).map(|a| a.spec.model.clone());
         let info = s.backend.info(model.as_deref()).await;
-        srv.push(serde_json::json!({
-            "endpoint": s.backend.endpoint(),
-            "note": s.note,
-            "info": info.as_ref().ok(),
-            "info_error": info.as_ref().err().map(|e| e.to_string()),
-        }));
+        srv.push(ManifestServer {
+            endpoint: s.backend.endpoint(),
+            note: s.note.clone(),
+            info_error: info.as_ref().err().map(|e| e.to_string()),
+            info: info.ok(),
+        });
     }
-    serde_json::json!({
-        "tool": "chimera",
-        "tool_version": chimera_core::TOOL_VERSION,
-        "created_at": chrono::Utc::now(),
-        "command": std::env::args().collect::<Vec<_>>(),
-        "scenario": scenario,
-        "host": HostInfo::detect(),
-        "servers": srv,
-        "agents": agents.iter().map(|a| serde_json::json!({
-            "label": a.spec.label,
-            "persona": a.spec.persona.key,
-            "model": a.spec.model,
-            "server": a.backend.endpoint(),
-            "options": a.spec.options,
-            "configuration": a.spec.options.describe(),
-        })).collect::<Vec<_>>(),
-    })
+    MultiManifest {
+        tool: "chimera".into(),
+        tool_version: chimera_core::TOOL_VERSION.into(),
+        created_at: Some(chrono::Utc::now()),
+        command: Some(std::env::args().collect()),
+        scenario: Some(scenario.clone()),
+        host: Some(HostInfo::detect()),
+        servers: Some(srv),
+        agents: agents
+            .iter()
+            .map(|a| ManifestAgent {
+                model: Some(a.spec.model.clone()),
+                ..ManifestAgent::new(
+                    &a.spec.label,
+                    &a.spec.persona.key,
+                    &a.backend.endpoint(),
+                    &a.spec.options,
+                )
+            })
+            .collect(),
+        ..Default::default()
+    }
 }
 
-fn default_out(scenario: &str) -> PathBuf {
+fn default_out(scenario: &ScenarioName) -> PathBuf {
     PathBuf::from(format!("multi_{scenario}_{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")))
 }
 
@@ -339,7 +345,7 @@ pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<MultiSum
         warmup: cfg.warmup,
         contention_threshold: cfg.contention_threshold,
         out_dir: cfg.out.path.clone(),
-        manifest: manifest(&cfg.scenario, &agents, &servers).await,
+        manifest: Some(manifest(&cfg.scenario, &agents, &servers).await),
     };
     let job = Arc::new(WorkflowJob {
         agents,

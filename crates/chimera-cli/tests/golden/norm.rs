@@ -19,13 +19,17 @@
 //!   CSV columns [`CSV_COLUMNS`]. Numbers become `#` (with their decimals kept: `12.35` →
 //!   `#.##`), or a whole span becomes `…`.
 //!
-//! Accepted as added by the redesign of issue 13 ([`accept_added`]): the `kind` and
-//! `schema_version` fields at the top of a JSON document (or JSON line) whose golden has none.
+//! Accepted as changed by the redesign of issue 13 ([`accept_added`]): the `kind` and
+//! `schema_version` fields at the top of a JSON document (or JSON line) whose golden has none;
+//! a multi-agent sweep point's `agent_options`, typed options since sweep schema 2, are compared
+//! as the configuration lines schema 1 wrote ([`GenOptions::describe`]).
 
 use std::sync::LazyLock;
 
 use regex::Regex;
 use serde_json::Value;
+
+use chimera_core::options::GenOptions;
 
 use super::cases::Case;
 
@@ -346,12 +350,34 @@ fn mask_line(line: &str) -> String {
     line.to_string()
 }
 
+/// `agent_options` (anywhere in `v`) as configuration lines.
+fn described_options(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if k == "agent_options" {
+                    for o in x.as_array_mut().into_iter().flatten().filter(|o| o.is_object()) {
+                        let typed: GenOptions = serde_json::from_value(o.clone()).unwrap();
+                        *o = Value::from(typed.describe());
+                    }
+                } else {
+                    described_options(x);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(described_options),
+        _ => {}
+    }
+}
+
 /// `got` without the top-level `kind` / `schema_version` fields the golden `want` lacks (added
-/// to every result JSON by issue 13); other files unchanged.
+/// to every result JSON by issue 13), with typed `agent_options` as configuration lines; other
+/// files unchanged.
 pub fn accept_added(file: &str, want: &str, got: &str) -> String {
     let strip = |w: &str, g: &str| -> Option<Value> {
         let w: Value = serde_json::from_str(w).ok()?;
         let mut g: Value = serde_json::from_str(g).ok()?;
+        described_options(&mut g);
         let (Value::Object(wm), Value::Object(gm)) = (&w, &mut g) else { return None };
         for k in ["kind", "schema_version"] {
             if !wm.contains_key(k) {

@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::orchestrate::{AgentJob, JobOutcome, Phase};
+use super::orchestrate::{AgentJob, JobOutcome};
 use crate::agent::{AgentRun, AgentSpec, run_agent};
 use crate::backend::{Backend, CallRecord, GenRequest, no_sink};
 use crate::events::{CancellationToken, Event, Events, Stage};
-use crate::fsutil::write_json_atomic;
+use crate::export::{self, Json};
 use crate::inventory::CollectOptions;
 use crate::options::GenOptions;
+use crate::records::multi::{CallsRecord, FailedAt, Phase};
 
 /// One agent of a [`CallsJob`]: its backend (share one `Arc` per server = one pool), model,
 /// options and the (system, prompt) pairs it sends in order.
@@ -81,23 +82,23 @@ impl AgentJob for CallsJob {
         self.events.emit(Event::AgentFinished { agent: a.label.clone(), ok, secs });
         let mut out = outcome_from_calls(&calls, error);
         if !ok {
-            out.failed_stage = Some(format!("call {}", calls.len()));
+            out.failed_stage = Some(FailedAt::Call(calls.len()));
         }
         if !self.write_calls {
             return out;
         }
         let path = out_dir.join("calls.json");
-        let doc = serde_json::json!({ "label": a.label, "phase": phase, "calls": calls });
+        let doc = CallsRecord { label: a.label.clone(), phase, calls };
         // File I/O (with fsync) off the async workers, so concurrent agents do not queue on it.
         let p = path.clone();
-        let written = tokio::task::spawn_blocking(move || write_json_atomic(&p, &doc))
+        let written = tokio::task::spawn_blocking(move || export::write(&Json, &doc, &p))
             .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+            .unwrap_or_else(|e| Err(export::ExportError::Serialize { what: "calls", detail: e.to_string() }));
         match written {
             Ok(()) => out.report_path = Some(path),
             Err(e) => {
                 out.ok = false;
-                out.error.get_or_insert_with(|| format!("cannot write {}: {e}", path.display()));
+                out.error.get_or_insert_with(|| e.to_string());
             }
         }
         out
@@ -153,10 +154,7 @@ impl AgentJob for WorkflowJob {
         JobOutcome {
             ok: out.ok,
             error: out.error,
-            failed_stage: out
-                .failed_stage
-                .and_then(|s| serde_json::to_value(s).ok())
-                .and_then(|v| v.as_str().map(str::to_string)),
+            failed_stage: out.failed_stage.map(FailedAt::Stage),
             tokens: out.metrics.tokens_generated,
             decode_tok_s: out.metrics.throughput_tok_s,
             ttft_ms: out.metrics.ttft_ms,

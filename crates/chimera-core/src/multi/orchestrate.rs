@@ -9,45 +9,30 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::math;
+use super::plan::MultiPlan;
 use super::render;
 use super::spec::slug;
-use super::summary::{MultiSummary, summarize_runs};
+use super::summary::summarize_runs;
 use crate::events::{Event, Events, NoteLevel};
-use crate::fsutil::{write_atomic, write_json_atomic};
-
-/// Schema tag of each run's `metrics.json`.
-pub const RUN_SCHEMA: &str = "chimera.multi.run/1";
-
-/// One agent as the scheduler sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AgentSlot {
-    pub label: String,
-    /// The server it talks to (URL or `embedded`), shown in reports.
-    pub server: String,
-    /// Agents with the same key share one warm-up (same server and load-time options).
-    pub warmup_key: String,
-}
-
-/// Which phase a job runs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Solo,
-    Concurrent,
-}
+use crate::export::{self, Json};
+use crate::fsutil::write_atomic;
+use crate::records::multi::{
+    AgentRunRecord, FailedAt, MultiSummary, OriginalFigure, Phase, PhaseResult, RUN_SCHEMA, RunRecord,
+    RunStatus, WarmupRecord,
+};
 
 /// What one agent's job reports back. The scheduler measures the time itself.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct JobOutcome {
     pub ok: bool,
     pub error: Option<String>,
-    pub failed_stage: Option<String>,
+    pub failed_stage: Option<FailedAt>,
     /// Output tokens generated (all calls).
     pub tokens: u64,
     /// Server decode throughput, tok/s (mean over calls), when known.
@@ -68,23 +53,6 @@ pub trait AgentJob: Send + Sync + 'static {
     async fn run(&self, agent: usize, phase: Phase, out_dir: PathBuf) -> JobOutcome;
 }
 
-/// What to run.
-#[derive(Debug, Clone)]
-pub struct MultiPlan {
-    pub scenario: String,
-    pub agents: Vec<AgentSlot>,
-    pub runs: u32,
-    /// Measure each agent alone first (needed for the true speedup).
-    pub solo: bool,
-    /// Warm each server up before each run's measurements.
-    pub warmup: bool,
-    /// Slowdown above which an agent is flagged as contended.
-    pub contention_threshold: f64,
-    pub out_dir: PathBuf,
-    /// Recorded as-is in summary.json (tool version, host, backends, options…).
-    pub manifest: serde_json::Value,
-}
-
 /// Errors that stop the whole command (bad plan, output not writable).
 #[derive(Debug, thiserror::Error)]
 pub enum MultiError {
@@ -92,109 +60,8 @@ pub enum MultiError {
     InvalidPlan(String),
     #[error("cannot write {path}: {source}. Check that the output folder (--out) is writable")]
     Io { path: PathBuf, source: std::io::Error },
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Every agent finished in every phase.
-    Ok,
-    /// At least one agent failed (the others finished).
-    Failed,
-    /// Stopped by Ctrl-C before the end.
-    Interrupted,
-}
-
-/// One agent in one phase: the scheduler's clock plus the job's outcome.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PhaseResult {
-    pub ok: bool,
-    /// Solo: the agent's wall time alone. Concurrent: from the common start to its end.
-    pub secs: f64,
-    pub tokens: u64,
-    pub decode_tok_s: Option<f64>,
-    pub ttft_ms: Option<f64>,
-    pub error: Option<String>,
-    pub failed_stage: Option<String>,
-    /// The agent's report, relative to the output folder.
-    pub report: Option<String>,
-}
-
-/// One agent across the phases of one run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AgentRunRecord {
-    pub label: String,
-    pub server: String,
-    pub solo: Option<PhaseResult>,
-    pub concurrent: Option<PhaseResult>,
-    /// concurrent / solo.
-    pub slowdown: Option<f64>,
-    /// slowdown > threshold.
-    pub contended: bool,
-}
-
-/// A warm-up call's outcome.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WarmupRecord {
-    pub server: String,
-    pub agent: String,
-    pub ok: bool,
-    pub secs: f64,
-    pub error: Option<String>,
-}
-
-/// The original system's figure, labelled: Σ durations measured DURING the concurrent run ÷ wall.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OriginalFigure {
-    pub sequential_estimate_secs: f64,
-    pub speedup: f64,
-    pub efficiency: f64,
-    pub note: String,
-}
-
-/// Everything about one run; written to `run_N/metrics.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub schema: String,
-    pub run: u32,
-    pub scenario: String,
-    pub status: RunStatus,
-    pub started_at: DateTime<Utc>,
-    pub warmups: Vec<WarmupRecord>,
-    pub agents: Vec<AgentRunRecord>,
-    pub solo_sum_secs: Option<f64>,
-    pub concurrent_wall_secs: Option<f64>,
-    /// Σ solo / concurrent wall (None without a complete solo and concurrent phase).
-    pub speedup: Option<f64>,
-    /// speedup / N.
-    pub efficiency: Option<f64>,
-    /// Σ tokens (concurrent phase) / concurrent wall.
-    pub aggregate_tok_s: Option<f64>,
-    pub contention_threshold: f64,
-    /// Some agent's slowdown passed the threshold.
-    pub contention: bool,
-    pub original: Option<OriginalFigure>,
-    pub notes: Vec<String>,
-}
-
-impl RunRecord {
-    /// Labels of agents that failed in any phase, with the phase.
-    pub fn failures(&self) -> Vec<String> {
-        let mut v = Vec::new();
-        for a in &self.agents {
-            for (phase, r) in [("solo", &a.solo), ("concurrent", &a.concurrent)] {
-                if let Some(r) = r.as_ref().filter(|r| !r.ok) {
-                    v.push(format!(
-                        "{} ({phase}): {}",
-                        a.label,
-                        r.error.as_deref().unwrap_or("failed without a message")
-                    ));
-                }
-            }
-        }
-        v
-    }
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
 }
 
 /// Fill in the derived figures of a run from its agents' phase results (pure).
@@ -313,8 +180,7 @@ pub async fn run_multi_with_records(
         });
         let rec = run_one(plan, &job, run, &cancel, events).await;
         let dir = plan.out_dir.join(format!("run_{run}"));
-        let p = dir.join("metrics.json");
-        write_json_atomic(&p, &rec).map_err(io(&p))?;
+        export::write(&Json, &rec, &dir.join("metrics.json"))?;
         let p = dir.join("combined_report.md");
         write_atomic(&p, render::combined_report_md(&rec).as_bytes()).map_err(io(&p))?;
         let stop = rec.status == RunStatus::Interrupted;
@@ -339,8 +205,7 @@ pub async fn run_multi_with_records(
 }
 
 fn write_summary(plan: &MultiPlan, summary: &MultiSummary) -> Result<(), MultiError> {
-    let p = plan.out_dir.join("summary.json");
-    write_json_atomic(&p, summary).map_err(io(&p))?;
+    export::write(&Json, summary, &plan.out_dir.join("summary.json"))?;
     let p = plan.out_dir.join("summary.md");
     write_atomic(&p, render::summary_md(summary).as_bytes()).map_err(io(&p))
 }

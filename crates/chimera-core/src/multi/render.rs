@@ -3,8 +3,7 @@
 
 use std::fmt::Write;
 
-use super::orchestrate::{PhaseResult, RunRecord, RunStatus};
-use super::summary::MultiSummary;
+use crate::records::multi::{MultiSummary, PhaseResult, RunRecord, RunStatus};
 use crate::stats::{Summary, fmt_mean_sd, fmt_opt_mean_sd};
 
 /// The formulas printed in every multi-agent report.

@@ -2,107 +2,14 @@
 //! min…max of speedup, efficiency, wall times, throughput and per-agent slowdown, via
 //! [`crate::stats`]; interrupted runs are listed but left out of the statistics.
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
 
-use super::orchestrate::{MultiPlan, RunRecord, RunStatus};
+use super::plan::MultiPlan;
 use crate::outcome::Status;
+use crate::records::multi::{
+    AgentAggregate, Aggregates, MultiSummary, RunBrief, RunRecord, RunStatus, SUMMARY_SCHEMA, SummaryAgent,
+};
 use crate::stats::{Summary, summarize};
-
-/// Schema tag of `summary.json`.
-pub const SUMMARY_SCHEMA: &str = "chimera.multi.summary/1";
-
-/// One agent of the benchmark.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SummaryAgent {
-    pub label: String,
-    pub server: String,
-}
-
-/// One line per run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunBrief {
-    /// 1-based, as the `run_N` folder.
-    pub run: u32,
-    pub status: RunStatus,
-    pub concurrent_wall_secs: Option<f64>,
-    pub solo_sum_secs: Option<f64>,
-    /// Σ solo ÷ concurrent wall (None without a solo phase or when an agent failed).
-    pub speedup: Option<f64>,
-    /// speedup ÷ N.
-    pub efficiency: Option<f64>,
-    /// Σ tokens (concurrent phase) ÷ concurrent wall.
-    pub aggregate_tok_s: Option<f64>,
-    /// The original system's figure (durations measured during the concurrent run), labelled.
-    pub original_speedup: Option<f64>,
-    pub contention: bool,
-    /// "label (phase): error" per failed agent.
-    pub failures: Vec<String>,
-}
-
-impl RunBrief {
-    /// The run's line, from the scheduler's record.
-    pub fn of(r: &RunRecord) -> RunBrief {
-        RunBrief {
-            run: r.run,
-            status: r.status,
-            concurrent_wall_secs: r.concurrent_wall_secs,
-            solo_sum_secs: r.solo_sum_secs,
-            speedup: r.speedup,
-            efficiency: r.efficiency,
-            aggregate_tok_s: r.aggregate_tok_s,
-            original_speedup: r.original.as_ref().map(|o| o.speedup),
-            contention: r.contention,
-            failures: r.failures(),
-        }
-    }
-}
-
-/// Statistics over completed runs (None when no run has the figure).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Aggregates {
-    pub speedup: Option<Summary>,
-    pub efficiency: Option<Summary>,
-    pub concurrent_wall_secs: Option<Summary>,
-    pub solo_sum_secs: Option<Summary>,
-    pub aggregate_tok_s: Option<Summary>,
-    pub original_speedup: Option<Summary>,
-    pub original_efficiency: Option<Summary>,
-}
-
-/// One agent over the completed runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AgentAggregate {
-    pub label: String,
-    pub solo_secs: Option<Summary>,
-    pub concurrent_secs: Option<Summary>,
-    pub slowdown: Option<Summary>,
-    pub tokens: Option<Summary>,
-    pub decode_tok_s: Option<Summary>,
-    pub contended_runs: u32,
-    pub failed_runs: u32,
-}
-
-/// The root `summary.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MultiSummary {
-    pub schema: String,
-    pub created_at: DateTime<Utc>,
-    pub scenario: String,
-    pub agents: Vec<SummaryAgent>,
-    pub runs_planned: u32,
-    /// Runs that reached their end (ok or failed).
-    pub runs_completed: u32,
-    pub interrupted: bool,
-    /// Some agent failed in some run.
-    pub failed: bool,
-    pub solo_phase: bool,
-    pub contention_threshold: f64,
-    pub runs: Vec<RunBrief>,
-    pub aggregates: Aggregates,
-    pub per_agent: Vec<AgentAggregate>,
-    pub manifest: serde_json::Value,
-}
 
 impl MultiSummary {
     /// How the benchmark ended: interrupted, failed (an agent failed or a run did not

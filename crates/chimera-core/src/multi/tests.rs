@@ -49,7 +49,7 @@ impl AgentJob for SleepJob {
             return JobOutcome {
                 ok: false,
                 error: Some("server went away".into()),
-                failed_stage: Some("report".into()),
+                failed_stage: Some(crate::records::multi::FailedAt::Stage(crate::events::Stage::Report)),
                 report_path: Some(report),
                 ..Default::default()
             };
@@ -60,7 +60,7 @@ impl AgentJob for SleepJob {
 
 fn plan(out: &std::path::Path, n: usize, runs: u32, solo: bool) -> MultiPlan {
     MultiPlan {
-        scenario: "test".into(),
+        scenario: ScenarioName::AgentsFile("test".into()),
         agents: (0..n)
             .map(|i| AgentSlot {
                 label: format!("Agent {i}"),
@@ -73,7 +73,7 @@ fn plan(out: &std::path::Path, n: usize, runs: u32, solo: bool) -> MultiPlan {
         warmup: true,
         contention_threshold: 1.25,
         out_dir: out.to_path_buf(),
-        manifest: serde_json::json!({"test": true}),
+        manifest: None,
     }
 }
 

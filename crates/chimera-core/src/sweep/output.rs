@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::fsutil::{write_atomic, write_json_atomic};
+use crate::export::{self, Json};
+use crate::fsutil::write_atomic;
 use crate::manifest::Manifest;
 
 use super::SweepError;
@@ -28,13 +29,13 @@ pub fn write_outputs(
     manifest: Option<&Manifest>,
 ) -> Result<Written, SweepError> {
     let io = |p: &Path, e: std::io::Error| SweepError::Io(format!("{}: {e}", p.display()));
+    let export_err = |e: export::ExportError| SweepError::Io(e.to_string());
     let summary_json = dir.join("summary.json");
-    write_json_atomic(&summary_json, s).map_err(|e| io(&summary_json, e))?;
+    export::write(&Json, s, &summary_json).map_err(export_err)?;
     let summary_md = dir.join("summary.md");
     write_atomic(&summary_md, s.to_markdown().as_bytes()).map_err(|e| io(&summary_md, e))?;
     if let Some(m) = manifest {
-        let p = dir.join("manifest.json");
-        write_json_atomic(&p, m).map_err(|e| io(&p, e))?;
+        export::write(&Json, m, &dir.join("manifest.json")).map_err(export_err)?;
     }
     let (html, warnings) =
         match crate::html::write_report(dir, &format!("Chimera sweep — {}", s.config.model)) {

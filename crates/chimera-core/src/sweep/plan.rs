@@ -10,13 +10,15 @@ use std::sync::Arc;
 use crate::backend::{Backend, BackendInfo};
 use crate::events::{CancellationToken, Event, Events, NoteLevel};
 use crate::manifest::Manifest;
+use crate::multi::Scenario;
 use crate::outcome::Status;
 
 use super::SweepError;
+use super::config::{ScenarioWorkload, SweepConfig};
 use super::grid::{Grid, Point, order};
 use super::output::write_outputs;
-use super::run::{SweepConfig, run_sweep_agents};
-use super::scenario::{ScenarioWorkload, run_sweep_scenario_on};
+use super::run::run_sweep_agents;
+use super::scenario::run_sweep_scenario_on;
 use super::store::Store;
 use super::summary::SweepSummary;
 
@@ -96,9 +98,8 @@ pub async fn run_plan(
         ..Default::default()
     });
     let manifest = Manifest::new(info, plan.grid.fixed.clone());
-    let path = plan.out_dir.join("manifest.json");
-    crate::fsutil::write_json_atomic(&path, &manifest)
-        .map_err(|e| SweepError::Io(format!("{}: {e}", path.display())))?;
+    crate::export::write(&crate::export::Json, &manifest, &plan.out_dir.join("manifest.json"))
+        .map_err(|e| SweepError::Io(e.to_string()))?;
     let res = match &plan.scenario {
         Some(w) => {
             run_sweep_scenario_on(backends, cfg, w, &run_order, &mut store, events, cancel.clone()).await
@@ -137,14 +138,14 @@ fn check_same_runs(store: &Store, points: &[Point], runs: usize) -> Result<(), S
 /// `--resume` must continue the same kind of sweep: finished points of another scenario (or
 /// agent count), or of a single-call / single-agent sweep, would be skipped as if done.
 fn check_same_workload(store: &Store, work: Option<&ScenarioWorkload>) -> Result<(), SweepError> {
-    let want = work.map(|w| (w.scenario.name().to_string(), w.n_agents));
-    let describe = |x: &Option<(String, usize)>| {
+    let want = work.map(|w| (w.scenario, w.n_agents));
+    let describe = |x: &Option<(Scenario, usize)>| {
         x.as_ref().map_or("a single-call or single-agent sweep".to_string(), |(s, n)| {
             format!("{s} with {n} agents")
         })
     };
     for p in store.results() {
-        let have = p.multi.as_ref().map(|m| (m.scenario.clone(), m.agents.len()));
+        let have = p.multi.as_ref().map(|m| (m.scenario, m.agents.len()));
         if have != want {
             return Err(SweepError::OtherWorkload { have: describe(&have), want: describe(&want) });
         }

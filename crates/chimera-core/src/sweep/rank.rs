@@ -2,11 +2,8 @@
 //! (throughput up, TTFT down) and the best configuration with its margin over the baseline.
 //! Pure functions over [`PointResult`]s.
 
-use serde::{Deserialize, Serialize};
-
+use crate::records::sweep::{Best, Margin, PointResult, Ranking};
 use crate::stats::{Uncertain, delta_pct};
-
-use super::store::PointResult;
 
 /// How the composite score is computed (printed in every summary).
 pub const COMPOSITE_MD: &str = "composite = √(throughput / best throughput × best TTFT / TTFT), \
@@ -15,41 +12,6 @@ the geometric mean of the two normalised scores (1 = best on both; means over su
 /// How "exceeds the noise" is decided (printed in every summary).
 pub const NOISE_MD: &str = "a margin exceeds the noise when |Δ%| > 2σ, σ propagated from both \
 points' sample sds (σ_r = |r|·√((σ_a/a)² + (σ_b/b)²)); unknown when either point has n < 2";
-
-/// Margin of one metric over the baseline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Margin {
-    /// Relative change vs the baseline in percent, with propagated sd.
-    pub delta_pct: Uncertain,
-    /// `Some(true)` when |Δ| > 2σ, `None` when either side has no sd (n < 2).
-    pub exceeds_noise: Option<bool>,
-}
-
-/// The winning configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Best {
-    /// Index into the points slice.
-    pub index: usize,
-    pub label: String,
-    pub composite: f64,
-    pub is_baseline: bool,
-    pub throughput_vs_baseline: Option<Margin>,
-    pub ttft_vs_baseline: Option<Margin>,
-}
-
-/// Rankings as indices into the points slice; points without data are left out.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Ranking {
-    /// Highest mean throughput first.
-    pub by_throughput: Vec<usize>,
-    /// Lowest mean TTFT first.
-    pub by_ttft: Vec<usize>,
-    /// Highest composite first, with the score.
-    pub by_composite: Vec<(usize, f64)>,
-    /// Points no other point beats on both throughput and TTFT, by throughput.
-    pub pareto: Vec<usize>,
-    pub best: Option<Best>,
-}
 
 fn tput(p: &PointResult) -> Option<f64> {
     p.throughput_tok_s.as_ref().map(|s| s.mean)
@@ -127,9 +89,9 @@ pub fn rank(points: &[PointResult]) -> Ranking {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::sweep::RunSample;
     use crate::stats::summarize;
     use crate::sweep::grid::{Grid, parse_values};
-    use crate::sweep::store::RunSample;
 
     /// Points with the given (throughput samples, ttft samples).
     fn pts(data: &[(&[f64], &[f64])]) -> Vec<PointResult> {

@@ -4,67 +4,27 @@
 //! multi-agent scenario ([`super::scenario`], N runs through the multi-agent scheduler); each
 //! finished point is appended to the [`Store`] before the next one starts.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use crate::agent::{AgentRun, AgentSpec, run_agent};
 use crate::backend::{Backend, GenRequest, no_sink};
 use crate::events::{CancellationToken, Event, Events, NoteLevel, Stage};
 use crate::inventory::CollectOptions;
 use crate::options::LoadKey;
-use crate::persona::Persona;
+use crate::records::sweep::{MultiPoint, PointResult, RunSample};
+
+pub use super::config::{AgentWorkload, SweepConfig, Warmup};
 
 use super::SweepError;
 use super::grid::Point;
-use super::scenario::MultiPoint;
-use super::store::{PointResult, RunSample, Store};
+use super::store::Store;
 
 /// The default prompt of a sweep point: short, fixed, asks for a long-ish answer so decode
 /// throughput dominates (num_predict bounds it).
 pub const DEFAULT_PROMPT: &str = "Explain, in a numbered list of ten short points, how a \
 transformer language model turns a prompt into generated text.";
-
-/// When to make an unmeasured warm-up call before a point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Warmup {
-    /// When a load-time option changes (and before the first point).
-    #[default]
-    OnLoadChange,
-    /// Before every point.
-    Always,
-    /// Never (cold loads land in the first measured run).
-    Never,
-}
-
-/// What to run at each point.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SweepConfig {
-    pub model: String,
-    pub system: Option<String>,
-    pub prompt: String,
-    /// Measured runs per point.
-    pub runs: usize,
-    pub warmup: Warmup,
-    /// Seed of the shuffled point order (None = grid order).
-    pub shuffle_seed: Option<u64>,
-    /// Run a whole agent workflow per measured run instead of one call (see [`run_sweep_agents`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent: Option<AgentWorkload>,
-}
-
-/// A sweep whose unit of work is one agent workflow (ingest → analysis call → report call →
-/// grounding → report) over `data_dirs`, with the point's options.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AgentWorkload {
-    pub persona: Persona,
-    pub data_dirs: Vec<PathBuf>,
-    /// Each run's report goes to `out_dir/agents/<point label>/run_<n>/` (see [`point_dir`]).
-    pub out_dir: PathBuf,
-}
 
 /// What a point's measured runs produced.
 pub(super) struct Measured {

@@ -2,133 +2,17 @@
 //! source of truth for `--resume`) and `points.csv` (the same, flat), appended as each point
 //! finishes and flushed to disk so a crash or Ctrl-C loses at most the point in flight.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
-use crate::backend::CallRecord;
+use crate::export::Json;
 use crate::fsutil::write_atomic;
-use crate::metrics::ns_to_ms;
-use crate::options::{GenOptions, OPTIONS, OptionSpec};
-use crate::stats::{Summary, summarize};
+use crate::load::{self, LoadError};
+use crate::options::{OPTIONS, OptionSpec};
+use crate::records::sweep::{PointResult, RunSample};
 
 use super::SweepError;
-use super::grid::Point;
-use super::scenario::MultiPoint;
-
-/// One measured run of a point.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunSample {
-    pub run: usize,
-    pub ok: bool,
-    pub error: Option<String>,
-    pub ttft_ms: Option<f64>,
-    /// Server decode throughput, eval_count / eval_duration.
-    pub decode_tok_s: Option<f64>,
-    pub e2e_ms: Option<f64>,
-    pub output_tokens: u64,
-    pub prompt_tokens: Option<u64>,
-    pub load_ms: Option<f64>,
-    pub prompt_eval_ms: Option<f64>,
-    pub eval_ms: Option<f64>,
-}
-
-impl RunSample {
-    /// Metrics of one call (failed calls keep what was measured).
-    pub fn from_record(run: usize, rec: &CallRecord) -> Self {
-        RunSample {
-            run,
-            ok: rec.completed && rec.error.is_none(),
-            error: rec.error.as_ref().map(|e| e.to_string()),
-            ttft_ms: rec.ttft_ms(),
-            decode_tok_s: rec.decode_tok_s(),
-            e2e_ms: rec.e2e_ms(),
-            output_tokens: rec.output_tokens(),
-            prompt_tokens: rec.server.prompt_eval_count,
-            load_ms: rec.server.load_duration_ns.map(ns_to_ms),
-            prompt_eval_ms: rec.server.prompt_eval_duration_ns.map(ns_to_ms),
-            eval_ms: rec.server.eval_duration_ns.map(ns_to_ms),
-        }
-    }
-}
-
-impl RunSample {
-    /// Metrics of one agent workflow, aggregated over its calls as its report's `## Metrics`
-    /// does (throughput = Σ eval_count / Σ eval_duration, TTFT = mean of the calls; e2e = the
-    /// workflow's wall time).
-    pub fn from_agent(run: usize, o: &crate::agent::AgentOutcome) -> Self {
-        let m = &o.metrics;
-        RunSample {
-            run,
-            ok: o.ok,
-            error: o.error.clone(),
-            ttft_ms: m.ttft_ms,
-            decode_tok_s: m.throughput_tok_s,
-            e2e_ms: Some(o.wall_secs * 1000.0),
-            output_tokens: m.tokens_generated,
-            prompt_tokens: m.prompt_tokens,
-            load_ms: m.load_duration_ms,
-            prompt_eval_ms: m.prompt_eval_ms,
-            eval_ms: m.eval_duration_ms,
-        }
-    }
-}
-
-/// Everything measured at one sweep point.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PointResult {
-    pub key: String,
-    pub label: String,
-    pub baseline: bool,
-    pub coords: BTreeMap<String, Value>,
-    pub options: GenOptions,
-    /// Position in the run order (0-based).
-    pub order: usize,
-    /// Duration of the warm-up call made before this point (a load-time option changed).
-    pub warmup_ms: Option<f64>,
-    pub runs: Vec<RunSample>,
-    /// Summaries over successful runs.
-    pub throughput_tok_s: Option<Summary>,
-    pub ttft_ms: Option<Summary>,
-    pub e2e_ms: Option<Summary>,
-    pub finished_at: DateTime<Utc>,
-    /// Multi-agent figures (`--scenario` sweeps; absent in older files and other sweeps). With
-    /// it, `throughput_tok_s` is the aggregate throughput and `ttft_ms` the mean across agents.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub multi: Option<MultiPoint>,
-}
-
-impl PointResult {
-    /// Summarise the runs of `point`.
-    pub fn new(point: &Point, order: usize, warmup_ms: Option<f64>, runs: Vec<RunSample>) -> Self {
-        let ok: Vec<&RunSample> = runs.iter().filter(|r| r.ok).collect();
-        let col = |f: fn(&RunSample) -> Option<f64>| -> Vec<f64> { ok.iter().filter_map(|r| f(r)).collect() };
-        PointResult {
-            key: point.key.clone(),
-            label: point.label.clone(),
-            baseline: point.baseline,
-            coords: point.coords.clone(),
-            options: point.options.clone(),
-            order,
-            warmup_ms,
-            throughput_tok_s: summarize(&col(|r| r.decode_tok_s)),
-            ttft_ms: summarize(&col(|r| r.ttft_ms)),
-            e2e_ms: summarize(&col(|r| r.e2e_ms)),
-            runs,
-            finished_at: Utc::now(),
-            multi: None,
-        }
-    }
-
-    /// Runs that failed.
-    pub fn failed(&self) -> usize {
-        self.runs.iter().filter(|r| !r.ok).count()
-    }
-}
 
 /// Columns of `points.csv` before the options.
 const CSV_LEAD: &[&str] = &[
@@ -199,7 +83,7 @@ pub fn csv_row(p: &PointResult) -> Vec<String> {
     row.extend(csv_options().map(|s| s.show(&p.options).unwrap_or_default()));
     row.extend([
         p.finished_at.to_rfc3339(),
-        opt(m.map(|m| m.scenario.clone())),
+        opt(m.map(|m| m.scenario)),
         opt(m.and_then(|m| m.speedup.as_ref()).map(|s| format!("{:.4}", s.mean))),
         opt(m.and_then(|m| m.efficiency.as_ref()).map(|s| format!("{:.4}", s.mean))),
         opt(m.and_then(|m| m.efficiency.as_ref()).and_then(|s| s.sd).map(|v| format!("{v:.4}"))),
@@ -255,8 +139,10 @@ impl Store {
         let mut done = Vec::new();
         let mut skipped = 0;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            match serde_json::from_str::<PointResult>(line) {
+            match load::point_line(line, &path) {
                 Ok(p) => done.push(p),
+                // a newer schema is not a torn line: resuming would drop points silently
+                Err(e @ LoadError::Newer { .. }) => return Err(SweepError::Io(e.to_string())),
                 Err(_) => skipped += 1,
             }
         }
@@ -269,15 +155,14 @@ impl Store {
     pub fn load(dir: &Path) -> Result<Vec<PointResult>, SweepError> {
         let path = Self::jsonl_path(dir);
         let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
-        Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+        Ok(text.lines().filter_map(|l| load::point_line(l, &path).ok()).collect())
     }
 
     fn rewrite(&self) -> Result<(), SweepError> {
         let mut jsonl = Vec::new();
         let mut csv = csv_line(&csv_header())?;
         for p in &self.done {
-            jsonl.extend(serde_json::to_vec(p).map_err(|e| SweepError::Io(e.to_string()))?);
-            jsonl.push(b'\n');
+            jsonl.extend(Json::line(p).map_err(|e| SweepError::Io(e.to_string()))?);
             csv.extend(csv_line(&csv_row(p))?);
         }
         let jp = Self::jsonl_path(&self.dir);
@@ -298,8 +183,7 @@ impl Store {
 
     /// Append one finished point to both files and sync them to disk.
     pub fn append(&mut self, p: PointResult) -> Result<(), SweepError> {
-        let mut line = serde_json::to_vec(&p).map_err(|e| SweepError::Io(e.to_string()))?;
-        line.push(b'\n');
+        let line = Json::line(&p).map_err(|e| SweepError::Io(e.to_string()))?;
         append_sync(&Self::jsonl_path(&self.dir), &line)?;
         append_sync(&Self::csv_path(&self.dir), &csv_line(&csv_row(&p))?)?;
         self.done.push(p);
@@ -320,6 +204,9 @@ fn io(path: &Path, e: std::io::Error) -> SweepError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::multi::Scenario;
+    use crate::options::GenOptions;
+    use crate::records::sweep::MultiPoint;
     use crate::sweep::grid::{Grid, parse_values};
 
     fn sample(run: usize, tok_s: f64, ttft: f64) -> RunSample {
@@ -399,8 +286,8 @@ mod tests {
         let pts =
             Grid::from_lists(&[("num_ctx".into(), parse_values("256,512"))]).unwrap().points(false).unwrap();
         let mut p = PointResult::new(&pts[0], 1, None, vec![sample(0, 10.0, 50.0)]);
-        let agents = crate::sweep::ScenarioWorkload {
-            scenario: crate::multi::Scenario::ChimeraHomo,
+        let agents = crate::sweep::config::ScenarioWorkload {
+            scenario: Scenario::ChimeraHomo,
             n_agents: 2,
             personas: vec![crate::persona::Persona::collector(); 2],
             fixed: GenOptions::default(),
@@ -411,7 +298,7 @@ mod tests {
             contention_threshold: 1.25,
         }
         .agents(&pts[0].options);
-        p.multi = Some(MultiPoint::new("chimera_homo", &agents, true, vec![]));
+        p.multi = Some(MultiPoint::new(Scenario::ChimeraHomo, &agents, true, vec![]));
         s.append(p).unwrap();
         let both = Store::load(d.path()).unwrap();
         assert_eq!(both.len(), 2);

@@ -3,45 +3,24 @@
 
 use std::fmt::Write as _;
 
-use serde::{Deserialize, Serialize};
-
+use crate::records::sweep::{Margin, PointResult};
 use crate::stats::{fmt_mean_sd, fmt_opt_mean_sd};
 
+use super::config::{ScenarioWorkload, SweepConfig};
 use super::grid::Grid;
-use super::rank::{COMPOSITE_MD, Margin, NOISE_MD, Ranking, rank};
-use super::run::SweepConfig;
-use super::scenario::{AGGREGATE_MD, SPEEDUP_MD, ScenarioWorkload};
-use super::store::PointResult;
+use super::rank::{COMPOSITE_MD, NOISE_MD, rank};
+use super::scenario::{AGGREGATE_MD, SPEEDUP_MD};
 
 /// Efficiency above this (speedup > 1.1 × N) cannot come from overlap alone: it is flagged.
 pub const EFFICIENCY_SUSPECT: f64 = 1.1;
 
-/// Schema tag of `summary.json`, so `compare` knows what it reads.
-pub const KIND: &str = "chimera.sweep";
-
-/// Everything a sweep produced, as written to `summary.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SweepSummary {
-    pub kind: String,
-    pub config: SweepConfig,
-    pub grid: Grid,
-    /// Points in the order they finished.
-    pub points: Vec<PointResult>,
-    pub ranking: Ranking,
-    pub composite_formula: String,
-    pub noise_rule: String,
-    /// The multi-agent scenario run at each point (`--scenario` sweeps; absent otherwise and in
-    /// older files).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scenario: Option<ScenarioWorkload>,
-}
+pub use crate::records::sweep::SweepSummary;
 
 impl SweepSummary {
     /// Rank `points` and bundle them.
     pub fn new(config: SweepConfig, grid: Grid, points: Vec<PointResult>) -> Self {
         let ranking = rank(&points);
         SweepSummary {
-            kind: KIND.into(),
             config,
             grid,
             points,
@@ -113,10 +92,10 @@ impl SweepSummary {
             },
             self.config.runs,
             match self.config.warmup {
-                super::run::Warmup::OnLoadChange =>
+                super::config::Warmup::OnLoadChange =>
                     "before the first point and whenever a load-time option changes",
-                super::run::Warmup::Always => "before every point",
-                super::run::Warmup::Never => "none",
+                super::config::Warmup::Always => "before every point",
+                super::config::Warmup::Never => "none",
             },
             self.config.shuffle_seed.map_or("grid order".to_string(), |x| format!("shuffled (seed {x})"))
         );
@@ -346,12 +325,12 @@ impl SweepSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::multi::summary::RunBrief;
-    use crate::multi::{RunStatus, Scenario};
+    use crate::multi::Scenario;
     use crate::options::GenOptions;
+    use crate::records::multi::{RunBrief, RunStatus};
+    use crate::records::sweep::{MultiPoint, MultiRun};
+    use crate::sweep::config::Warmup;
     use crate::sweep::grid::parse_values;
-    use crate::sweep::run::Warmup;
-    use crate::sweep::scenario::{MultiPoint, MultiRun};
 
     fn run(eff: f64) -> MultiRun {
         MultiRun {
@@ -395,7 +374,8 @@ mod tests {
             .map(|(i, p)| {
                 let r = run(if i == 0 { 0.5 } else { 1.4 });
                 let mut x = PointResult::new(p, i, None, vec![r.sample()]);
-                x.multi = Some(MultiPoint::new("chimera_homo", &work.agents(&p.options), true, vec![r]));
+                x.multi =
+                    Some(MultiPoint::new(Scenario::ChimeraHomo, &work.agents(&p.options), true, vec![r]));
                 x
             })
             .collect();

@@ -1,0 +1,127 @@
+//! The record of one agent workflow: what [`crate::agent::run_agent`] produced
+//! ([`AgentOutcome`]), aggregated call metrics ([`AgentMetrics`]) and the file `metrics.json`
+//! ([`AgentRecord`]: the outcome with the run manifest).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Kind, Record};
+use crate::analysis::Analysis;
+use crate::backend::{BackendInfo, CallRecord};
+use crate::events::Stage;
+use crate::grounding::Grounding;
+use crate::manifest::Manifest;
+use crate::metrics::ns_to_ms;
+use crate::options::GenOptions;
+use crate::prompt::PromptPlan;
+
+/// The seed report's `## Metrics`, aggregated over the agent's LLM calls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentMetrics {
+    /// Σ eval_count / Σ eval_duration over the calls (server-side decode rate).
+    pub throughput_tok_s: Option<f64>,
+    /// Mean TTFT of the calls (client clock).
+    pub ttft_ms: Option<f64>,
+    /// Σ total_duration (server).
+    pub total_duration_ms: Option<f64>,
+    /// Σ output tokens (eval_count, else chunks).
+    pub tokens_generated: u64,
+    /// Σ prompt tokens (prompt_eval_count).
+    pub prompt_tokens: Option<u64>,
+    /// Σ prompt_eval_duration.
+    pub prompt_eval_ms: Option<f64>,
+    /// Σ eval_duration.
+    pub eval_duration_ms: Option<f64>,
+    /// Σ load_duration.
+    pub load_duration_ms: Option<f64>,
+    /// Number of calls aggregated.
+    pub calls: usize,
+}
+
+/// How [`AgentMetrics`] aggregates the calls, printed under `## Metrics`.
+pub const AGGREGATION_NOTE: &str = "Aggregated over the analysis and report calls: Throughput = Σ eval_count / Σ eval_duration; \
+TTFT = mean of the calls' TTFT; Total Duration, Prompt Eval, Eval Duration and Load Duration are sums of the server-reported \
+durations; Tokens Generated = Σ eval_count.";
+
+impl AgentMetrics {
+    /// Aggregate the calls (complete or partial) as [`AGGREGATION_NOTE`] says.
+    pub fn from_calls(calls: &[CallRecord]) -> Self {
+        fn sum(xs: impl Iterator<Item = Option<u64>>) -> Option<u64> {
+            xs.flatten().fold(None, |acc, x| Some(acc.unwrap_or(0) + x))
+        }
+        let eval_count = sum(calls.iter().map(|c| c.server.eval_count));
+        let eval_ns = sum(calls.iter().map(|c| c.server.eval_duration_ns));
+        let ttfts: Vec<f64> = calls.iter().filter_map(|c| c.ttft_ms()).collect();
+        AgentMetrics {
+            throughput_tok_s: match (eval_count, eval_ns) {
+                (Some(n), Some(d)) => crate::metrics::decode_tok_s(n, d),
+                _ => None,
+            },
+            ttft_ms: crate::stats::mean(&ttfts),
+            total_duration_ms: sum(calls.iter().map(|c| c.server.total_duration_ns)).map(ns_to_ms),
+            tokens_generated: calls.iter().map(CallRecord::output_tokens).sum(),
+            prompt_tokens: sum(calls.iter().map(|c| c.server.prompt_eval_count)),
+            prompt_eval_ms: sum(calls.iter().map(|c| c.server.prompt_eval_duration_ns)).map(ns_to_ms),
+            eval_duration_ms: eval_ns.map(ns_to_ms),
+            load_duration_ms: sum(calls.iter().map(|c| c.server.load_duration_ns)).map(ns_to_ms),
+            calls: calls.len(),
+        }
+    }
+}
+
+/// What one agent run produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentOutcome {
+    pub label: String,
+    /// The persona's key (`collector`, `insight`, or a persona file's stem).
+    pub persona: String,
+    pub model: String,
+    pub options: GenOptions,
+    pub ok: bool,
+    pub failed_stage: Option<Stage>,
+    pub error: Option<String>,
+    /// LLM calls in order (analysis, report); a failed call keeps its partial record.
+    pub calls: Vec<CallRecord>,
+    /// The stage of each entry of `calls`.
+    pub call_stages: Vec<Stage>,
+    /// Seconds per stage that ran (ingest, analysis, report, grounding; write is timed after
+    /// the file is written).
+    pub stage_secs: BTreeMap<Stage, f64>,
+    pub wall_secs: f64,
+    pub files_analyzed: usize,
+    pub facts_total: usize,
+    pub metrics: AgentMetrics,
+    pub prompts: Vec<PromptPlan>,
+    pub analysis: Option<Analysis>,
+    /// The report call's text (with its primer), or the analysis when the report call failed.
+    pub model_text: String,
+    pub grounding: Option<Grounding>,
+    pub backend: BackendInfo,
+    /// Non-fatal notes (backend info unavailable, prompt truncated, …).
+    pub notes: Vec<String>,
+    pub report_path: PathBuf,
+    pub metrics_path: PathBuf,
+    pub manifest_path: PathBuf,
+}
+
+impl AgentOutcome {
+    /// Seconds spent in `stage` (0 when it did not run).
+    pub fn stage_secs(&self, stage: Stage) -> f64 {
+        self.stage_secs.get(&stage).copied().unwrap_or(0.0)
+    }
+}
+
+/// `metrics.json` of an agent: the outcome and the run manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentRecord {
+    #[serde(flatten)]
+    pub outcome: AgentOutcome,
+    pub manifest: Manifest,
+}
+
+impl Record for AgentRecord {
+    const KIND: Kind = Kind::Agent;
+    const SCHEMA_VERSION: u32 = 1;
+}
