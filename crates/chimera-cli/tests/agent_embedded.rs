@@ -14,10 +14,10 @@ use chimera_core::backend::{
     Backend, BackendError, BackendInfo, BackendKind, CallFailure, CallRecord, GenRequest, Timeouts, TokenSink,
 };
 use chimera_core::events::{CancellationToken, Events};
+use chimera_core::export::markdown::f2;
 use chimera_core::inventory::CollectOptions;
 use chimera_core::options::GenOptions;
 use chimera_core::persona::{COLLECTOR_TEXT, INSIGHT_TEXT, Persona};
-use chimera_core::report::f2;
 
 /// The real-model tests run one at a time (each uses every core).
 static REAL_MODEL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -18,15 +18,14 @@ pub use crate::records::agent::{AgentMetrics, AgentOutcome, AgentRecord};
 use crate::analysis;
 use crate::backend::{Backend, BackendInfo, GenRequest, TokenChunk};
 use crate::events::{CancellationToken, Event, Events, Stage};
-use crate::export::{self, Json};
-use crate::fsutil::{WriteError, write_atomic};
+use crate::export::{self, AgentReport, Json, Markdown};
+use crate::fsutil::WriteError;
 use crate::grounding::{self, Dim, KnownNumber};
 use crate::inventory::{self, CollectOptions, Inventory};
 use crate::manifest::Manifest;
 use crate::options::GenOptions;
 use crate::persona::Persona;
 use crate::prompt::{self, PromptPlan};
-use crate::report::{self, AgentReport};
 
 /// Who the agent is and how it calls the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -439,8 +438,7 @@ fn write_all(
         inventory,
         manifest: &manifest,
     };
-    let md = report::render_agent(&report);
-    write_atomic(&outcome.report_path, md.as_bytes()).map_err(WriteError::at(&outcome.report_path))?;
+    export::write(&Markdown::default(), &report, &outcome.report_path)?;
     export::write(&Json, &manifest, &outcome.manifest_path)?;
     let metrics_path = outcome.metrics_path.clone();
     export::write(&Json, &AgentRecord { outcome, manifest }, &metrics_path)

@@ -4,28 +4,23 @@
 //! consecutive calls; runs are interleaved (A B A B) so drift hits both configurations.
 //! Writes `comparison_report.md`, `metrics.json`, `manifest.json` and each run's agent reports.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 pub use crate::records::bench::{
-    BenchEntry, BenchMetric, BenchOutcome, BenchRecord, MetricComparison, Side, Warmup,
+    BenchEntry, BenchMetric, BenchOutcome, BenchRecord, MetricComparison, Side, WARMUP_NUM_PREDICT, Warmup,
 };
 
 use crate::agent::{AgentOutcome, AgentRun, AgentSpec, run_agent};
 use crate::backend::{Backend, BackendInfo, GenRequest, no_sink};
 use crate::events::{CancellationToken, Event, Events, NoteLevel, Stage};
-use crate::export::{self, ExportError, Json};
+use crate::export::{self, BenchReport, ExportError, Json, Markdown};
 use crate::fsutil::{WriteError, write_atomic};
 use crate::inventory::CollectOptions;
 use crate::manifest::Manifest;
-use crate::metrics::FORMULAS_MD;
 use crate::options::LoadKey;
-use crate::report::f2;
-use crate::stats::{Summary, Uncertain, delta_pct, fmt_mean_sd, summarize};
-/// Output tokens of a warm-up call.
-pub const WARMUP_NUM_PREDICT: i64 = 4;
+use crate::stats::{Summary, Uncertain, delta_pct, summarize};
 
 /// The interleaved order: run 1 A, run 1 B, run 2 A, run 2 B, …
 pub fn schedule(runs: usize) -> Vec<(usize, Side)> {
@@ -251,8 +246,13 @@ async fn warmup(run: &BenchRun<'_>, spec: &AgentSpec, side: Side, before_run: us
 /// Write the bench's files; the error names the file that could not be written.
 fn write_outputs(run: &BenchRun<'_>, out: &BenchOutcome, info: &BackendInfo) -> Result<(), ExportError> {
     let manifest = Manifest::new(info.clone(), run.spec.chimera.options.clone());
-    write_atomic(&out.report_path, render(run.spec, out, &manifest).as_bytes())
-        .map_err(WriteError::at(&out.report_path))?;
+    let report = BenchReport {
+        outcome: out,
+        manifest: &manifest,
+        model: run.spec.chimera.model.clone(),
+        persona: run.spec.chimera.persona.name.clone(),
+    };
+    export::write(&Markdown::default(), &report, &out.report_path)?;
     export::write(&Json, &manifest, &run.out_dir.join("manifest.json"))?;
     // The latest report of each side, at the top level.
     for side in [Side::Baseline, Side::Chimera] {
@@ -265,166 +265,6 @@ fn write_outputs(run: &BenchRun<'_>, out: &BenchOutcome, info: &BackendInfo) -> 
     }
     let record = BenchRecord { outcome: out.clone(), manifest };
     export::write(&Json, &record, &out.metrics_path)
-}
-
-fn stat_cells(s: Option<&Summary>) -> [String; 4] {
-    match s {
-        Some(s) => [
-            fmt_mean_sd(s, 2),
-            format!("{:.2}", s.median),
-            format!("{:.2}…{:.2}", s.min, s.max),
-            s.cv.map_or_else(|| "n/a".into(), |cv| format!("{:.1}%", cv * 100.0)),
-        ],
-        None => ["n/a".into(), "n/a".into(), "n/a".into(), "n/a".into()],
-    }
-}
-
-/// The comparison report.
-pub fn render(spec: &BenchSpec, out: &BenchOutcome, manifest: &Manifest) -> String {
-    let mut o = String::new();
-    let _ = writeln!(o, "# Chimera Bench: baseline vs chimera\n");
-    let _ = writeln!(o, "**Date:** {}", manifest.created_at.format("%Y-%m-%d"));
-    let _ = writeln!(o, "**Model:** {}", spec.chimera.model);
-    let _ = writeln!(o, "**Persona:** {}", spec.chimera.persona.name);
-    let _ = writeln!(o, "**Baseline configuration:** {}", spec.baseline.options.describe());
-    let _ = writeln!(o, "**Chimera configuration:** {}", spec.chimera.options.describe());
-    let done = out.entries.len();
-    let _ = writeln!(
-        o,
-        "**Runs:** {} per configuration, interleaved (baseline, chimera, baseline, …); {} of {} agent runs done, {} failed; {} warm-up calls excluded; wall time {:.2} s\n",
-        spec.runs,
-        done,
-        out.order.len(),
-        out.failed_runs,
-        out.warmups.len(),
-        out.wall_secs
-    );
-    if out.interrupted {
-        let _ = writeln!(
-            o,
-            "**Interrupted (Ctrl-C):** the figures cover the agent runs that finished before it.\n"
-        );
-    }
-    let _ = writeln!(o, "## Results\n");
-    let _ = writeln!(
-        o,
-        "| metric | baseline mean ± sd | median | min…max | CV | chimera mean ± sd | median | min…max | CV | Δ% chimera vs baseline |"
-    );
-    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for c in &out.comparisons {
-        let b = stat_cells(c.baseline.as_ref());
-        let ch = stat_cells(c.chimera.as_ref());
-        let d = c.delta_pct.map_or_else(
-            || "n/a".into(),
-            |d| {
-                let better = if d.value == 0.0 {
-                    "no change"
-                } else if (d.value > 0.0) == c.higher_is_better {
-                    "better"
-                } else {
-                    "worse"
-                };
-                let sig = if d.sd > 0.0 && d.value.abs() <= 2.0 * d.sd { ", within noise" } else { "" };
-                format!("{:+.1}% ± {:.1}% ({better}{sig})", d.value, d.sd)
-            },
-        );
-        let _ = writeln!(
-            o,
-            "| {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            c.metric.name(),
-            c.unit,
-            b[0],
-            b[1],
-            b[2],
-            b[3],
-            ch[0],
-            ch[1],
-            ch[2],
-            ch[3],
-            d
-        );
-    }
-    let _ = writeln!(
-        o,
-        "\nn = successful runs per side. sd is shown only when n > 1. Δ% = (chimera mean / baseline mean − 1) · 100; its ± is the \
-first-order propagated standard error of the two means (sd/√n each); \"within noise\" when |Δ| ≤ 2σ. Metrics per run are the \
-agent report's `## Metrics` (aggregated over its analysis and report calls). The prompt budget follows each side's \
-context window, so when num_ctx differs the sides send different prompt sizes (see Prompt Tokens): compare decode \
-throughput and TTFT per prompt token, not totals alone.\n"
-    );
-    let _ = writeln!(o, "## Runs\n");
-    let _ = writeln!(
-        o,
-        "| run | config | status | throughput tok/s | TTFT ms | tokens | total ms | load ms | wall s | grounding | report |"
-    );
-    let _ = writeln!(o, "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
-    for e in &out.entries {
-        let m = &e.outcome.metrics;
-        let status = if e.outcome.ok {
-            "ok".to_string()
-        } else {
-            format!("FAILED at {:?}", e.outcome.failed_stage.unwrap_or(Stage::Write)).to_lowercase()
-        };
-        let g = e
-            .outcome
-            .grounding
-            .as_ref()
-            .and_then(|g| g.score)
-            .map_or_else(|| "n/a".into(), |s| format!("{s:.2}"));
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} | run_{}/{}/report.md |",
-            e.run,
-            e.side.name(),
-            status,
-            f2(m.throughput_tok_s),
-            f2(m.ttft_ms),
-            m.tokens_generated,
-            f2(m.total_duration_ms),
-            f2(m.load_duration_ms),
-            e.outcome.wall_secs,
-            g,
-            e.run,
-            e.side.name()
-        );
-    }
-    let _ = writeln!(o, "\n## Warm-ups (excluded)\n");
-    let _ = writeln!(
-        o,
-        "A {WARMUP_NUM_PREDICT}-token call before the first run of each configuration, and again whenever a load-time option \
-(num_ctx, num_gpu, num_batch, num_thread) differs from the previous call's, so model loading is not charged to a measured run.\n"
-    );
-    let _ = writeln!(o, "| before run | config | status | load ms | TTFT ms |\n|---:|---|---|---:|---:|");
-    for w in &out.warmups {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} |",
-            w.before_run,
-            w.side.name(),
-            if w.ok {
-                "ok".to_string()
-            } else {
-                format!("FAILED: {}", w.error.as_deref().unwrap_or("?").replace('|', "/"))
-            },
-            f2(w.record.server.load_duration_ns.map(crate::metrics::ns_to_ms)),
-            f2(w.record.ttft_ms())
-        );
-    }
-    let _ = writeln!(o, "\n## Metric Formulas\n\n{FORMULAS_MD}");
-    let b = &manifest.backend;
-    let _ = writeln!(o, "\n## Run Manifest\n");
-    let _ = writeln!(o, "- Tool: {} {}", manifest.tool, manifest.tool_version);
-    let _ = writeln!(
-        o,
-        "- Backend: {} at {} (version {})",
-        b.kind.map_or_else(|| "unknown".to_string(), |k| k.to_string()),
-        b.endpoint,
-        b.version.as_deref().unwrap_or("unknown")
-    );
-    let _ = writeln!(o, "- Model digest: {}", b.model_digest.as_deref().unwrap_or("unknown"));
-    let h = &manifest.host;
-    let _ = writeln!(o, "- Host: {} · {} · {} · {} CPUs", h.hostname, h.os, h.arch, h.cpus);
-    o
 }
 
 #[cfg(test)]

@@ -6,43 +6,18 @@
 //! reported beside it so a reader can tell a real regression from run-to-run spread.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::records::compare::{Comparison, Figure, MetricClass, Row, Thresholds, Verdict};
+
+use crate::export::{ExportError, Exporter, Markdown};
 use crate::load::{LoadError, MultiResults, Results, load_dir};
-use crate::outcome::Status;
+use crate::records::Kind;
 use crate::records::bench::{BenchMetric, BenchOutcome, Side};
 use crate::records::sweep::SweepSummary;
-use crate::records::{Kind, Record};
-use crate::stats::{Summary, Uncertain, delta_pct, summarize};
-
-/// What a figure measures, which decides its threshold and its good direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MetricClass {
-    /// Higher is better; gated by `max_throughput_drop_pct`.
-    Throughput,
-    /// Lower is better; gated by `max_ttft_rise_pct`.
-    Ttft,
-}
-
-/// A figure of an output: mean, sd and n.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Figure {
-    pub name: String,
-    pub class: MetricClass,
-    pub mean: f64,
-    pub sd: Option<f64>,
-    pub n: usize,
-}
-
-impl Figure {
-    fn from_summary(name: impl Into<String>, class: MetricClass, s: &Summary) -> Self {
-        Figure { name: name.into(), class, mean: s.mean, sd: s.sd, n: s.n }
-    }
-}
+use crate::stats::{Uncertain, delta_pct, summarize};
 
 /// The kind of an output folder and its figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,9 +32,13 @@ pub struct Extracted {
 pub enum CompareError {
     #[error(transparent)]
     Load(#[from] LoadError),
-    #[error("{path} is a {kind} output; compare reads chimera sweep, multi and bench outputs")]
+    #[error("{path} is an {} output; compare reads chimera sweep, multi and bench outputs", kind.workload())]
     NotComparable { path: String, kind: Kind },
-    #[error("cannot compare a {old} output with a {new} output; pass two outputs of the same command")]
+    #[error(
+        "cannot compare a {} output with a {} output; pass two outputs of the same command",
+        old.workload(),
+        new.workload()
+    )]
     KindMismatch { old: Kind, new: Kind },
     #[error("the two outputs share no figure (different grids or agents?); nothing to compare")]
     NothingShared,
@@ -148,21 +127,6 @@ fn bench_figures(b: &BenchOutcome, out: &mut Vec<Figure>) {
     }
 }
 
-/// Gate thresholds in percent.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Thresholds {
-    /// Fail when a throughput falls by more than this (percent of OLD).
-    pub max_throughput_drop_pct: f64,
-    /// Fail when a TTFT rises by more than this (percent of OLD).
-    pub max_ttft_rise_pct: f64,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds { max_throughput_drop_pct: 5.0, max_ttft_rise_pct: 10.0 }
-    }
-}
-
 /// Parse `5%`, `5` or `2.5 %` as a percentage ≥ 0.
 pub fn parse_pct(s: &str) -> Result<f64, String> {
     let t = s.trim().trim_end_matches('%').trim();
@@ -170,47 +134,6 @@ pub fn parse_pct(s: &str) -> Result<f64, String> {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         _ => Err(format!("'{s}' is not a percentage; write it like 5% or 2.5")),
     }
-}
-
-/// Verdict of one row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Pass,
-    Fail,
-    /// Not gated (no delta could be computed, e.g. OLD mean is 0).
-    Skipped,
-}
-
-/// One paired figure.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Row {
-    pub name: String,
-    pub class: MetricClass,
-    pub old: Figure,
-    pub new: Figure,
-    /// Δ% = (new/old − 1)·100 with propagated sd.
-    pub delta_pct: Option<Uncertain>,
-    /// Δ ± 2σ, percent.
-    pub noise_band_pct: Option<(f64, f64)>,
-    /// True when the band contains 0 (the change is within run-to-run noise); None without sds.
-    pub within_noise: Option<bool>,
-    pub verdict: Verdict,
-}
-
-/// The comparison of two outputs (`chimera compare --json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Comparison {
-    /// What both outputs are (`chimera.sweep`, …).
-    pub compared: Kind,
-    pub old: PathBuf,
-    pub new: PathBuf,
-    pub thresholds: Thresholds,
-    pub rows: Vec<Row>,
-    pub only_in_old: Vec<String>,
-    pub only_in_new: Vec<String>,
-    /// Some row failed its threshold.
-    pub failed: bool,
 }
 
 fn row(old: &Figure, new: &Figure, th: &Thresholds) -> Row {
@@ -270,81 +193,17 @@ pub fn compare(old: &Extracted, new: &Extracted, th: Thresholds) -> Result<Compa
     })
 }
 
-fn fig(f: &Figure) -> String {
-    match f.sd {
-        Some(sd) => format!("{:.2} ± {:.2} (n={})", f.mean, sd, f.n),
-        None => format!("{:.2} (n={})", f.mean, f.n),
-    }
-}
-
-impl Record for Comparison {
-    const KIND: Kind = Kind::Compare;
-    const SCHEMA_VERSION: u32 = 1;
-}
-
 impl Comparison {
-    /// The gate's verdict: failed when a threshold was crossed.
-    pub fn status(&self) -> Status {
-        Status::failed_if(self.failed)
-    }
-
     /// The Markdown report.
-    pub fn to_markdown(&self) -> String {
-        let mut s = String::new();
-        let _ = writeln!(s, "# Comparison ({} outputs)\n", self.compared.workload());
-        let _ = writeln!(s, "- **OLD:** {}\n- **NEW:** {}", self.old.display(), self.new.display());
-        let _ = writeln!(
-            s,
-            "- **Gate:** throughput may drop at most {}%, TTFT may rise at most {}% (Δ of the means)",
-            self.thresholds.max_throughput_drop_pct, self.thresholds.max_ttft_rise_pct
-        );
-        let fails = self.rows.iter().filter(|r| r.verdict == Verdict::Fail).count();
-        let _ = writeln!(
-            s,
-            "- **Result:** {}\n",
-            if self.failed {
-                format!("FAIL — {fails} figure(s) crossed a threshold")
-            } else {
-                "PASS".into()
-            }
-        );
-        let _ = writeln!(s, "| Figure | OLD | NEW | Δ% | Noise band (Δ ± 2σ) | Verdict |");
-        let _ = writeln!(s, "|---|---|---|---|---|---|");
-        for r in &self.rows {
-            let d = r.delta_pct.map_or("–".into(), |d| format!("{:+.1}%", d.value));
-            let band = match (r.noise_band_pct, r.within_noise) {
-                (Some((lo, hi)), Some(w)) => {
-                    format!("{lo:+.1}% … {hi:+.1}%{}", if w { " (within noise)" } else { "" })
-                }
-                _ => "no sd (n < 2)".into(),
-            };
-            let v = match r.verdict {
-                Verdict::Pass => "pass",
-                Verdict::Fail => "**FAIL**",
-                Verdict::Skipped => "skipped",
-            };
-            let _ = writeln!(s, "| {} | {} | {} | {d} | {band} | {v} |", r.name, fig(&r.old), fig(&r.new));
-        }
-        if !self.only_in_old.is_empty() || !self.only_in_new.is_empty() {
-            let _ = writeln!(s, "\nNot compared (present on one side only):");
-            for n in &self.only_in_old {
-                let _ = writeln!(s, "- OLD only: {n}");
-            }
-            for n in &self.only_in_new {
-                let _ = writeln!(s, "- NEW only: {n}");
-            }
-        }
-        let _ = writeln!(
-            s,
-            "\nΔ% = (NEW / OLD − 1) · 100; σ propagated from both sample sds: σ = 100·|r|·√((σ_old/old)² + (σ_new/new)²)."
-        );
-        s
+    pub fn to_markdown(&self) -> Result<String, ExportError> {
+        Markdown::default().serialize(self).map(|b| String::from_utf8_lossy(&b).into_owned())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::Status;
 
     fn ext(tput: &[(&str, f64, Option<f64>)]) -> Extracted {
         Extracted {
@@ -378,7 +237,7 @@ mod tests {
         assert!(!c.failed);
         assert_eq!(c.status(), Status::Ok);
         assert_eq!(c.rows[0].within_noise, Some(true));
-        assert!(c.to_markdown().contains("PASS"));
+        assert!(c.to_markdown().unwrap().contains("PASS"));
     }
 
     #[test]

@@ -2,11 +2,19 @@
 //! has them: a record in, the file's bytes out. Writing is separate ([`write`]: atomic, so a
 //! crash never leaves half a file), and nothing here measures or reads results back.
 
+pub mod csv;
+pub mod html;
 pub mod json;
+pub mod markdown;
+pub mod table;
 
 use std::path::Path;
 
+pub use csv::Csv;
+pub use html::Html;
 pub use json::Json;
+pub use markdown::{AgentReport, BenchReport, Markdown, Parts, PlotLink};
+pub use table::{Align, Table};
 
 /// An output format for records of type `R`.
 pub trait Exporter<R: ?Sized> {

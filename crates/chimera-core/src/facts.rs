@@ -392,24 +392,33 @@ impl FactSet {
             gs.sort_by(|a, b| b.summary.n.cmp(&a.summary.n).then_with(|| a.files.cmp(&b.files)));
             let unit = gs.first().map(|g| g.unit.as_str()).unwrap_or("");
             let _ = writeln!(out, "### {metric} ({unit})\n");
-            out.push_str("| file | stat | configuration | n | mean | median | p95 | min | max |\n");
-            out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|\n");
+            use crate::export::table::{Align::Left as L, Align::Right as R, Table};
+            let mut t = Table::new(&[
+                ("file", L),
+                ("stat", L),
+                ("configuration", L),
+                ("n", R),
+                ("mean", R),
+                ("median", R),
+                ("p95", R),
+                ("min", R),
+                ("max", R),
+            ]);
             for g in gs.iter().take(max_rows) {
                 let s = &g.summary;
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                t.row([
                     g.files.join(", "),
-                    g.stat,
+                    g.stat.clone(),
                     fmt_group(&g.group),
-                    s.n,
+                    s.n.to_string(),
                     fmt_num(s.mean),
                     fmt_num(s.median),
                     fmt_num(s.p95),
                     fmt_num(s.min),
-                    fmt_num(s.max)
-                );
+                    fmt_num(s.max),
+                ]);
             }
+            out.push_str(&t.render());
             if gs.len() > max_rows {
                 let _ = writeln!(out, "\n… and {} more groups of {metric}", gs.len() - max_rows);
             }

@@ -26,7 +26,6 @@ pub mod persona;
 pub mod plots;
 pub mod prompt;
 pub mod records;
-pub mod report;
 pub mod secret;
 pub mod stats;
 pub mod sweep;

@@ -1,13 +1,12 @@
 //! Multi-agent concurrency (`chimera multi`): scenarios and agent files (`spec`), the plan
 //! (`plan`), the true speedup math (`math`), the solo → concurrent scheduler with crash-safe
-//! per-run files (`orchestrate`), aggregates over runs (`summary`), Markdown output (`render`),
-//! and the jobs it runs (`jobs`). The results are [`crate::records::multi`].
+//! per-run files (`orchestrate`), aggregates over runs (`summary`) and
+//! the jobs it runs (`jobs`). The results are [`crate::records::multi`].
 
 pub mod jobs;
 pub mod math;
 pub mod orchestrate;
 pub mod plan;
-pub mod render;
 pub mod spec;
 pub mod summary;
 

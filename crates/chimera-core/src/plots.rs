@@ -1,10 +1,9 @@
 //! Plots as self-contained SVG strings (plotters' SVG backend, no system fonts needed):
 //! bars with error bars per configuration, a two-option heatmap, the TTFT-vs-throughput
 //! scatter with its Pareto front, per-run concurrency efficiency and per-call token timelines.
-//! [`png`] rasterises each SVG to a PNG copy for Markdown viewers; [`links`] writes the
-//! `## Plots` section that links those PNGs from `summary.md`.
+//! [`png`] rasterises each SVG to a PNG copy for Markdown viewers (the summaries link them, see
+//! [`crate::export::markdown::PlotLink`]).
 
-pub mod links;
 pub mod multi;
 pub mod png;
 pub mod sweep;

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod bench;
+pub mod compare;
 pub mod multi;
 pub mod sweep;
 
@@ -41,6 +42,9 @@ pub enum Kind {
     /// A regression gate's verdict (`chimera compare --json`).
     #[serde(rename = "chimera.compare")]
     Compare,
+    /// The DataCollector's inventory (`chimera inventory --json`; its schema is its own).
+    #[serde(rename = "chimera.inventory")]
+    Inventory,
 }
 
 impl Kind {
@@ -56,6 +60,7 @@ impl Kind {
             Kind::SweepPoint => "chimera.sweep.point",
             Kind::Manifest => "chimera.manifest",
             Kind::Compare => "chimera.compare",
+            Kind::Inventory => "chimera.inventory",
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::events::Stage;
-use crate::export::{self, Json};
+use crate::export::{self, Json, Markdown};
 use crate::load;
 use crate::multi::plan::{AgentSlot, MultiPlan};
 use crate::multi::summary::summarize_runs;
@@ -50,7 +50,7 @@ pub(crate) fn sweep_folder(dir: &Path) -> SweepSummary {
     .unwrap();
     let s = SweepSummary::new(cfg, grid, points);
     export::write(&Json, &s, &dir.join("summary.json")).unwrap();
-    std::fs::write(dir.join("summary.md"), s.to_markdown()).unwrap();
+    export::write(&Markdown::default(), &s, &dir.join("summary.md")).unwrap();
     s
 }
 
@@ -128,5 +128,5 @@ pub(crate) fn multi_folder(dir: &Path, calls: usize) {
     export::write(&Json, &agent_record("agent-a", calls), &dir.join("run_1/agent-a/metrics.json")).unwrap();
     let summary = summarize_runs(&plan, &records);
     export::write(&Json, &summary, &dir.join("summary.json")).unwrap();
-    std::fs::write(dir.join("summary.md"), crate::multi::render::summary_md(&summary)).unwrap();
+    export::write(&Markdown::default(), &summary, &dir.join("summary.md")).unwrap();
 }

@@ -110,7 +110,7 @@ async fn ranking_pareto_and_best_are_right() {
         "exact server rates have sd 0 (n = 2): any margin exceeds the noise"
     );
     assert!(best.ttft_vs_baseline.as_ref().unwrap().delta_pct.value < -50.0);
-    let md = s.to_markdown();
+    let md = s.to_markdown().unwrap();
     assert!(md.contains("## Best configuration") && md.contains("+25.0%"), "{md}");
 
     // outputs: summary, plots, html
@@ -248,6 +248,6 @@ async fn agent_workload_sweep_ranks_agent_runs() {
     assert_eq!(best_t.label, "num_gpu=80");
     assert!((best_t.throughput_tok_s.as_ref().unwrap().mean - 500.0).abs() < 1e-6);
     assert!(s.points.iter().all(|p| p.runs.iter().all(|r| r.output_tokens == 24)), "12 tokens × 2 calls");
-    assert!(s.to_markdown().contains("`collector` agent workflow"));
+    assert!(s.to_markdown().unwrap().contains("`collector` agent workflow"));
     srv.shutdown().await;
 }

@@ -170,7 +170,7 @@ async fn homo_sweep_on_a_concurrent_server_finds_the_best_point_and_full_efficie
     assert_eq!(s.points[s.ranking.by_throughput[0]].label, "num_ctx=256");
     assert_eq!(s.points[*s.ranking.by_throughput.last().unwrap()].label, "baseline");
     assert!(best.throughput_vs_baseline.as_ref().unwrap().delta_pct.value > 100.0);
-    let md = s.to_markdown();
+    let md = s.to_markdown().unwrap();
     assert!(md.contains("multi-agent sweep of `chimera_homo`"), "{md}");
     assert!(md.contains("## Multi-agent scaling per point (`chimera_homo`, 2 agents)"), "{md}");
     assert!(md.contains("Aggregate throughput (tok/s)"), "{md}");
@@ -247,7 +247,7 @@ async fn a_failed_agent_marks_its_run_and_the_sweep_goes_on() {
     let dir = out.path().join("agents").join(point_dir(&bad.label));
     assert!(dir.join("run_1/chimera-agent-a/report.md").is_file(), "the other agent's report is kept");
     assert_eq!(s.ranking.best.as_ref().unwrap().label, "num_ctx=256");
-    assert!(s.to_markdown().contains("| num_ctx=512 | 1 | Failed |"));
+    assert!(s.to_markdown().unwrap().contains("| num_ctx=512 | 1 | Failed |"));
     srv.shutdown().await;
 }
 

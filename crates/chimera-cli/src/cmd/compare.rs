@@ -41,7 +41,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
         max_ttft_rise_pct: args.max_ttft_rise,
     };
     let c = compare(&old, &new, th)?;
-    let md = c.to_markdown();
+    let md = c.to_markdown()?;
     if let Some(p) = &args.md {
         chimera_core::fsutil::write_atomic(p, md.as_bytes())
             .with_context(|| format!("writing --md {}", p.display()))?;

@@ -370,7 +370,7 @@ fn root_report(out: &Path, md: &str, sweep_dir: &Path, multi_dir: &Path) -> anyh
         }
     }
     let path = out.join("report.html");
-    chimera_core::fsutil::write_atomic(&path, page.render().as_bytes())
+    chimera_core::fsutil::write_atomic(&path, page.render()?.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }

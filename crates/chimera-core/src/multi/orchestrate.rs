@@ -16,12 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::math;
 use super::plan::MultiPlan;
-use super::render;
 use super::spec::slug;
 use super::summary::summarize_runs;
 use crate::events::{Event, Events, NoteLevel};
-use crate::export::{self, Json};
-use crate::fsutil::write_atomic;
+use crate::export::{self, Json, Markdown};
 use crate::records::multi::{
     AgentRunRecord, FailedAt, MultiSummary, OriginalFigure, Phase, PhaseResult, RUN_SCHEMA, RunRecord,
     RunStatus, WarmupRecord,
@@ -181,8 +179,7 @@ pub async fn run_multi_with_records(
         let rec = run_one(plan, &job, run, &cancel, events).await;
         let dir = plan.out_dir.join(format!("run_{run}"));
         export::write(&Json, &rec, &dir.join("metrics.json"))?;
-        let p = dir.join("combined_report.md");
-        write_atomic(&p, render::combined_report_md(&rec).as_bytes()).map_err(io(&p))?;
+        export::write(&Markdown::default(), &rec, &dir.join("combined_report.md"))?;
         let stop = rec.status == RunStatus::Interrupted;
         records.push(rec);
         summary = summarize_runs(plan, &records);
@@ -206,8 +203,8 @@ pub async fn run_multi_with_records(
 
 fn write_summary(plan: &MultiPlan, summary: &MultiSummary) -> Result<(), MultiError> {
     export::write(&Json, summary, &plan.out_dir.join("summary.json"))?;
-    let p = plan.out_dir.join("summary.md");
-    write_atomic(&p, render::summary_md(summary).as_bytes()).map_err(io(&p))
+    export::write(&Markdown::default(), summary, &plan.out_dir.join("summary.md"))?;
+    Ok(())
 }
 
 async fn run_one(

@@ -12,6 +12,9 @@ use crate::manifest::Manifest;
 use crate::options::GenOptions;
 use crate::stats::{Summary, Uncertain};
 
+/// Output tokens of a warm-up call.
+pub const WARMUP_NUM_PREDICT: i64 = 4;
+
 /// Which side of the comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

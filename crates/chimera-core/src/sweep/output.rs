@@ -3,8 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::export::{self, Json};
-use crate::fsutil::write_atomic;
+use crate::export::{self, Json, Markdown};
 use crate::manifest::Manifest;
 
 use super::SweepError;
@@ -28,12 +27,11 @@ pub fn write_outputs(
     s: &SweepSummary,
     manifest: Option<&Manifest>,
 ) -> Result<Written, SweepError> {
-    let io = |p: &Path, e: std::io::Error| SweepError::Io(format!("{}: {e}", p.display()));
     let export_err = |e: export::ExportError| SweepError::Io(e.to_string());
     let summary_json = dir.join("summary.json");
     export::write(&Json, s, &summary_json).map_err(export_err)?;
     let summary_md = dir.join("summary.md");
-    write_atomic(&summary_md, s.to_markdown().as_bytes()).map_err(|e| io(&summary_md, e))?;
+    export::write(&Markdown::default(), s, &summary_md).map_err(export_err)?;
     if let Some(m) = manifest {
         export::write(&Json, m, &dir.join("manifest.json")).map_err(export_err)?;
     }

@@ -26,15 +26,6 @@ use super::grid::Point;
 use super::run::{Measure, Measured, Stopped, SweepOutcome, point_dir, run_points};
 use super::store::Store;
 
-/// How aggregate throughput is defined (printed in summaries).
-pub const AGGREGATE_MD: &str = "aggregate throughput = Σ output tokens of all agents in the concurrent \
-phase ÷ the concurrent phase's wall time (as `chimera multi`'s summary); TTFT = mean over the agents \
-of each agent's mean call TTFT";
-
-/// How speedup and efficiency are defined (printed in summaries).
-pub const SPEEDUP_MD: &str = "true speedup = Σ solo times (each agent measured alone) ÷ concurrent \
-wall; efficiency = speedup ÷ N agents (1 = perfect overlap, 1/N = fully serialised)";
-
 /// The scenario at one point, through the multi-agent scheduler.
 struct ScenarioMeasure<'a> {
     /// Agent i talks to `backends[i % len]` (one instance = one connection pool per server).

@@ -6,98 +6,12 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::export::Json;
+use crate::export::{Csv, Exporter, Json};
 use crate::fsutil::write_atomic;
 use crate::load::{self, LoadError};
-use crate::options::{OPTIONS, OptionSpec};
-use crate::records::sweep::{PointResult, RunSample};
+use crate::records::sweep::PointResult;
 
 use super::SweepError;
-
-/// Columns of `points.csv` before the options.
-const CSV_LEAD: &[&str] = &[
-    "order",
-    "label",
-    "baseline",
-    "n_ok",
-    "n_failed",
-    "throughput_mean_tok_s",
-    "throughput_sd_tok_s",
-    "ttft_mean_ms",
-    "ttft_sd_ms",
-    "ttft_p95_ms",
-    "e2e_mean_ms",
-    "output_tokens_mean",
-    "warmup_ms",
-];
-
-/// Columns of `points.csv` after the options.
-const CSV_TAIL: &[&str] = &[
-    "finished_at",
-    "scenario",
-    "speedup_mean",
-    "efficiency_mean",
-    "efficiency_sd",
-    "sum_decode_mean_tok_s",
-    "failed_runs",
-];
-
-/// The options with a `points.csv` column: every one-value option, in the option table's order.
-fn csv_options() -> impl Iterator<Item = &'static OptionSpec> {
-    OPTIONS.iter().filter(|s| s.kind.is_scalar())
-}
-
-/// CSV header of `points.csv`.
-pub fn csv_header() -> Vec<&'static str> {
-    CSV_LEAD.iter().copied().chain(csv_options().map(|s| s.name)).chain(CSV_TAIL.iter().copied()).collect()
-}
-
-fn opt<T: ToString>(v: Option<T>) -> String {
-    v.map(|x| x.to_string()).unwrap_or_default()
-}
-
-/// One CSV row for `p` (columns as [`csv_header`]).
-pub fn csv_row(p: &PointResult) -> Vec<String> {
-    let m = p.multi.as_ref();
-    let ok: Vec<&RunSample> = p.runs.iter().filter(|r| r.ok).collect();
-    let tokens = if ok.is_empty() {
-        None
-    } else {
-        Some(ok.iter().map(|r| r.output_tokens as f64).sum::<f64>() / ok.len() as f64)
-    };
-    let mut row = vec![
-        p.order.to_string(),
-        p.label.clone(),
-        p.baseline.to_string(),
-        ok.len().to_string(),
-        p.failed().to_string(),
-        opt(p.throughput_tok_s.as_ref().map(|s| format!("{:.3}", s.mean))),
-        opt(p.throughput_tok_s.as_ref().and_then(|s| s.sd).map(|v| format!("{v:.3}"))),
-        opt(p.ttft_ms.as_ref().map(|s| format!("{:.3}", s.mean))),
-        opt(p.ttft_ms.as_ref().and_then(|s| s.sd).map(|v| format!("{v:.3}"))),
-        opt(p.ttft_ms.as_ref().map(|s| format!("{:.3}", s.p95))),
-        opt(p.e2e_ms.as_ref().map(|s| format!("{:.3}", s.mean))),
-        opt(tokens.map(|v| format!("{v:.1}"))),
-        opt(p.warmup_ms.map(|v| format!("{v:.3}"))),
-    ];
-    row.extend(csv_options().map(|s| s.show(&p.options).unwrap_or_default()));
-    row.extend([
-        p.finished_at.to_rfc3339(),
-        opt(m.map(|m| m.scenario)),
-        opt(m.and_then(|m| m.speedup.as_ref()).map(|s| format!("{:.4}", s.mean))),
-        opt(m.and_then(|m| m.efficiency.as_ref()).map(|s| format!("{:.4}", s.mean))),
-        opt(m.and_then(|m| m.efficiency.as_ref()).and_then(|s| s.sd).map(|v| format!("{v:.4}"))),
-        opt(m.and_then(|m| m.sum_decode_tok_s.as_ref()).map(|s| format!("{:.3}", s.mean))),
-        opt(m.map(|m| m.failed_runs)),
-    ]);
-    row
-}
-
-fn csv_line<S: AsRef<[u8]>>(fields: &[S]) -> Result<Vec<u8>, SweepError> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(fields).map_err(|e| SweepError::Io(e.to_string()))?;
-    w.into_inner().map_err(|e| SweepError::Io(e.to_string()))
-}
 
 /// The sweep's result files in `dir`.
 #[derive(Debug)]
@@ -160,11 +74,10 @@ impl Store {
 
     fn rewrite(&self) -> Result<(), SweepError> {
         let mut jsonl = Vec::new();
-        let mut csv = csv_line(&csv_header())?;
         for p in &self.done {
             jsonl.extend(Json::line(p).map_err(|e| SweepError::Io(e.to_string()))?);
-            csv.extend(csv_line(&csv_row(p))?);
         }
+        let csv = Csv.serialize(&self.done[..]).map_err(|e| SweepError::Io(e.to_string()))?;
         let jp = Self::jsonl_path(&self.dir);
         write_atomic(&jp, &jsonl).map_err(|e| io(&jp, e))?;
         let cp = Self::csv_path(&self.dir);
@@ -185,7 +98,7 @@ impl Store {
     pub fn append(&mut self, p: PointResult) -> Result<(), SweepError> {
         let line = Json::line(&p).map_err(|e| SweepError::Io(e.to_string()))?;
         append_sync(&Self::jsonl_path(&self.dir), &line)?;
-        append_sync(&Self::csv_path(&self.dir), &csv_line(&csv_row(&p))?)?;
+        append_sync(&Self::csv_path(&self.dir), &Csv::line(&p).map_err(|e| SweepError::Io(e.to_string()))?)?;
         self.done.push(p);
         Ok(())
     }
@@ -206,7 +119,7 @@ mod tests {
     use super::*;
     use crate::multi::Scenario;
     use crate::options::GenOptions;
-    use crate::records::sweep::MultiPoint;
+    use crate::records::sweep::{MultiPoint, RunSample};
     use crate::sweep::grid::{Grid, parse_values};
 
     fn sample(run: usize, tok_s: f64, ttft: f64) -> RunSample {
@@ -257,21 +170,6 @@ mod tests {
     /// A `points.jsonl` line written before the multi-agent field existed (copied verbatim from
     /// a `chimera demo --quick` run of 2026-11-27) still loads and resumes.
     const OLD_LINE: &str = r#"{"key":"{\"temperature\":0.7,\"seed\":42,\"num_predict\":32}","label":"baseline","baseline":true,"coords":{},"options":{"temperature":0.7,"seed":42,"num_predict":32},"order":0,"warmup_ms":784.9553900000001,"runs":[{"run":0,"ok":true,"error":null,"ttft_ms":83.319997,"decode_tok_s":91.8256533637714,"e2e_ms":434.908749,"output_tokens":32,"prompt_tokens":24,"load_ms":28.631401,"prompt_eval_ms":52.501993,"eval_ms":348.486494},{"run":1,"ok":true,"error":null,"ttft_ms":76.776643,"decode_tok_s":74.6490532225588,"e2e_ms":510.63143499999995,"output_tokens":32,"prompt_tokens":24,"load_ms":25.663334,"prompt_eval_ms":50.043261,"eval_ms":428.67255}],"throughput_tok_s":{"n":2,"mean":83.2373532931651,"sd":12.145690437581232,"cv":0.14591634593189973,"median":83.2373532931651,"p95":90.96682335671076,"p99":91.65388736235927,"min":74.6490532225588,"max":91.8256533637714},"ttft_ms":{"n":2,"mean":80.04832,"sd":4.6268499851041165,"cv":0.0578007131830389,"median":80.04832,"p95":82.9928293,"p99":83.25456346,"min":76.776643,"max":83.319997},"e2e_ms":{"n":2,"mean":472.770092,"sd":53.54402476025961,"cv":0.11325594758701363,"median":472.770092,"p95":506.84530069999994,"p99":509.87420813999995,"min":434.908749,"max":510.63143499999995},"finished_at":"2026-11-27T00:43:41.255961271Z"}"#;
-
-    #[test]
-    fn csv_has_one_column_per_one_value_option_in_table_order() {
-        let h = csv_header();
-        let at = h.iter().position(|c| *c == "warmup_ms").unwrap() + 1;
-        let opts: Vec<&str> = OPTIONS.iter().filter(|s| s.kind.is_scalar()).map(|s| s.name).collect();
-        assert_eq!(h[at..at + opts.len()], opts[..]);
-        assert_eq!(h[at + opts.len()], "finished_at");
-        assert_eq!(h[at..at + 4], ["num_gpu", "num_ctx", "num_batch", "num_thread"]);
-        assert!(!h.contains(&"stop"), "lists have no column");
-        let g = Grid::from_lists(&[("temperature".into(), parse_values("1,0.5"))]).unwrap();
-        let row = csv_row(&PointResult::new(&g.points(false).unwrap()[0], 0, None, vec![]));
-        let col = |name: &str| row[h.iter().position(|c| *c == name).unwrap()].clone();
-        assert_eq!((col("temperature"), col("num_ctx")), ("1".to_string(), String::new()));
-    }
 
     #[test]
     fn older_points_files_still_load_and_resume() {

@@ -103,7 +103,7 @@ pub fn write(root: &Path, s: &SweepSummary) -> anyhow::Result<Vec<PathBuf>> {
 
     // reports/chimera_sweep_summary_<stamp>.md: the sweep's Markdown summary
     let p = root.join("reports").join(format!("chimera_sweep_summary_{stamp}.md"));
-    write_atomic(&p, s.to_markdown().as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+    write_atomic(&p, s.to_markdown()?.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
     written.push(p);
 
     // csv_data/chimera_param_tuning.csv: one row per configuration
