@@ -113,19 +113,33 @@ impl Parts {
     }
 }
 
-/// `ollama at http://… (version 0.12.0)` (the run manifest's backend line).
-fn backend_line(b: &crate::backend::BackendInfo) -> String {
-    format!(
-        "{} at {} (version {})",
-        b.kind.map_or_else(|| "unknown".to_string(), |k| k.to_string()),
-        b.endpoint,
-        b.version.as_deref().unwrap_or("unknown")
-    )
+/// The run manifest's lines (`## Run Manifest` of the agent and bench reports).
+#[derive(Debug, Serialize)]
+struct ManifestView<'a> {
+    /// `chimera 0.1.0`.
+    tool: String,
+    /// `ollama at http://… (version 0.12.0)`.
+    backend: String,
+    digest: &'a str,
+    /// `host · OS · arch · N CPUs`.
+    host: String,
 }
 
-/// `host · OS · arch · N CPUs` (the run manifest's host line).
-fn host_line(h: &crate::manifest::HostInfo) -> String {
-    format!("{} · {} · {} · {} CPUs", h.hostname, h.os, h.arch, h.cpus)
+impl<'a> ManifestView<'a> {
+    fn of(m: &'a crate::manifest::Manifest) -> Self {
+        let (b, h) = (&m.backend, &m.host);
+        ManifestView {
+            tool: format!("{} {}", m.tool, m.tool_version),
+            backend: format!(
+                "{} at {} (version {})",
+                b.kind.map_or_else(|| "unknown".to_string(), |k| k.to_string()),
+                b.endpoint,
+                b.version.as_deref().unwrap_or("unknown")
+            ),
+            digest: b.model_digest.as_deref().unwrap_or("unknown"),
+            host: format!("{} · {} · {} · {} CPUs", h.hostname, h.os, h.arch, h.cpus),
+        }
+    }
 }
 
 /// `12.35` with `decimals` decimals, or `missing`.

@@ -369,6 +369,7 @@ mod tests {
     use super::*;
     use crate::multi::orchestrate::compute_figures;
     use crate::records::multi::{AgentRunRecord, PhaseResult, RUN_SCHEMA, ScenarioName};
+    use crate::sweep::config::tests::work;
 
     #[test]
     fn configuration_lines_of_schema_1_read_back_as_options() {
@@ -396,20 +397,6 @@ mod tests {
         for v in [v1, v2] {
             let got = agent_options(v).unwrap();
             assert_eq!(got, [GenOptions { num_ctx: Some(256), num_predict: Some(64), ..Default::default() }]);
-        }
-    }
-
-    fn work(scenario: Scenario, n: usize) -> ScenarioWorkload {
-        ScenarioWorkload {
-            scenario,
-            n_agents: n,
-            personas: ScenarioWorkload::default_personas(scenario, n),
-            fixed: GenOptions { num_predict: Some(16), ..Default::default() },
-            second: GenOptions { num_ctx: Some(4096), ..Default::default() },
-            data_dirs: vec![],
-            out_dir: "out".into(),
-            solo: true,
-            contention_threshold: 1.25,
         }
     }
 

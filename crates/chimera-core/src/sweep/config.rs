@@ -177,10 +177,11 @@ fn homo_label(i: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn work(scenario: Scenario, n: usize) -> ScenarioWorkload {
+    /// A workload for tests: fixed num_predict 16, agent B's num_ctx 4096.
+    pub(crate) fn work(scenario: Scenario, n: usize) -> ScenarioWorkload {
         ScenarioWorkload {
             scenario,
             n_agents: n,

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::{Markdown, backend_line, f2, host_line, render};
+use super::{ManifestView, Markdown, f2, render};
 use crate::backend::CallRecord;
 use crate::events::Stage;
 use crate::export::table::{Align, Table};
@@ -86,10 +86,7 @@ struct View<'a> {
     calls: String,
     prompts: Vec<String>,
     formulas: &'static str,
-    tool: String,
-    backend: String,
-    digest: &'a str,
-    host: String,
+    manifest: ManifestView<'a>,
     notes: &'a [String],
 }
 
@@ -213,7 +210,6 @@ impl Exporter<AgentReport<'_>> for Markdown {
     fn serialize(&self, r: &AgentReport<'_>) -> Result<Vec<u8>, ExportError> {
         let (out, manifest) = (r.outcome, r.manifest);
         let m = &out.metrics;
-        let (b, h) = (&manifest.backend, &manifest.host);
         let (findings, recommendations) = match &out.analysis {
             Some(a) => (a.key_findings.as_slice(), a.recommendations.as_slice()),
             None => (&[][..], &[][..]),
@@ -261,10 +257,7 @@ impl Exporter<AgentReport<'_>> for Markdown {
             calls: calls(out),
             prompts: prompts(out),
             formulas: FORMULAS_MD,
-            tool: format!("{} {}", manifest.tool, manifest.tool_version),
-            backend: backend_line(b),
-            digest: b.model_digest.as_deref().unwrap_or("unknown"),
-            host: host_line(h),
+            manifest: ManifestView::of(manifest),
             notes: &out.notes,
         };
         render("agent.md", &view).map(String::into_bytes)

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{Markdown, Parts, backend_line, f2, host_line, render_parts};
+use super::{ManifestView, Markdown, Parts, f2, render_parts};
 use crate::export::table::{Align, Table};
 use crate::export::{ExportError, Exporter};
 use crate::manifest::Manifest;
@@ -58,10 +58,7 @@ struct View<'a> {
     warmup_tokens: i64,
     warmup_table: String,
     formulas: &'static str,
-    tool: String,
-    backend: String,
-    digest: &'a str,
-    host: String,
+    manifest: ManifestView<'a>,
 }
 
 fn stat_cells(s: Option<&Summary>) -> [String; 4] {
@@ -184,7 +181,6 @@ impl Markdown {
     /// The comparison report in parts.
     pub fn bench_parts(&self, r: &BenchReport<'_>) -> Result<Parts, ExportError> {
         let (out, manifest) = (r.outcome, r.manifest);
-        let (b, h) = (&manifest.backend, &manifest.host);
         let view = View {
             date: manifest.created_at.format("%Y-%m-%d").to_string(),
             model: &r.model,
@@ -203,10 +199,7 @@ impl Markdown {
             warmup_tokens: WARMUP_NUM_PREDICT,
             warmup_table: warmups(out),
             formulas: FORMULAS_MD,
-            tool: format!("{} {}", manifest.tool, manifest.tool_version),
-            backend: backend_line(b),
-            digest: b.model_digest.as_deref().unwrap_or("unknown"),
-            host: host_line(h),
+            manifest: ManifestView::of(manifest),
         };
         render_parts("bench.md", &view)
     }
