@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
 use regex::Regex;
 
 use super::rollup::Rollup;
+use super::walk::stem_of;
 use super::{
     CollectOptions, DayCount, FileEntry, FileKind, FileSet, FolderCount, Gaps, Inventory, Naming,
     NamingOutlier, ParseStatus, Problem, Redundancy, RootCoverage, SCHEMA_VERSION, Timeline, TypeStats,
@@ -63,15 +64,6 @@ pub fn naming_style(stem: &str) -> &'static str {
         "Mixed_Case"
     } else {
         "digits only"
-    }
-}
-
-/// (path without its extension, file name without it): `a/b/c.tar.json` → (`a/b/c.tar`, `c.tar`).
-pub fn stem_of(rel_path: &str) -> (&str, &str) {
-    let name_start = rel_path.rfind('/').map(|i| i + 1).unwrap_or(0);
-    match rel_path[name_start..].rfind('.') {
-        Some(dot) if dot > 0 => (&rel_path[..name_start + dot], &rel_path[name_start..name_start + dot]),
-        _ => (rel_path, &rel_path[name_start..]),
     }
 }
 

@@ -67,7 +67,7 @@ impl RollupBuilder {
     /// Add the facts of the file at `rel_path`; files come in path order.
     pub fn add_file(&mut self, rel_path: &str, facts: &RawFacts) {
         self.close_unless_under(rel_path);
-        let stem = super::derive::stem_of(rel_path).0;
+        let stem = super::walk::stem_of(rel_path).0;
         let samples = self.samples(facts);
         match self.open.last_mut() {
             Some(set) if set.stem == stem => merge_twin(&mut set.samples, samples),

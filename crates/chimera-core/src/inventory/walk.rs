@@ -1,5 +1,6 @@
 //! Which roots to scan under which DIRs, and the sorted file walk (symlink loops, unreadable
-//! folders and dangling links are recorded as problems, never fatal).
+//! folders and dangling links are recorded as problems, never fatal), and a walked path's stem
+//! (which files are twins in several formats).
 
 use std::path::{Path, PathBuf};
 
@@ -63,6 +64,15 @@ fn join(prefix: &str, rest: &str) -> String {
         (true, _) => rest.to_string(),
         (_, true) => prefix.to_string(),
         _ => format!("{prefix}/{rest}"),
+    }
+}
+
+/// (path without its extension, file name without it): `a/b/c.tar.json` → (`a/b/c.tar`, `c.tar`).
+pub fn stem_of(rel_path: &str) -> (&str, &str) {
+    let name_start = rel_path.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match rel_path[name_start..].rfind('.') {
+        Some(dot) if dot > 0 => (&rel_path[..name_start + dot], &rel_path[name_start..name_start + dot]),
+        _ => (rel_path, &rel_path[name_start..]),
     }
 }
 
