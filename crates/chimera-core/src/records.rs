@@ -152,5 +152,8 @@ mod tests {
         for k in [Kind::Agent, Kind::MultiRun, Kind::SweepPoint, Kind::Compare] {
             assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
         }
+        // The inventory JSON names itself with the same string.
+        assert_eq!(Kind::Inventory.as_str(), crate::inventory::KIND);
+        assert_eq!(serde_json::to_value(Kind::Inventory).unwrap(), crate::inventory::KIND);
     }
 }

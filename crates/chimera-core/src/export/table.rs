@@ -18,9 +18,11 @@ pub struct Table {
     rows: Vec<Vec<String>>,
 }
 
-/// `s` safe inside a table cell: `|` escaped, line breaks as spaces.
+/// `s` safe inside a table cell: `|` escaped, a line break (`\r\n`, `\n`, `\r`) and any other
+/// control character (a tab, an escape sequence's ESC) as one space.
 pub fn cell(s: &str) -> String {
-    s.replace("\r\n", " ").replace(['\n', '\r'], " ").replace('|', "\\|")
+    let flat: String = s.replace("\r\n", " ").chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    flat.replace('|', "\\|")
 }
 
 impl Table {
@@ -112,10 +114,10 @@ mod tests {
     #[test]
     fn cells_cannot_break_the_table() {
         let mut t = Table::left(&["file | name", "error"]);
-        t.row(["a|b.csv", "line one\nline two\r\nthree"]);
+        t.row(["a|b.csv", "line one\nline two\r\nthree\tfour\u{1b}[31m"]);
         assert_eq!(
             t.render(),
-            "| file \\| name | error |\n|---|---|\n| a\\|b.csv | line one line two three |\n"
+            "| file \\| name | error |\n|---|---|\n| a\\|b.csv | line one line two three four [31m |\n"
         );
     }
 }

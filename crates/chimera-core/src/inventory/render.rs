@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 
 use super::{FileEntry, FileKind, Inventory, ParseStatus, Severity};
+use crate::export::table::{Align::Left as L, Align::Right as R, Table};
 use crate::facts::{fmt_group, fmt_num};
 
 /// Rows shown per long list in the Markdown report.
@@ -63,20 +64,25 @@ pub fn markdown(inv: &Inventory) -> String {
         inv.tool_version
     );
     let _ = writeln!(o, "## Files per type\n");
-    o.push_str("| type | files | bytes | failed/skipped | earliest modified | latest modified |\n");
-    o.push_str("|---|---:|---:|---:|---|---|\n");
+    let mut types = Table::new(&[
+        ("type", L),
+        ("files", R),
+        ("bytes", R),
+        ("failed/skipped", R),
+        ("earliest modified", L),
+        ("latest modified", L),
+    ]);
     for t in &inv.types {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} | {} |",
-            t.kind.label(),
-            t.files,
-            t.bytes,
-            t.failed,
+        types.row([
+            t.kind.label().to_string(),
+            t.files.to_string(),
+            t.bytes.to_string(),
+            t.failed.to_string(),
             ts(t.earliest_modified),
-            ts(t.latest_modified)
-        );
+            ts(t.latest_modified),
+        ]);
     }
+    o.push_str(&types.render());
     let _ = writeln!(o, "\nAnalysed files (CSV + JSON + Markdown): {}\n", inv.analysed_files());
 
     let _ = writeln!(o, "## Directory coverage\n");
@@ -84,14 +90,13 @@ pub fn markdown(inv: &Inventory) -> String {
         let state = if c.present { format!("present, {} files", c.files) } else { "MISSING".into() };
         let _ = writeln!(o, "- `{}/` in `{}`: {state}", c.root, c.dir);
     }
-    let _ = writeln!(o, "\n| folder | files | csv | json | md | ignored |\n|---|---:|---:|---:|---:|---:|");
+    let mut folders =
+        Table::new(&[("folder", L), ("files", R), ("csv", R), ("json", R), ("md", R), ("ignored", R)]);
     for f in &inv.folders {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} | {} |",
-            f.folder, f.files, f.csv, f.json, f.markdown, f.ignored
-        );
+        let counts = [f.files, f.csv, f.json, f.markdown, f.ignored].map(|n| n.to_string());
+        folders.row(std::iter::once(f.folder.clone()).chain(counts));
     }
+    let _ = write!(o, "\n{folders}");
 
     let t = &inv.timeline;
     let _ = writeln!(o, "\n## Timeline (dates in file and folder names)\n");
@@ -158,12 +163,19 @@ pub fn markdown(inv: &Inventory) -> String {
     o.push_str(&fs.to_markdown_tables(FACT_ROWS));
 
     let _ = writeln!(o, "## Files\n");
-    o.push_str(
-        "| file | type | bytes | modified | status | facts | note |\n|---|---|---:|---|---|---:|---|\n",
-    );
+    let mut files = Table::new(&[
+        ("file", L),
+        ("type", L),
+        ("bytes", R),
+        ("modified", L),
+        ("status", L),
+        ("facts", R),
+        ("note", L),
+    ]);
     for f in &inv.files {
-        file_row(&mut o, f);
+        files.row(file_row(f));
     }
+    o.push_str(&files.render());
     o
 }
 
@@ -173,33 +185,36 @@ fn rollups(o: &mut String, inv: &Inventory) {
         o,
         "\n## Per-model roll-ups (whole corpus)\n\nEvery measurement of a metric by the model the data names beside it (`-`: none), over all files; a measurement that a twin file (same path stem, another format) repeats is counted once. sd is the sample standard deviation (n > 1).\n"
     );
-    o.push_str("| metric | stat | unit | model | n | mean | sd | min | max |\n");
-    o.push_str("|---|---|---|---|---:|---:|---:|---:|---:|\n");
+    let mut t = Table::new(&[
+        ("metric", L),
+        ("stat", L),
+        ("unit", L),
+        ("model", L),
+        ("n", R),
+        ("mean", R),
+        ("sd", R),
+        ("min", R),
+        ("max", R),
+    ]);
     for r in &inv.rollups {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            r.metric,
-            r.stat,
-            r.unit,
-            r.model.as_deref().map_or("-".into(), table_cell),
-            r.n,
+        t.row([
+            r.metric.to_string(),
+            r.stat.to_string(),
+            r.unit.to_string(),
+            r.model.clone().unwrap_or_else(|| "-".into()),
+            r.n.to_string(),
             fmt_num(r.mean),
             r.sd.map_or("-".into(), fmt_num),
             fmt_num(r.min),
-            fmt_num(r.max)
-        );
+            fmt_num(r.max),
+        ]);
     }
-}
-
-/// Text from the data as one table cell: `|` escaped, line breaks and other control
-/// characters as spaces.
-fn table_cell(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>().replace('|', "\\|")
+    o.push_str(&t.render());
 }
 
 /// One row of the Markdown file table.
-fn file_row(o: &mut String, f: &FileEntry) {
+/// The cells of a file's row in the Files table (escaped by the table).
+fn file_row(f: &FileEntry) -> [String; 7] {
     let status = match f.status {
         ParseStatus::Ok => "ok",
         ParseStatus::Failed => "FAILED",
@@ -212,18 +227,16 @@ fn file_row(o: &mut String, f: &FileEntry) {
         .cloned()
         .chain(f.duplicate_of.iter().map(|d| format!("same content as {d}")))
         .chain(f.notes.iter().cloned())
-        .map(|n| n.replace('|', "\\|"))
         .collect();
-    let _ = writeln!(
-        o,
-        "| {} | {} | {} | {} | {status} | {} | {} |",
-        f.rel_path,
-        f.kind.label(),
-        f.bytes,
+    [
+        f.rel_path.clone(),
+        f.kind.label().to_string(),
+        f.bytes.to_string(),
         ts(f.modified),
-        f.facts,
-        notes.join("; ")
-    );
+        status.to_string(),
+        f.facts.to_string(),
+        notes.join("; "),
+    ]
 }
 
 /// Every number a report may cite, labelled.
@@ -283,4 +296,21 @@ pub fn known_numbers(inv: &Inventory) -> Vec<(f64, String)> {
         ));
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{CollectOptions, collect};
+
+    #[test]
+    fn names_from_the_data_stay_inside_their_cells() {
+        let d = tempfile::tempdir().unwrap();
+        let reports = d.path().join("reports");
+        std::fs::create_dir(&reports).unwrap();
+        std::fs::write(reports.join("a|b\tc.csv"), "model,tokens_per_s\ng|x,85.2\n").unwrap();
+        let md = markdown(&collect(&[d.path().to_path_buf()], &CollectOptions::default()).unwrap());
+        assert!(md.contains("\n| reports/a\\|b c.csv | CSV | "), "{md}");
+        assert!(!md.contains("a|b"), "{md}");
+    }
 }
