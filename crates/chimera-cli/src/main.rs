@@ -16,7 +16,9 @@ use crate::exit::Exit;
 
 /// mimalloc instead of the system allocator: `chimera inventory` allocates and frees many small
 /// values on several threads, and with glibc's malloc it took 1.6x the CPU time (BENCHMARKS.md,
-/// "Inventory", with and without). llama.cpp's own C++ allocations are not affected.
+/// "Inventory", with and without). Built without transparent huge pages (`no_thp`): with them
+/// the inventory's peak RSS grew with file contents and was ~25 % higher (BENCHMARKS.md, same
+/// section). llama.cpp's own C++ allocations are not affected.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -230,6 +230,42 @@ fn symlink_loops_are_listed_not_followed_forever() {
     assert_good_still_parsed(&inv);
 }
 
+#[cfg(unix)]
+#[test]
+fn fifos_and_links_to_devices_are_listed_not_read() {
+    let d = corpus();
+    let fifo = d.path().join("reports/pipe.csv");
+    let st = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(st.success());
+    std::os::unix::fs::symlink("/dev/null", d.path().join("reports/null.json")).unwrap();
+    // A FIFO opened for reading would block the scan forever: it must never be opened.
+    let inv = run(d.path());
+    for p in ["reports/pipe.csv", "reports/null.json"] {
+        let reason = problem(&inv, p);
+        assert_eq!(reason, "not a regular file (FIFO, socket or device); not read");
+        let sev = inv.problems.iter().find(|x| x.path == p).unwrap().severity;
+        assert_eq!(sev, Severity::Skipped);
+        assert!(!inv.files.iter().any(|f| f.rel_path == p), "{p} listed as a file");
+    }
+    assert_eq!(inv.analysed_files(), 1);
+    assert_good_still_parsed(&inv);
+}
+
+#[test]
+fn json_deeper_than_127_says_the_limit_cannot_be_raised() {
+    let d = corpus();
+    let depth = 130;
+    let text = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    write(d.path(), "reports/deep.json", text.as_bytes());
+    let opts = CollectOptions { max_json_depth: 127, ..CollectOptions::default() };
+    let inv = collect(&[d.path().to_path_buf()], &opts).unwrap();
+    let reason = entry(&inv, "reports/deep.json").reason.clone().unwrap();
+    assert!(reason.ends_with("(127 is the most Chimera parses; flatten the file)"), "{reason}");
+    // Below the ceiling the message says how far it can be raised.
+    let reason = entry(&run(d.path()), "reports/deep.json").reason.clone().unwrap();
+    assert!(reason.ends_with("(flatten the file or raise max_json_depth (at most 127))"), "{reason}");
+}
+
 #[test]
 fn json_nested_deeper_than_any_stack_is_a_failure_not_a_crash() {
     let d = corpus();

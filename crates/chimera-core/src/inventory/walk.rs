@@ -1,6 +1,6 @@
 //! Which roots to scan under which DIRs, and the sorted file walk (symlink loops, unreadable
-//! folders and dangling links are recorded as problems, never fatal), and a walked path's stem
-//! (which files are twins in several formats).
+//! folders, dangling links, FIFOs, sockets and devices are recorded as problems, never fatal),
+//! and a walked path's stem (which files are twins in several formats).
 
 use std::path::{Path, PathBuf};
 
@@ -137,6 +137,11 @@ pub fn walk(plan: &Plan) -> Walked {
                     let kind = FileKind::from_name(rel_path.rsplit('/').next().unwrap_or(&rel_path));
                     out.files.push(WalkedFile { path: e.into_path(), rel_path, kind });
                 }
+                Ok(e) if !e.file_type().is_dir() => out.problems.push(Problem {
+                    path: join(&root.prefix, &rel_under(&root.path, e.path())),
+                    severity: Severity::Skipped,
+                    reason: "not a regular file (FIFO, socket or device); not read".into(),
+                }),
                 Ok(_) => {}
                 Err(err) => out.problems.push(walk_problem(root, &err)),
             }

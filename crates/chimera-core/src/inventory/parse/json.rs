@@ -201,9 +201,12 @@ impl Walker {
         // stack; stay below it. The byte scan for the exact depth only runs when that is hit.
         let limit = max_depth.min(127);
         let too_deep = |depth: usize| {
-            format!(
-                "JSON nested {depth} levels deep, over the limit of {limit}; not parsed (flatten the file or raise max_json_depth)"
-            )
+            let fix = if limit < 127 {
+                "flatten the file or raise max_json_depth (at most 127)"
+            } else {
+                "127 is the most Chimera parses; flatten the file"
+            };
+            format!("JSON nested {depth} levels deep, over the limit of {limit}; not parsed ({fix})")
         };
         let mark = (p.facts.items.len(), p.facts.paths.len(), p.facts.groups.len(), p.facts.metrics.len());
         let root = p.facts.paths.len() as u32;
