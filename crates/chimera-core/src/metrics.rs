@@ -8,7 +8,8 @@ pub const FORMULAS_MD: &str = "\
 - **ITL** = differences between consecutive chunk arrivals, ms.
 - **E2E** = end of stream − request sent, ms.
 - **Load / Prompt Eval / Eval Duration** = the server's `load_duration`, `prompt_eval_duration`, `eval_duration` (ns → ms).
-- **Prompt truncated** = prompt_eval_count ≥ num_ctx.
+- **Prompt truncated** = as reported by the server (embedded engine, `chimera serve`), else prompt_eval_count ≥ num_ctx.
+- **Cached prompt tokens** = prompt tokens the server reused from its prompt cache (not in prompt_eval_count), shown as `(+N cached)`.
 - Aggregates: mean ± sample sd (sd only when n > 1), median, min…max, CV = sd / mean; percentiles by linear interpolation (type 7).";
 
 /// Server-side decode throughput in tokens/s: `eval_count / eval_duration`.

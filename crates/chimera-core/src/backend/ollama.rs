@@ -334,6 +334,10 @@ struct StreamLine<'a> {
     prompt_eval_duration: Option<u64>,
     eval_count: Option<u64>,
     eval_duration: Option<u64>,
+    /// `chimera serve`'s extra fields (docs/ENGINE.md): prompt tokens reused from its cache, and
+    /// whether it truncated the prompt.
+    prompt_cached_count: Option<u64>,
+    prompt_truncated: Option<bool>,
     #[serde(default)]
     error: Option<Value>,
 }
@@ -374,7 +378,11 @@ impl LineParser for NdjsonParser {
             prompt_eval_duration_ns: l.prompt_eval_duration,
             eval_count: l.eval_count,
             eval_duration_ns: l.eval_duration,
+            prompt_cached_count: l.prompt_cached_count,
         });
+        if let Some(t) = l.prompt_truncated {
+            rec.prompt_truncated(t);
+        }
         rec.done_reason(l.done_reason);
         Ok(Flow::Done)
     }

@@ -194,6 +194,8 @@ struct LlamaTimings {
     prompt_ms: Option<f64>,
     predicted_n: Option<u64>,
     predicted_ms: Option<f64>,
+    /// Prompt tokens llama-server reused from its cache.
+    cache_n: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -268,6 +270,7 @@ impl LineParser for SseParser {
                 prompt_eval_duration_ns: ms_to_ns(t.prompt_ms),
                 eval_count: t.predicted_n,
                 eval_duration_ns: ms_to_ns(t.predicted_ms),
+                prompt_cached_count: t.cache_n,
                 ..Default::default()
             });
         }

@@ -18,6 +18,10 @@ pub struct ServerTimings {
     pub prompt_eval_duration_ns: Option<u64>,
     pub eval_count: Option<u64>,
     pub eval_duration_ns: Option<u64>,
+    /// Prompt tokens served from the server's prompt cache (prefix reuse), not evaluated: not
+    /// part of `prompt_eval_count`. Absent when the server does not say (and in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_cached_count: Option<u64>,
 }
 
 /// Everything measured about one call. Offsets are ms after the request was sent.
@@ -109,6 +113,8 @@ impl CallRecord {
 pub struct CallRecorder {
     t0: Instant,
     rec: CallRecord,
+    /// Truncation as the server reported it (wins over the prompt_eval_count ≥ num_ctx guess).
+    truncation_reported: Option<bool>,
 }
 
 impl CallRecorder {
@@ -137,6 +143,7 @@ impl CallRecorder {
                 error: None,
                 retry: None,
             },
+            truncation_reported: None,
         }
     }
 
@@ -186,6 +193,13 @@ impl CallRecorder {
         s.prompt_eval_duration_ns = t.prompt_eval_duration_ns.or(s.prompt_eval_duration_ns);
         s.eval_count = t.eval_count.or(s.eval_count);
         s.eval_duration_ns = t.eval_duration_ns.or(s.eval_duration_ns);
+        s.prompt_cached_count = t.prompt_cached_count.or(s.prompt_cached_count);
+    }
+
+    /// The server says whether it truncated the prompt (the embedded engine, `chimera serve`);
+    /// without this the record guesses from prompt_eval_count ≥ num_ctx.
+    pub fn prompt_truncated(&mut self, truncated: bool) {
+        self.truncation_reported = Some(truncated);
     }
 
     /// Why generation stopped ("stop", "length", …).
@@ -202,7 +216,9 @@ impl CallRecorder {
 
     fn close(&mut self) {
         self.rec.end_ms = Some(self.elapsed_ms());
-        if let (Some(n), Some(ctx)) = (self.rec.server.prompt_eval_count, self.rec.options.num_ctx) {
+        if let Some(t) = self.truncation_reported {
+            self.rec.prompt_truncated = t;
+        } else if let (Some(n), Some(ctx)) = (self.rec.server.prompt_eval_count, self.rec.options.num_ctx) {
             self.rec.prompt_truncated = n >= u64::from(ctx);
         }
     }
@@ -250,6 +266,29 @@ mod tests {
         assert_eq!(rec.decode_tok_s(), Some(3.0));
         assert!(rec.prompt_truncated);
         assert!(rec.completed);
+    }
+
+    #[test]
+    fn reported_truncation_wins_over_the_guess() {
+        let req = GenRequest::generate("m", None, "p", GenOptions { num_ctx: Some(8), ..Default::default() });
+        let mut r = CallRecorder::start(BackendKind::Embedded, "embedded:x", &req);
+        r.server_timings(ServerTimings { prompt_eval_count: Some(2), ..Default::default() });
+        r.server_timings(ServerTimings { prompt_cached_count: Some(9), ..Default::default() });
+        r.prompt_truncated(true);
+        let rec = r.finish();
+        assert!(rec.prompt_truncated, "2 evaluated tokens < num_ctx, but the server said it truncated");
+        assert_eq!((rec.server.prompt_eval_count, rec.server.prompt_cached_count), (Some(2), Some(9)));
+        let mut r = CallRecorder::start(BackendKind::Embedded, "embedded:x", &req);
+        r.server_timings(ServerTimings { prompt_eval_count: Some(8), ..Default::default() });
+        r.prompt_truncated(false);
+        assert!(!r.finish().prompt_truncated);
+    }
+
+    #[test]
+    fn old_timings_without_cached_count_load() {
+        let t: ServerTimings = serde_json::from_str(r#"{"prompt_eval_count":3,"eval_count":4}"#).unwrap();
+        assert_eq!(t.prompt_cached_count, None);
+        assert!(!serde_json::to_string(&t).unwrap().contains("prompt_cached_count"));
     }
 
     #[test]

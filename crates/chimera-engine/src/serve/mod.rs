@@ -36,8 +36,9 @@ pub struct ServeConfig {
     pub host: String,
     /// 0 = any free port.
     pub port: u16,
-    /// Generations running at once.
-    pub parallel: usize,
+    /// Requests running at once (batched); None = the engine's default
+    /// (`engine::default_parallel`, or CHIMERA_NUM_PARALLEL).
+    pub parallel: Option<usize>,
     /// Requests allowed to wait for a slot; more answer 503.
     pub queue: usize,
     /// The GGUF to serve (see `model::discover`).
@@ -51,13 +52,13 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
-    /// Defaults for `model_path`: 127.0.0.1, any free port, parallel 1, queue 512 (Ollama's
+    /// Defaults for `model_path`: 127.0.0.1, any free port, default parallel, queue 512 (Ollama's
     /// OLLAMA_MAX_QUEUE), 10 MiB bodies, keep_alive 5 minutes, no preload.
     pub fn new(model_path: impl Into<PathBuf>) -> Self {
         ServeConfig {
             host: "127.0.0.1".into(),
             port: 0,
-            parallel: 1,
+            parallel: None,
             queue: 512,
             model_path: model_path.into(),
             max_body_bytes: 10 * 1024 * 1024,
@@ -152,16 +153,18 @@ pub async fn spawn(config: ServeConfig) -> Result<ServeHandle, ServeError> {
         .await
         .map_err(|source| ServeError::Bind { addr: addr.clone(), source })?;
     let local = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
-    let engine = EmbeddedBackend::new(config.model_path.clone())
-        .with_parallel(config.parallel)
-        .with_keep_alive(config.keep_alive);
+    let mut engine = EmbeddedBackend::new(config.model_path.clone()).with_keep_alive(config.keep_alive);
+    if let Some(n) = config.parallel {
+        engine = engine.with_parallel(n);
+    }
+    let parallel = Registry::global().parallel(&config.model_path);
     if config.preload {
         engine.preload().await.map_err(|e| ServeError::Preload(e.to_string()))?;
     }
     let state = Arc::new(AppState {
         engine,
         pending: AtomicUsize::new(0),
-        limit: config.parallel.max(1) + config.queue,
+        limit: parallel + config.queue,
         meta: OnceCell::new(),
         digest: OnceCell::new(),
     });
@@ -273,7 +276,7 @@ async fn ps(State(st): State<Arc<AppState>>) -> Response {
             || "2318-01-01T00:00:00Z".to_string(),
             |t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
         ));
-        e["context_length"] = json!(engine::defaults::NUM_CTX);
+        e["context_length"] = json!(l.context.map_or(engine::defaults::NUM_CTX, |c| c.n_ctx_slot));
         models.push(e);
     }
     axum::Json(json!({ "models": models })).into_response()
@@ -358,11 +361,9 @@ async fn run_call(st: Arc<AppState>, call: Result<wire::Call, BadRequest>, chat:
         let r = st.engine.run_call(&call.req, |p| text.push_str(p)).await;
         drop(pending);
         return match r {
-            Ok((o, _)) => {
+            Ok(o) => {
                 let mut m = wire::chunk(&model_name, chat, &text, true);
-                let mut t = o.timings;
-                t.total_duration_ns = Some(t0.elapsed().as_nanos() as u64);
-                wire::finish(&mut m, o.done_reason, &t);
+                wire::finish(&mut m, &o, t0.elapsed());
                 json_ok(Value::Object(m))
             }
             Err(e) => backend_error(&e),
@@ -380,11 +381,9 @@ async fn run_call(st: Arc<AppState>, call: Result<wire::Call, BadRequest>, chat:
             _ = tx.closed() => return,
         };
         let last = match r {
-            Ok((o, _)) => {
+            Ok(o) => {
                 let mut m = wire::chunk(&model_name, chat, "", true);
-                let mut t = o.timings;
-                t.total_duration_ns = Some(t0.elapsed().as_nanos() as u64);
-                wire::finish(&mut m, o.done_reason, &t);
+                wire::finish(&mut m, &o, t0.elapsed());
                 m
             }
             Err(e) => {

@@ -2,10 +2,14 @@
 //! options checked against chimera's option table, and response objects with Ollama's field
 //! names and units (nanoseconds).
 
-use chimera_core::backend::{GenRequest, Input, Message, Role, ServerTimings};
+use std::time::Duration;
+
+use chimera_core::backend::{GenRequest, Input, Message, Role};
 use chimera_core::options::{self, GenOptions, SetError};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+
+use crate::engine::Outcome;
 
 /// A request that could not be understood: HTTP 400 with this message.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,22 +180,27 @@ pub fn chunk(model: &str, chat: bool, text: &str, done: bool) -> Map<String, Val
     m
 }
 
-/// Add the final fields (done_reason and the timings in nanoseconds).
-pub fn finish(m: &mut Map<String, Value>, done_reason: &str, t: &ServerTimings) {
-    m.insert("done_reason".into(), json!(done_reason));
+/// Add the final fields: done_reason, the timings in nanoseconds (`total_duration` = `total`,
+/// from the request's arrival), and chimera's extra fields `prompt_cached_count` (prompt tokens
+/// reused from the cache, not in `prompt_eval_count`) and `prompt_truncated`.
+pub fn finish(m: &mut Map<String, Value>, o: &Outcome, total: Duration) {
+    let t = &o.timings;
+    m.insert("done_reason".into(), json!(o.done_reason.as_str()));
     let fields = [
-        ("total_duration", t.total_duration_ns),
+        ("total_duration", Some(total.as_nanos() as u64)),
         ("load_duration", t.load_duration_ns),
         ("prompt_eval_count", t.prompt_eval_count),
         ("prompt_eval_duration", t.prompt_eval_duration_ns),
         ("eval_count", t.eval_count),
         ("eval_duration", t.eval_duration_ns),
+        ("prompt_cached_count", t.prompt_cached_count),
     ];
     for (k, v) in fields {
         if let Some(v) = v {
             m.insert(k.into(), json!(v));
         }
     }
+    m.insert("prompt_truncated".into(), json!(o.prompt_truncated));
 }
 
 /// One NDJSON line.
@@ -204,6 +213,8 @@ pub fn line(m: &Map<String, Value>) -> bytes::Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::DoneReason;
+    use chimera_core::backend::ServerTimings;
 
     #[test]
     fn generate_body_defaults_and_options() {
@@ -250,16 +261,26 @@ mod tests {
     #[test]
     fn final_chunk_has_ollama_fields_in_ns() {
         let mut m = chunk("m", true, "", true);
-        finish(
-            &mut m,
-            "stop",
-            &ServerTimings { eval_count: Some(3), eval_duration_ns: Some(5), ..Default::default() },
-        );
+        let o = Outcome {
+            timings: ServerTimings {
+                eval_count: Some(3),
+                eval_duration_ns: Some(5),
+                prompt_cached_count: Some(7),
+                ..Default::default()
+            },
+            done_reason: DoneReason::Stop,
+            prompt_truncated: false,
+            n_ctx: 512,
+        };
+        finish(&mut m, &o, Duration::from_millis(2));
         let v = Value::Object(m);
         assert_eq!(v["message"]["role"], "assistant");
         assert_eq!(v["done_reason"], "stop");
         assert_eq!(v["eval_count"], 3);
         assert_eq!(v["eval_duration"], 5);
-        assert!(v.get("total_duration").is_none());
+        assert_eq!(v["total_duration"], 2_000_000);
+        assert_eq!(v["prompt_cached_count"], 7);
+        assert_eq!(v["prompt_truncated"], false);
+        assert!(v.get("load_duration").is_none());
     }
 }

@@ -177,7 +177,7 @@ fn call_row(stage: Stage, r: &CallRecord) -> [String; 13] {
         f2(r.ttft_ms()),
         f2(r.decode_tok_s()),
         f2(r.client_decode_rate()),
-        r.server.prompt_eval_count.map_or_else(|| "n/a".into(), |v| v.to_string()),
+        prompt_tokens_cell(&r.server),
         r.output_tokens().to_string(),
         ms(r.server.prompt_eval_duration_ns),
         ms(r.server.eval_duration_ns),
@@ -186,6 +186,15 @@ fn call_row(stage: Stage, r: &CallRecord) -> [String; 13] {
         f2(r.e2e_ms()),
         r.done_reason.as_deref().unwrap_or("-").to_string(),
     ]
+}
+
+/// Evaluated prompt tokens, with the tokens the server reused from its prompt cache beside them.
+fn prompt_tokens_cell(t: &crate::backend::ServerTimings) -> String {
+    match (t.prompt_eval_count, t.prompt_cached_count) {
+        (None, _) => "n/a".into(),
+        (Some(n), None | Some(0)) => n.to_string(),
+        (Some(n), Some(c)) => format!("{n} (+{c} cached)"),
+    }
 }
 
 fn prompts(out: &AgentOutcome) -> Vec<String> {
@@ -261,5 +270,20 @@ impl Exporter<AgentReport<'_>> for Markdown {
             notes: &out.notes,
         };
         render("agent.md", &view).map(String::into_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::ServerTimings;
+
+    #[test]
+    fn prompt_tokens_show_the_cached_ones_beside() {
+        let t = |n, c| ServerTimings { prompt_eval_count: n, prompt_cached_count: c, ..Default::default() };
+        assert_eq!(prompt_tokens_cell(&t(None, Some(3))), "n/a");
+        assert_eq!(prompt_tokens_cell(&t(Some(12), None)), "12");
+        assert_eq!(prompt_tokens_cell(&t(Some(12), Some(0))), "12");
+        assert_eq!(prompt_tokens_cell(&t(Some(2), Some(998))), "2 (+998 cached)");
     }
 }

@@ -1,0 +1,207 @@
+//! The scheduler's decisions as small pure functions: which context a request needs
+//! ([`LoadKey`]), how a prompt is fitted into a slot, how much of a slot's cached prefix a new
+//! prompt reuses, which free slot it takes, and what goes into the next batch.
+
+use chimera_core::options::GenOptions;
+
+use super::defaults;
+
+/// The load-time options a context is built with. A request whose key differs from the loaded
+/// context's waits for the running requests to end, then the context is rebuilt (Ollama reloads
+/// on num_ctx / num_batch / num_thread changes too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadKey {
+    /// Context of each slot (num_ctx): the KV cache holds `slots × n_ctx_slot` tokens.
+    pub n_ctx_slot: u32,
+    /// Prompt tokens evaluated per step (num_batch; also llama.cpp's micro-batch).
+    pub n_batch: u32,
+    /// llama.cpp threads (num_thread, at most the thread budget).
+    pub n_threads: u32,
+    /// Sequences decoded together (`--parallel`).
+    pub slots: usize,
+}
+
+impl LoadKey {
+    /// The key a request with options `o` needs, with `slots` slots and `budget` threads at most.
+    pub fn of(o: &GenOptions, slots: usize, budget: u32) -> Self {
+        let n_ctx_slot = o.num_ctx.unwrap_or(defaults::NUM_CTX).max(8);
+        LoadKey {
+            n_ctx_slot,
+            n_batch: o.num_batch.unwrap_or(defaults::NUM_BATCH).clamp(1, n_ctx_slot),
+            n_threads: o.num_thread.unwrap_or(budget).clamp(1, budget.max(1)),
+            slots: slots.max(1),
+        }
+    }
+
+    /// Tokens the KV cache holds: every slot's context.
+    pub fn kv_cells(&self) -> u32 {
+        self.n_ctx_slot.saturating_mul(self.slots as u32)
+    }
+
+    /// Largest batch a step builds: num_batch, but at least one decode token per slot.
+    pub fn batch_capacity(&self) -> usize {
+        (self.n_batch as usize).max(self.slots)
+    }
+}
+
+/// How many requests run at once per model when neither `--parallel` nor CHIMERA_NUM_PARALLEL
+/// says: 4 — what llama-server's and Ollama's automatic setting picks — on a machine with at
+/// least 2 cores, 2 on a single core. Batched decoding shares each weight read among the
+/// sequences, so more slots raise the aggregate rate even on few cores (BENCHMARKS.md), while
+/// each request slows down; the cap of 4 keeps single-agent latency close to the unbatched rate.
+pub fn default_parallel(cores: u32) -> usize {
+    if cores >= 2 { 4 } else { 2 }
+}
+
+/// Keep the prompt within the slot's context: BOS plus the most recent tokens, leaving room to
+/// answer (`min(num_predict, n_ctx/2)`, or `n_ctx/4` when num_predict is unlimited). Returns the
+/// tokens kept and whether any were cut.
+pub fn fit_prompt<T: Copy>(tokens: Vec<T>, n_ctx: u32, num_predict: i64) -> (Vec<T>, bool) {
+    let n_ctx = n_ctx as usize;
+    let reserve = if num_predict > 0 { num_predict as usize } else { n_ctx / 4 };
+    let reserve = reserve.clamp(1, (n_ctx / 2).max(1));
+    let limit = n_ctx.saturating_sub(reserve).max(2);
+    if tokens.len() <= limit {
+        return (tokens, false);
+    }
+    let mut kept = Vec::with_capacity(limit);
+    kept.push(tokens[0]);
+    kept.extend_from_slice(&tokens[tokens.len() - (limit - 1)..]);
+    (kept, true)
+}
+
+/// Tokens of a slot's cache a new prompt can reuse: their common prefix, but never the whole
+/// prompt — its last token is always evaluated, because sampling needs its logits.
+pub fn reusable_prefix<T: PartialEq>(cached: &[T], prompt: &[T]) -> usize {
+    let common = cached.iter().zip(prompt).take_while(|(a, b)| a == b).count();
+    common.min(prompt.len().saturating_sub(1))
+}
+
+/// Whether a sequence cut back to `n_past` tokens still holds what the next token attends to.
+/// With sliding-window attention (`n_swa` > 0) llama.cpp may have dropped positions that fell out
+/// of the window; it keeps each sequence's positions `pos_min..` contiguous, so the cut is usable
+/// when `pos_min` is at most `n_past − n_swa` (llama-server's test). `pos_min` is −1 when the
+/// sequence holds nothing.
+pub fn prefix_usable(n_past: usize, pos_min: i32, n_swa: u32) -> bool {
+    if n_past == 0 {
+        return true;
+    }
+    if pos_min < 0 {
+        return false;
+    }
+    n_swa == 0 || i64::from(pos_min) <= (n_past as i64 - i64::from(n_swa)).max(0)
+}
+
+/// A free slot a new prompt may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    /// Tokens of the prompt this slot's cache holds ([`reusable_prefix`]).
+    pub reusable: usize,
+    /// When the slot was last used (a counter; smaller = longer ago).
+    pub last_used: u64,
+}
+
+/// The slot a new prompt takes: the one whose cache it shares most with; among equals, the one
+/// used longest ago, so the caches of recent conversations survive. None when no slot is free.
+pub fn choose_slot(free: &[Candidate]) -> Option<usize> {
+    (0..free.len()).min_by_key(|&i| (std::cmp::Reverse(free[i].reusable), free[i].last_used))
+}
+
+/// Prompt tokens each prompting slot puts into the next batch, in admission order, after one
+/// decode token for each of the `generating` slots, until `capacity` tokens.
+pub fn prompt_shares(generating: usize, prompt_left: &[usize], capacity: usize) -> Vec<usize> {
+    let mut room = capacity.saturating_sub(generating);
+    prompt_left
+        .iter()
+        .map(|&left| {
+            let n = left.min(room);
+            room -= n;
+            n
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_key_defaults_and_clamps() {
+        let k = LoadKey::of(&GenOptions::default(), 4, 2);
+        assert_eq!(k, LoadKey { n_ctx_slot: 4096, n_batch: 512, n_threads: 2, slots: 4 });
+        assert_eq!(k.kv_cells(), 16384);
+        let o = GenOptions {
+            num_ctx: Some(256),
+            num_batch: Some(1024),
+            num_thread: Some(8),
+            ..Default::default()
+        };
+        let k = LoadKey::of(&o, 0, 2);
+        assert_eq!(
+            (k.n_ctx_slot, k.n_batch, k.n_threads, k.slots),
+            (256, 256, 2, 1),
+            "threads within the budget"
+        );
+        let o = GenOptions { num_batch: Some(2), num_thread: Some(1), ..Default::default() };
+        let k = LoadKey::of(&o, 8, 2);
+        assert_eq!((k.n_threads, k.batch_capacity()), (1, 8), "a decode token per slot fits");
+    }
+
+    #[test]
+    fn default_parallel_from_cores() {
+        assert_eq!(default_parallel(1), 2);
+        assert_eq!(default_parallel(2), 4);
+        assert_eq!(default_parallel(64), 4);
+    }
+
+    #[test]
+    fn prompt_fitting_keeps_bos_and_tail() {
+        let t: Vec<u32> = (0..100).collect();
+        let (kept, trunc) = fit_prompt(t.clone(), 64, 16);
+        assert!(trunc);
+        assert_eq!(kept.len(), 48);
+        assert_eq!((kept[0], kept[1], *kept.last().unwrap()), (0, 53, 99));
+        let (kept, trunc) = fit_prompt(t[..10].to_vec(), 64, 16);
+        assert!(!trunc);
+        assert_eq!(kept.len(), 10);
+        // Unlimited num_predict reserves a quarter of the context.
+        assert_eq!(fit_prompt(t, 64, -1).0.len(), 48);
+    }
+
+    #[test]
+    fn reuse_stops_at_the_first_difference_and_before_the_last_token() {
+        assert_eq!(reusable_prefix(&[1, 2, 3, 4, 5], &[1, 2, 9, 4, 5]), 2, "edit in the middle");
+        assert_eq!(reusable_prefix(&[1, 2, 3], &[1, 2, 3, 4, 5]), 3, "the cache is a prefix");
+        assert_eq!(reusable_prefix(&[1, 2, 3, 4, 5], &[1, 2, 3]), 2, "same prompt: last token evaluated");
+        assert_eq!(reusable_prefix(&[1, 2, 3], &[1, 2, 3]), 2);
+        assert_eq!(reusable_prefix::<u8>(&[], &[1, 2]), 0);
+        assert_eq!(reusable_prefix(&[7], &[1, 2]), 0);
+    }
+
+    #[test]
+    fn sliding_window_cut_needs_the_window_in_the_cache() {
+        assert!(prefix_usable(0, -1, 512), "nothing reused");
+        assert!(!prefix_usable(10, -1, 512), "the sequence holds nothing");
+        assert!(prefix_usable(300, 0, 512), "whole history kept");
+        assert!(prefix_usable(1000, 488, 512));
+        assert!(!prefix_usable(1000, 489, 512), "position 488 fell out of the cache");
+        assert!(prefix_usable(1000, 900, 0), "no sliding window: any cut works");
+    }
+
+    #[test]
+    fn slot_choice_prefers_the_longest_reuse_then_the_oldest() {
+        let c = |reusable, last_used| Candidate { reusable, last_used };
+        assert_eq!(choose_slot(&[]), None);
+        assert_eq!(choose_slot(&[c(0, 5), c(12, 9), c(3, 1)]), Some(1));
+        assert_eq!(choose_slot(&[c(0, 5), c(0, 2), c(0, 7)]), Some(1), "least recently used");
+        assert_eq!(choose_slot(&[c(4, 5), c(4, 2)]), Some(1));
+    }
+
+    #[test]
+    fn batch_holds_decode_tokens_first_then_prompts_in_order() {
+        assert_eq!(prompt_shares(3, &[600, 100], 512), vec![509, 0]);
+        assert_eq!(prompt_shares(1, &[100, 600, 50], 512), vec![100, 411, 0]);
+        assert_eq!(prompt_shares(0, &[10, 20], 512), vec![10, 20]);
+        assert_eq!(prompt_shares(4, &[10], 4), vec![0], "a full batch of decode tokens");
+    }
+}
