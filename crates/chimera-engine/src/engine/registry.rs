@@ -253,6 +253,11 @@ impl Registry {
         v
     }
 
+    /// Requests queued or running on the model at `path`.
+    pub fn busy(&self, path: &Path) -> usize {
+        self.lock().get(path).map_or(0, Entry::inflight)
+    }
+
     /// True when the model at `path` is loaded.
     pub fn is_loaded(&self, path: &Path) -> bool {
         self.lock().get(path).is_some_and(|e| e.model.is_some())
