@@ -4,8 +4,9 @@
 Usage: python3 tests/py/ollama_client.py http://127.0.0.1:PORT
 Exits 0 when every check passes, 1 (with the failing check) otherwise.
 Checks: generate and chat, streaming and not; num_predict caps tokens; the same seed
-reproduces the text; list/ps/show; an unknown model is a 404 ResponseError; a malformed
-body is a 400 with Ollama's {"error": ...} shape.
+reproduces the text; the same prompt again is served from the prompt cache (chimera's extra
+`prompt_cached_count` field); list/ps/show; an unknown model is a 404 ResponseError; a
+malformed body is a 400 with Ollama's {"error": ...} shape.
 """
 import json
 import sys
@@ -22,6 +23,13 @@ def check(cond, what):
         print(f"FAIL: {what}", flush=True)
         sys.exit(1)
     print(f"ok: {what}", flush=True)
+
+
+def raw_generate(url, body):
+    req = urllib.request.Request(url + "/api/generate", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        return json.loads(r.read().decode())
 
 
 def main(url):
@@ -47,6 +55,18 @@ def main(url):
     streamed = "".join(p.response for p in parts)
     check(streamed == a.response, "streamed text equals the non-streamed text for the same seed")
     check(parts[-1].eval_count == a.eval_count, "final chunk carries eval_count")
+
+    # chimera's extra fields in the final object (the client's models ignore them, as Ollama's
+    # clients ignore unknown fields): prompt tokens reused from the cache, and truncation.
+    body = {"model": MODEL, "prompt": "The history of the bicycle begins in 1817, when", "stream": False,
+            "options": {"num_predict": 2, "temperature": 0, "num_ctx": 512}}
+    first, second = raw_generate(url, body), raw_generate(url, body)
+    n = first["prompt_eval_count"] + first["prompt_cached_count"]
+    check(second["prompt_eval_count"] == 1 and second["prompt_cached_count"] == n - 1,
+          f"the same prompt again reuses all but its last token ({second['prompt_cached_count']} of {n} cached)")
+    check(first["prompt_truncated"] is False, "prompt_truncated reported")
+    again = c.generate(model=MODEL, prompt=body["prompt"], options=body["options"], stream=False)
+    check(again.prompt_eval_count == 1 and again.response == first["response"], "the client reads the cached answer")
 
     # chat, both ways
     msgs = [{"role": "system", "content": "You answer briefly."}, {"role": "user", "content": "Name a colour."}]

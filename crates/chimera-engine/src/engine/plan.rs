@@ -101,10 +101,17 @@ pub struct Candidate {
     pub last_used: u64,
 }
 
-/// The slot a new prompt takes: the one whose cache it shares most with; among equals, the one
-/// used longest ago, so the caches of recent conversations survive. None when no slot is free.
-pub fn choose_slot(free: &[Candidate]) -> Option<usize> {
-    (0..free.len()).min_by_key(|&i| (std::cmp::Reverse(free[i].reusable), free[i].last_used))
+/// Share of the prompt a slot's cache must hold for the prompt to go to that slot (as
+/// llama-server's `--slot-prompt-similarity`, default 0.10); below it the prompt takes the slot
+/// used longest ago, so a stray shared BOS does not evict another conversation's cache.
+pub const MIN_SIMILARITY: f64 = 0.10;
+
+/// The slot a prompt of `prompt_len` tokens takes: the one whose cache holds the largest share
+/// of it, above [`MIN_SIMILARITY`]; otherwise the one used longest ago. None when none is free.
+pub fn choose_slot(free: &[Candidate], prompt_len: usize) -> Option<usize> {
+    let similar = |c: &Candidate| c.reusable as f64 > MIN_SIMILARITY * prompt_len as f64;
+    let best = (0..free.len()).filter(|&i| similar(&free[i])).max_by_key(|&i| free[i].reusable);
+    best.or_else(|| (0..free.len()).min_by_key(|&i| free[i].last_used))
 }
 
 /// Prompt tokens each prompting slot puts into the next batch, in admission order, after one
@@ -191,10 +198,13 @@ mod tests {
     #[test]
     fn slot_choice_prefers_the_longest_reuse_then_the_oldest() {
         let c = |reusable, last_used| Candidate { reusable, last_used };
-        assert_eq!(choose_slot(&[]), None);
-        assert_eq!(choose_slot(&[c(0, 5), c(12, 9), c(3, 1)]), Some(1));
-        assert_eq!(choose_slot(&[c(0, 5), c(0, 2), c(0, 7)]), Some(1), "least recently used");
-        assert_eq!(choose_slot(&[c(4, 5), c(4, 2)]), Some(1));
+        assert_eq!(choose_slot(&[], 100), None);
+        assert_eq!(choose_slot(&[c(0, 5), c(60, 9), c(30, 1)], 100), Some(1));
+        assert_eq!(choose_slot(&[c(0, 5), c(0, 2), c(0, 7)], 100), Some(1), "least recently used");
+        assert_eq!(choose_slot(&[c(1, 5), c(0, 2)], 100), Some(1), "a shared BOS is not worth a slot");
+        assert_eq!(choose_slot(&[c(10, 5), c(0, 2)], 100), Some(1), "10% is not more than the threshold");
+        assert_eq!(choose_slot(&[c(11, 5), c(0, 2)], 100), Some(0));
+        assert_eq!(choose_slot(&[c(1, 5), c(0, 2)], 5), Some(0), "short prompts: 1 of 5 tokens");
     }
 
     #[test]

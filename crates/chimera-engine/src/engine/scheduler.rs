@@ -237,7 +237,7 @@ impl<'m> Worker<'m> {
                 last_used: l.slots[i].last_used,
             })
             .collect();
-        let pick = plan::choose_slot(&candidates).expect("a free slot");
+        let pick = plan::choose_slot(&candidates, prompt.len()).expect("a free slot");
         let (i, mut cached) = (free[pick], candidates[pick].reusable);
         let seq = l.slots[i].seq;
         // Keep the reused prefix, drop the rest; fall back to nothing when the sliding window
