@@ -46,8 +46,9 @@ pub struct BackendArgs {
     /// Environment variable holding the API key for --backend openai.
     #[arg(long, default_value = "OPENAI_API_KEY")]
     pub api_key_env: String,
-    /// Generations the embedded engine runs at once in this process (default 1, or
-    /// CHIMERA_NUM_PARALLEL; further calls queue). Each uses num_thread CPU threads.
+    /// Requests the embedded engine runs at once in this process, decoded together in one
+    /// batch (default 4 on 2+ cores, 2 on one, fewer if their KV cache would exceed a quarter of
+    /// the memory; or CHIMERA_NUM_PARALLEL; further calls queue).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub parallel: Option<u16>,
     /// Seconds to wait for a TCP connection.

@@ -1,4 +1,5 @@
-//! Decode and prompt throughput of the embedded engine, in-process and through `serve`, next to
+//! Single-stream decode and prompt throughput of the embedded engine, in-process and through
+//! `serve` (each call a distinct prompt, so nothing comes from the prompt cache), next to
 //! a reference measured in the same run: a minimal raw llama-cpp-2 loop (llama.cpp itself, same
 //! settings: 2 threads, greedy, ~150-token prompt, 128 generated tokens). Also model load time
 //! and peak RSS. Runs are interleaved (reference, engine, serve) so background load hits all
@@ -97,9 +98,15 @@ fn options() -> GenOptions {
     }
 }
 
-async fn in_process(e: &EmbeddedBackend) -> Run {
-    let r =
-        e.generate(&GenRequest::generate("gemma3:270m", None, PROMPT, options()), &no_sink).await.unwrap();
+/// The prompt of call `i`: a distinct first sentence, so no call reuses another's cached prompt
+/// (the engine's prefix reuse would otherwise evaluate a single token).
+fn prompt(i: usize) -> String {
+    format!("Call {i}. {PROMPT}")
+}
+
+async fn in_process(e: &EmbeddedBackend, i: usize) -> Run {
+    let req = GenRequest::generate("gemma3:270m", None, &prompt(i), options());
+    let r = e.generate(&req, &no_sink).await.unwrap();
     let s = &r.server;
     Run {
         prompt_tok_s: s.prompt_eval_count.unwrap() as f64 / (s.prompt_eval_duration_ns.unwrap() as f64 / 1e9),
@@ -110,8 +117,8 @@ async fn in_process(e: &EmbeddedBackend) -> Run {
 
 /// Through serve over HTTP, measured by the client: decode rate = (chunks − 1) / (t_last − t_first)
 /// (what a user of the server sees); prompt rate from the server's final chunk.
-async fn via_serve(url: &str) -> Run {
-    let body = serde_json::json!({"model": "gemma3:270m", "prompt": PROMPT, "options": options()});
+async fn via_serve(url: &str, i: usize) -> Run {
+    let body = serde_json::json!({"model": "gemma3:270m", "prompt": prompt(i), "options": options()});
     let mut resp =
         reqwest::Client::new().post(format!("{url}/api/generate")).json(&body).send().await.unwrap();
     let mut buf = Vec::new();
@@ -157,19 +164,21 @@ async fn main() {
     let h = serve::spawn(ServeConfig::new(path.clone())).await.unwrap();
     let url = h.url();
     let warmup: usize = std::env::var("WARMUP").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let mut calls = 0..;
+    let mut next = move || calls.next().expect("an unbounded range");
     for _ in 0..warmup {
         // Warm-up (excluded): one of each.
         let m2 = model.clone();
         tokio::task::spawn_blocking(move || reference(&m2.model)).await.unwrap();
-        in_process(&e).await;
-        via_serve(&url).await;
+        in_process(&e, next()).await;
+        via_serve(&url, next()).await;
     }
     let (mut rf, mut en, mut sv) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         let m2 = model.clone();
         rf.push(tokio::task::spawn_blocking(move || reference(&m2.model)).await.unwrap());
-        en.push(in_process(&e).await);
-        sv.push(via_serve(&url).await);
+        en.push(in_process(&e, next()).await);
+        sv.push(via_serve(&url, next()).await);
     }
     h.shutdown().await.unwrap();
     let sum = |v: &[Run], f: fn(&Run) -> f64| summarize(&v.iter().map(f).collect::<Vec<_>>()).unwrap();

@@ -138,12 +138,8 @@ fn multi_config(
         num_thread: best.num_thread,
         ..Default::default()
     };
-    if let Some(t) = best.num_thread {
-        // Both agents can generate at once when their threads fit the cores; otherwise the
-        // engine queues them (and the measured speedup says so).
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        backend.parallel = Some((cores / (t.max(1) as usize)).clamp(1, 2) as u16);
-    }
+    // Both agents generate at once: the engine decodes them together in one batch.
+    backend.parallel = Some(2);
     let common = GenOptions { seed: Some(SEED), num_predict: plan.agent_num_predict, ..Default::default() };
     let scenario = Scenario::ChimeraHomo;
     let agents = scenario

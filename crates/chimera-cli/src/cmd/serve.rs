@@ -20,7 +20,8 @@ pub struct Args {
     #[arg(long, default_value_t = 11434)]
     pub port: u16,
     /// Requests running at once, decoded together in one batch (more wait in the queue).
-    /// Default: 4 on 2+ cores, 2 on one (or CHIMERA_NUM_PARALLEL); see docs/ENGINE.md.
+    /// Default: 4 on 2+ cores, 2 on one, fewer for big models (or CHIMERA_NUM_PARALLEL); see
+    /// docs/ENGINE.md.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub parallel: Option<u16>,
     /// Requests allowed to wait for a slot; beyond that the server answers 503.

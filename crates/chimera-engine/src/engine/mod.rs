@@ -18,7 +18,7 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 pub use budget::{Budget, BudgetGuard};
 pub use job::{DoneReason, Event, Job, Outcome};
 pub use keep_alive::{KeepAlive, parse_keep_alive};
-pub use plan::{LoadKey, default_parallel};
+pub use plan::{LoadKey, default_parallel, kv_bytes_per_token};
 pub use registry::{ContextInfo, LoadedInfo, LoadedModel, Registry};
 
 /// Ollama's defaults, used when an option is unset.
@@ -81,6 +81,13 @@ pub fn llama() -> Result<&'static LlamaBackend, EngineError> {
 /// CPU cores this process may use: the thread budget of every llama.cpp computation.
 pub fn cores() -> u32 {
     std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(2)
+}
+
+/// The machine's memory in bytes (Linux `/proc/meminfo`; None elsewhere).
+pub fn mem_total() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = s.lines().find(|l| l.starts_with("MemTotal:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 /// Threads used when num_thread is unset: every core.

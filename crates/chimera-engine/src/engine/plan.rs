@@ -44,13 +44,23 @@ impl LoadKey {
     }
 }
 
+/// KV-cache bytes per token of context: f16 keys and values in every layer (the full-size
+/// sliding-window cache keeps them in every layer), from the model's layers, KV heads and head
+/// sizes.
+pub fn kv_bytes_per_token(layers: u64, kv_heads: u64, key_len: u64, value_len: u64) -> u64 {
+    layers * kv_heads * (key_len + value_len) * 2
+}
+
 /// How many requests run at once per model when neither `--parallel` nor CHIMERA_NUM_PARALLEL
-/// says: 4 — what llama-server's and Ollama's automatic setting picks — on a machine with at
-/// least 2 cores, 2 on a single core. Batched decoding shares each weight read among the
-/// sequences, so more slots raise the aggregate rate even on few cores (BENCHMARKS.md), while
-/// each request slows down; the cap of 4 keeps single-agent latency close to the unbatched rate.
-pub fn default_parallel(cores: u32) -> usize {
-    if cores >= 2 { 4 } else { 2 }
+/// says: 4 — what llama-server's and Ollama's automatic settings pick — on a machine with at
+/// least 2 cores, 2 on one core; fewer when that many slots of `kv_bytes_per_slot` (the model's
+/// KV cache at the default num_ctx) would take more than a quarter of the memory. Batched
+/// decoding reads each weight once for all sequences of a step, so more slots raise the
+/// aggregate rate even on few cores (BENCHMARKS.md) while each request slows down.
+pub fn default_parallel(cores: u32, kv_bytes_per_slot: u64, mem_total: Option<u64>) -> usize {
+    let by_cores = if cores >= 2 { 4 } else { 2 };
+    let by_memory = mem_total.map_or(usize::MAX, |m| (m / 4 / kv_bytes_per_slot.max(1)) as usize);
+    by_cores.min(by_memory).max(1)
 }
 
 /// Keep the prompt within the slot's context: BOS plus the most recent tokens, leaving room to
@@ -155,10 +165,20 @@ mod tests {
     }
 
     #[test]
-    fn default_parallel_from_cores() {
-        assert_eq!(default_parallel(1), 2);
-        assert_eq!(default_parallel(2), 4);
-        assert_eq!(default_parallel(64), 4);
+    fn default_parallel_from_cores_and_model() {
+        // Gemma 3 270M: 18 layers, 1 KV head, 256 + 256 → 18 KiB per token, 72 MiB per 4096-token slot.
+        let gemma = kv_bytes_per_token(18, 1, 256, 256);
+        assert_eq!(gemma, 18 * 1024);
+        let slot = gemma * 4096;
+        let gib = 1 << 30;
+        assert_eq!(default_parallel(1, slot, Some(24 * gib)), 2);
+        assert_eq!(default_parallel(2, slot, Some(24 * gib)), 4);
+        assert_eq!(default_parallel(64, slot, None), 4);
+        // An 8B model (32 layers, 8 KV heads of 128): 512 MiB per slot; 4 GiB of RAM → 1 GiB → 2 slots.
+        let big = kv_bytes_per_token(32, 8, 128, 128) * 4096;
+        assert_eq!(big, 512 << 20);
+        assert_eq!(default_parallel(8, big, Some(4 * gib)), 2);
+        assert_eq!(default_parallel(8, big, Some(gib)), 1, "never below one");
     }
 
     #[test]

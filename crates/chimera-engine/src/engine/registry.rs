@@ -16,7 +16,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::job::{Event, Job, Request};
 use super::keep_alive::KeepAlive;
 use super::scheduler::{Scheduler, Shared};
-use super::{EngineError, PARALLEL_ENV, cores, default_parallel, llama};
+use super::{
+    EngineError, PARALLEL_ENV, cores, default_parallel, defaults, kv_bytes_per_token, llama, mem_total,
+};
 
 /// A model loaded once per process.
 pub struct LoadedModel {
@@ -27,6 +29,8 @@ pub struct LoadedModel {
     pub file_size_bytes: u64,
     /// Sliding-window attention span (GGUF `<arch>.attention.sliding_window`; 0 = none).
     pub n_swa: u32,
+    /// KV-cache bytes per token of context (see `plan::kv_bytes_per_token`).
+    pub kv_bytes_per_token: u64,
 }
 
 impl LoadedModel {
@@ -64,15 +68,25 @@ struct Entry {
     scheduler: Option<Scheduler>,
     /// The scheduler's counters and settings (kept across unloads: `--parallel` stays).
     shared: Arc<Shared>,
+    /// The slot count was set (`--parallel`, CHIMERA_NUM_PARALLEL), not the model's default.
+    explicit: bool,
     /// None = keep forever.
     expires: Option<Instant>,
     expires_at: Option<DateTime<Utc>>,
 }
 
 impl Entry {
-    fn new(parallel: usize) -> Self {
-        let shared = Arc::new(Shared { slots: AtomicUsize::new(parallel.max(1)), ..Default::default() });
-        Entry { model: None, scheduler: None, shared, expires: None, expires_at: None }
+    fn new(parallel: Option<usize>) -> Self {
+        let slots = parallel.unwrap_or_else(|| default_parallel(cores(), 0, None));
+        let shared = Arc::new(Shared { slots: AtomicUsize::new(slots.max(1)), ..Default::default() });
+        Entry {
+            model: None,
+            scheduler: None,
+            shared,
+            explicit: parallel.is_some(),
+            expires: None,
+            expires_at: None,
+        }
     }
 
     fn inflight(&self) -> usize {
@@ -101,20 +115,25 @@ pub(crate) fn load_lock() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Sliding window of a model, from its GGUF metadata.
-fn sliding_window(model: &LlamaModel) -> u32 {
-    let arch = model.meta_val_str("general.architecture").unwrap_or_default();
-    model
-        .meta_val_str(&format!("{arch}.attention.sliding_window"))
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+/// A number from the model's GGUF metadata, `<arch>.<key>`.
+fn arch_meta(model: &LlamaModel, key: &str) -> Option<u64> {
+    let arch = model.meta_val_str("general.architecture").ok()?;
+    model.meta_val_str(&format!("{arch}.{key}")).ok()?.parse().ok()
+}
+
+/// The model's KV-cache bytes per token (head sizes from the metadata, else n_embd / n_head).
+fn kv_bytes(model: &LlamaModel) -> u64 {
+    let head = u64::from(model.n_embd().unsigned_abs()) / u64::from(model.n_head().max(1));
+    let key = arch_meta(model, "attention.key_length").unwrap_or(head);
+    let value = arch_meta(model, "attention.value_length").unwrap_or(key);
+    kv_bytes_per_token(u64::from(model.n_layer()), u64::from(model.n_head_kv()), key, value)
 }
 
 /// The process-wide registry of loaded models (keyed by path) and their schedulers.
 pub struct Registry {
     entries: Mutex<HashMap<PathBuf, Entry>>,
-    default_parallel: usize,
+    /// CHIMERA_NUM_PARALLEL, when set.
+    env_parallel: Option<usize>,
 }
 
 impl Registry {
@@ -123,11 +142,10 @@ impl Registry {
         static REG: OnceLock<Registry> = OnceLock::new();
         REG.get_or_init(|| Registry {
             entries: Mutex::new(HashMap::new()),
-            default_parallel: std::env::var(PARALLEL_ENV)
+            env_parallel: std::env::var(PARALLEL_ENV)
                 .ok()
                 .and_then(|v| v.trim().parse::<usize>().ok())
-                .filter(|&n| n > 0)
-                .unwrap_or_else(|| default_parallel(cores())),
+                .filter(|&n| n > 0),
         })
     }
 
@@ -136,7 +154,7 @@ impl Registry {
     }
 
     fn entry<'a>(&self, m: &'a mut HashMap<PathBuf, Entry>, path: &Path) -> &'a mut Entry {
-        m.entry(path.to_path_buf()).or_insert_with(|| Entry::new(self.default_parallel))
+        m.entry(path.to_path_buf()).or_insert_with(|| Entry::new(self.env_parallel))
     }
 
     /// Set how many requests run at once on the model at `path` in this process. Takes effect
@@ -148,6 +166,7 @@ impl Registry {
         let e = self.entry(&mut m, path);
         if e.inflight() == 0 {
             e.shared.slots.store(n, Ordering::SeqCst);
+            e.explicit = true;
         }
         e.parallel()
     }
@@ -173,7 +192,8 @@ impl Registry {
         let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
             .map_err(|e| EngineError::Load { path: path.to_path_buf(), detail: e.to_string() })?;
         let loaded = Arc::new(LoadedModel {
-            n_swa: sliding_window(&model),
+            n_swa: arch_meta(&model, "attention.sliding_window").unwrap_or(0) as u32,
+            kv_bytes_per_token: kv_bytes(&model),
             model,
             path: path.to_path_buf(),
             load_duration: t0.elapsed(),
@@ -182,6 +202,10 @@ impl Registry {
         });
         let mut m = self.lock();
         let e = self.entry(&mut m, path);
+        if !e.explicit {
+            let slot = loaded.kv_bytes_per_token * u64::from(defaults::NUM_CTX);
+            e.shared.slots.store(default_parallel(cores(), slot, mem_total()), Ordering::SeqCst);
+        }
         e.scheduler = Some(Scheduler::start(loaded.clone(), e.shared.clone()));
         e.model = Some(loaded.clone());
         e.expires = None;

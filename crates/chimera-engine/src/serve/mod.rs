@@ -157,10 +157,11 @@ pub async fn spawn(config: ServeConfig) -> Result<ServeHandle, ServeError> {
     if let Some(n) = config.parallel {
         engine = engine.with_parallel(n);
     }
-    let parallel = Registry::global().parallel(&config.model_path);
     if config.preload {
         engine.preload().await.map_err(|e| ServeError::Preload(e.to_string()))?;
     }
+    // After the load: the default depends on the model (engine::default_parallel).
+    let parallel = Registry::global().parallel(&config.model_path);
     let state = Arc::new(AppState {
         engine,
         pending: AtomicUsize::new(0),
