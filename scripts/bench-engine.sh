@@ -21,7 +21,8 @@ OUT=${OUT:-target/bench-engine}
 DATA=${DATA:-../shared/corpus/seed-101}
 THREADS=$(nproc)
 [ -x "$LLAMA_SERVER" ] || { echo "no llama-server at $LLAMA_SERVER (set LLAMA_SERVER)" >&2; exit 2; }
-cargo build --release -p chimera-cli -p chimera-engine --example serving --example kv_memory
+cargo build --release -p chimera-cli
+cargo build --release -p chimera-engine --example serving --example kv_memory
 CHIMERA=target/release/chimera
 SERVING=target/release/examples/serving
 MODEL=$("$SERVING" model-path)
