@@ -54,9 +54,9 @@ start_chimera() { # $1 = parallel
   wait_ready /api/version
 }
 
-start_llama() { # $1 = parallel
+start_llama() { # $1 = parallel, $2 = context per slot (default 2048)
   local port; port=$(free_port)
-  "$LLAMA_SERVER" -m "$MODEL" --host 127.0.0.1 --port "$port" -np "$1" -c $(( $1 * 2048 )) --kv-unified \
+  "$LLAMA_SERVER" -m "$MODEL" --alias gemma3:270m --host 127.0.0.1 --port "$port" -np "$1" -c $(( $1 * ${2:-2048} )) --kv-unified \
     -t "$THREADS" -tb "$THREADS" -b 512 -ub 512 >"$OUT/llama-server.log" 2>&1 &
   PID=$!; URL="http://127.0.0.1:$port"; API=llama; NAME=llama-server
   wait_ready /health
@@ -94,7 +94,6 @@ cat > "$OUT/agents.toml" <<EOF
 label = "Collector"
 persona = "collector"
 [agents.options]
-num_ctx = 2048
 temperature = 0
 seed = 42
 num_predict = 128
@@ -103,7 +102,6 @@ num_predict = 128
 label = "Insight"
 persona = "insight"
 [agents.options]
-num_ctx = 2048
 temperature = 0
 seed = 42
 num_predict = 128
@@ -112,7 +110,6 @@ num_predict = 128
 label = "Terse"
 persona_file = "$OUT/terse.txt"
 [agents.options]
-num_ctx = 2048
 temperature = 0
 seed = 42
 num_predict = 128
@@ -121,17 +118,18 @@ num_predict = 128
 label = "Skeptic"
 persona_file = "$OUT/skeptic.txt"
 [agents.options]
-num_ctx = 2048
 temperature = 0
 seed = 42
 num_predict = 128
 EOF
+# Both servers: 4 slots of 4,096 tokens (an OpenAI-compatible server's context is set when it
+# starts, so num_ctx is not in the agents' options; the embedded engine gets it as --num-ctx).
 for round in $(seq 2); do
-  "$CHIMERA" multi "$DATA" --agents "$OUT/agents.toml" --runs 1 --backend embedded --quiet \
-    --out "$OUT/multi-embedded-$round" >/dev/null || true
-  start_llama 4
-  "$CHIMERA" multi "$DATA" --agents "$OUT/agents.toml" --runs 1 --backend openai --url "$URL" --quiet \
-    --out "$OUT/multi-llama-server-$round" >/dev/null || true
+  "$CHIMERA" multi "$DATA" --agents-file "$OUT/agents.toml" --runs 1 --backend embedded --parallel 4 \
+    --num-ctx 4096 --quiet --out "$OUT/multi-embedded-$round" >/dev/null 2>>"$OUT/multi.log" || true
+  start_llama 4 4096
+  "$CHIMERA" multi "$DATA" --agents-file "$OUT/agents.toml" --runs 1 --backend openai --url "$URL" --quiet \
+    --out "$OUT/multi-llama-server-$round" >/dev/null 2>>"$OUT/multi.log" || true
   stop
 done
 for d in "$OUT"/multi-*; do

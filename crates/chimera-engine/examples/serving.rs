@@ -286,7 +286,9 @@ async fn main() {
         return;
     }
     let t = Target {
-        client: reqwest::Client::new(),
+        // A fresh connection per request, for both servers: llama-server may close an idle
+        // keep-alive connection just as the client reuses it (hyper's IncompleteMessage).
+        client: reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("an HTTP client"),
         url: arg(&args, "--url", "http://127.0.0.1:11434").trim_end_matches('/').to_string(),
         ollama: arg(&args, "--api", "ollama") == "ollama",
     };
