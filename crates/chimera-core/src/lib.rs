@@ -12,6 +12,8 @@ pub mod events;
 pub mod export;
 pub mod facts;
 pub mod fsutil;
+#[cfg(test)]
+mod fuzz;
 pub mod grounding;
 pub mod html;
 pub mod inventory;

@@ -63,6 +63,7 @@
 
 mod child;
 mod fake_ollama;
+pub mod fuzz;
 mod script;
 mod server;
 mod tls;

@@ -372,45 +372,72 @@ pub(crate) async fn stream_lines(
             Ok(Some(b)) => b,
         };
         last = Instant::now();
-        lines.push(&chunk);
-        while let Some(line) = lines.next_line() {
-            if line.is_empty() {
-                continue;
+        match feed_chunk(&mut lines, &chunk, parser, &mut rec, sink) {
+            Err(e) => return Err(rec.fail(e)),
+            Ok(Flow::More) => {}
+            Ok(Flow::Done) => {
+                let record = rec.finish();
+                // Let the connection return to the pool when the terminator is already here.
+                let _ = timeout(Duration::from_millis(50), async {
+                    while let Ok(Some(_)) = resp.chunk().await {}
+                })
+                .await;
+                return Ok(record);
             }
-            match parser.line(line, &mut rec, sink) {
-                Err(e) => return Err(rec.fail(e)),
-                Ok(Flow::More) => {}
-                Ok(Flow::Done) => {
-                    let record = rec.finish();
-                    // Let the connection return to the pool when the terminator is already here.
-                    let _ = timeout(Duration::from_millis(50), async {
-                        while let Ok(Some(_)) = resp.chunk().await {}
-                    })
-                    .await;
-                    return Ok(record);
-                }
-            }
-        }
-        if lines.pending() > MAX_LINE {
-            let e = BackendError::Malformed {
-                line: format!("<{} bytes without a newline>", lines.pending()),
-                detail: "line too long".into(),
-            };
-            return Err(rec.fail(e));
         }
         if !armed_for_idle && rec.record().chunks > 0 {
             armed_for_idle = true;
             timer.as_mut().reset(last + t.idle);
         }
     }
-    if let Some(rest) = lines.take_rest() {
-        match parser.line(&rest, &mut rec, sink) {
-            Err(e) => return Err(rec.fail(e)),
-            Ok(Flow::Done) => return Ok(rec.finish()),
-            Ok(Flow::More) => {}
+    match feed_eof(&mut lines, parser, &mut rec, sink) {
+        Ok(()) => Ok(rec.finish()),
+        Err(e) => Err(rec.fail(e)),
+    }
+}
+
+/// One received chunk through the line buffer and the parser: `Flow::Done` as soon as a line
+/// says so (later lines are left unread), an error for a bad line or one over [`MAX_LINE`].
+/// Free of I/O and timing so the fuzz targets drive the same framing as a real stream.
+pub(crate) fn feed_chunk(
+    lines: &mut LineBuffer,
+    chunk: &[u8],
+    parser: &mut impl LineParser,
+    rec: &mut CallRecorder,
+    sink: TokenSink<'_>,
+) -> Result<Flow, BackendError> {
+    lines.push(chunk);
+    while let Some(line) = lines.next_line() {
+        if line.is_empty() {
+            continue;
+        }
+        if let Flow::Done = parser.line(line, rec, sink)? {
+            return Ok(Flow::Done);
         }
     }
-    if parser.complete_at_eof() { Ok(rec.finish()) } else { Err(rec.fail(BackendError::Truncated)) }
+    if lines.pending() > MAX_LINE {
+        return Err(BackendError::Malformed {
+            line: format!("<{} bytes without a newline>", lines.pending()),
+            detail: "line too long".into(),
+        });
+    }
+    Ok(Flow::More)
+}
+
+/// A clean end of stream before `Flow::Done`: the unterminated last line is parsed, then the
+/// call is complete if that line said done or the parser accepts an end here, else truncated.
+pub(crate) fn feed_eof(
+    lines: &mut LineBuffer,
+    parser: &mut impl LineParser,
+    rec: &mut CallRecorder,
+    sink: TokenSink<'_>,
+) -> Result<(), BackendError> {
+    if let Some(rest) = lines.take_rest() {
+        if let Flow::Done = parser.line(&rest, rec, sink)? {
+            return Ok(());
+        }
+    }
+    if parser.complete_at_eof() { Ok(()) } else { Err(BackendError::Truncated) }
 }
 
 /// A malformed-line error showing at most 200 characters of the line.

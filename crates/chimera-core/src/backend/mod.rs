@@ -4,8 +4,8 @@
 //! Implementations: Ollama native (`ollama`), OpenAI-compatible (`openai`), and the embedded
 //! llama.cpp engine in the `chimera-engine` crate.
 
-mod http;
-mod lines;
+pub(crate) mod http;
+pub(crate) mod lines;
 pub mod ollama;
 pub mod openai;
 mod record;
