@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Serde;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
-use pulldown_cmark::{Event, Options, Parser, html};
+use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd, html};
 use serde::Serialize;
 
 use super::{ExportError, Exporter};
@@ -80,16 +80,38 @@ pub fn escape(s: &str) -> String {
 }
 
 /// Markdown (tables, strikethrough) to HTML; embedded HTML is escaped so model output can
-/// never add scripts or remote resources to the page.
+/// never add scripts or remote resources to the page. An image becomes a link to its address
+/// (the page loads nothing), and a link or image whose address has a scheme other than http,
+/// https or mailto (`javascript:`, `data:` …) keeps only its text (found by the `html` fuzz
+/// target).
 pub fn markdown_to_html(md: &str) -> String {
-    let parser =
-        Parser::new_ext(md, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).map(|e| match e {
+    // One entry per open link or image: whether its start tag was kept (its end must match).
+    let mut open: Vec<bool> = Vec::new();
+    let parser = Parser::new_ext(md, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).filter_map(|e| {
+        Some(match e {
             Event::Html(t) | Event::InlineHtml(t) => Event::Text(t),
+            Event::Start(Tag::Link { link_type, dest_url, title, id } | Tag::Image { link_type, dest_url, title, id }) => {
+                open.push(safe_url(&dest_url));
+                open.last().copied()?.then_some(Event::Start(Tag::Link { link_type, dest_url, title, id }))?
+            }
+            Event::End(TagEnd::Link | TagEnd::Image) => open.pop()?.then_some(Event::End(TagEnd::Link))?,
             other => other,
-        });
+        })
+    });
     let mut out = String::new();
     html::push_html(&mut out, parser);
     out
+}
+
+/// A link target the report may point at: relative, or http(s) / mailto.
+fn safe_url(url: &str) -> bool {
+    let url: String = url.chars().filter(|c| !c.is_whitespace() && !c.is_control()).collect();
+    match url.find([':', '/', '?', '#']) {
+        Some(i) if url[i..].starts_with(':') => {
+            ["http", "https", "mailto"].iter().any(|s| url[..i].eq_ignore_ascii_case(s))
+        }
+        _ => true,
+    }
 }
 
 /// Drop an XML declaration or DOCTYPE so the SVG can sit inline in HTML.

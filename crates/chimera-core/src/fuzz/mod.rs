@@ -2,4 +2,5 @@
 //! `replay` test runs the saved corpus in `testdata/fuzz/<target>/` on every `cargo test`; its
 //! ignored `fuzz` test is the timed run `scripts/fuzz.sh` starts.
 
+mod html;
 mod stream;
