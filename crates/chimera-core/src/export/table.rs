@@ -19,10 +19,24 @@ pub struct Table {
 }
 
 /// `s` safe inside a table cell: `|` escaped, a line break (`\r\n`, `\n`, `\r`) and any other
-/// control character (a tab, an escape sequence's ESC) as one space.
+/// control character (a tab, an escape sequence's ESC) as one space. Backslashes right before a
+/// `|` are doubled: `a\|b` as `a\\|b` would end the cell after an escaped backslash (found
+/// by the `inventory` fuzz target in a model name).
 pub fn cell(s: &str) -> String {
-    let flat: String = s.replace("\r\n", " ").chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    flat.replace('|', "\\|")
+    let flat = s.replace("\r\n", " ");
+    let mut out = String::with_capacity(flat.len());
+    for c in flat.chars() {
+        match c {
+            '|' => {
+                let run = out.len() - out.trim_end_matches('\\').len();
+                out.extend(std::iter::repeat_n('\\', run + 1));
+                out.push('|');
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 impl Table {
@@ -119,5 +133,17 @@ mod tests {
             t.render(),
             "| file \\| name | error |\n|---|---|\n| a\\|b.csv | line one line two three four [31m |\n"
         );
+    }
+
+    #[test]
+    fn a_backslash_before_a_bar_stays_in_its_cell() {
+        let mut t = Table::left(&["model", "n"]);
+        t.row(["ll\\|ama3 \\\\| x\\", "1"]);
+        let md = t.render();
+        assert_eq!(md.lines().nth(2), Some("| ll\\\\\\|ama3 \\\\\\\\\\| x\\ | 1 |"));
+        // GitHub-flavoured Markdown (pulldown-cmark) reads two cells and the text back.
+        let html = crate::export::html::markdown_to_html(&md);
+        assert_eq!(html.matches("<td>").count(), 2, "{html}");
+        assert!(html.contains("<td>ll\\|ama3 \\\\| x\\</td>"), "{html}");
     }
 }

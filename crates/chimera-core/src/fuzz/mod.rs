@@ -3,4 +3,5 @@
 //! ignored `fuzz` test is the timed run `scripts/fuzz.sh` starts.
 
 mod html;
+mod inventory;
 mod stream;

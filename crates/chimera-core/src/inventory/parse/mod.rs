@@ -18,6 +18,11 @@ use super::walk::WalkedFile;
 use super::{CollectOptions, FileEntry, FileKind, ParseStatus, Problem, Severity, derive, read};
 use crate::facts::{RawFact, RawFacts, RawLoc, names};
 
+/// Largest magnitude kept as a fact: no measurement is that large, and beyond it the sums and
+/// squares of the statistics overflow (two values of 1e308 made a mean of inf, written as
+/// `null` in inventory.json, which then could not be read back: the `inventory` fuzz target).
+pub const MAX_FACT: f64 = 1e150;
+
 /// The result of parsing one file.
 #[derive(Debug)]
 pub struct Parsed {
@@ -83,10 +88,11 @@ impl Parsed {
         (self.facts.metrics.len() - 1) as u32
     }
 
-    /// Add a number of metric `metric` (converted to its unit; dropped unless finite).
+    /// Add a number of metric `metric` (converted to its unit; dropped unless finite and within
+    /// ±[`MAX_FACT`]).
     fn push_fact(&mut self, metric: u32, raw: f64, group: u32, loc: RawLoc) {
         let value = raw * self.facts.metrics[metric as usize].0.factor;
-        if value.is_finite() {
+        if value.abs() <= MAX_FACT {
             self.facts.items.push(RawFact { metric, group, value, loc });
         }
     }
