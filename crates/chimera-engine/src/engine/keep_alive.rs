@@ -17,7 +17,7 @@ pub fn parse_keep_alive(s: &str) -> Option<KeepAlive> {
         return Some(KeepAlive::Forever);
     }
     if let Ok(secs) = s.parse::<f64>() {
-        return secs.is_finite().then(|| KeepAlive::For(Duration::from_secs_f64(secs)));
+        return secs.is_finite().then(|| longest(secs));
     }
     let mut total = 0.0f64;
     let mut rest = s;
@@ -38,7 +38,13 @@ pub fn parse_keep_alive(s: &str) -> Option<KeepAlive> {
         total += value * mult;
         rest = &rest[unit_end..];
     }
-    Some(KeepAlive::For(Duration::from_secs_f64(total)))
+    Some(longest(total))
+}
+
+/// `secs` as a keep_alive; a time longer than any `Duration` (`1e300`, found by the `serve`
+/// fuzz target: it panicked the request) keeps the model forever.
+fn longest(secs: f64) -> KeepAlive {
+    Duration::try_from_secs_f64(secs).map_or(KeepAlive::Forever, KeepAlive::For)
 }
 
 #[cfg(test)]
@@ -55,5 +61,8 @@ mod tests {
         assert_eq!(parse_keep_alive("-1"), Some(KeepAlive::Forever));
         assert_eq!(parse_keep_alive("-1m"), Some(KeepAlive::Forever));
         assert_eq!(parse_keep_alive("5 parsecs"), None);
+        // Longer than any Duration: forever, never a panic (fuzz corpus `serve/keep-alive-huge-*`).
+        assert_eq!(parse_keep_alive("1e300"), Some(KeepAlive::Forever));
+        assert_eq!(parse_keep_alive("9999999999999999h"), Some(KeepAlive::Forever));
     }
 }
