@@ -103,11 +103,54 @@ fn check(body: &[u8]) -> Result<(), String> {
 }
 
 const DICT: &[&str] = &[
-    "{", "}", "[", "]", ",", ":", "\"", "null", "true", "false", "0", "-1", "1e300", "1e-300", "42.0", "4294967296",
-    "18446744073709551616", "-9223372036854775809", "\"model\"", "\"prompt\"", "\"system\"", "\"messages\"", "\"role\"",
-    "\"content\"", "\"user\"", "\"tool\"", "\"stream\"", "\"options\"", "\"keep_alive\"", "\"num_ctx\"", "\"num_predict\"",
-    "\"temperature\"", "\"top_k\"", "\"top_p\"", "\"min_p\"", "\"seed\"", "\"stop\"", "\"num_thread\"", "\"repeat_penalty\"",
-    "\"5m\"", "\"1h30m\"", "\"500ms\"", "\"-1\"", "\"1e300\"", "\"9999999999999h\"", "\"µs\"", "\\u0000", "\\ud800",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\"",
+    "null",
+    "true",
+    "false",
+    "0",
+    "-1",
+    "1e300",
+    "1e-300",
+    "42.0",
+    "4294967296",
+    "18446744073709551616",
+    "-9223372036854775809",
+    "\"model\"",
+    "\"prompt\"",
+    "\"system\"",
+    "\"messages\"",
+    "\"role\"",
+    "\"content\"",
+    "\"user\"",
+    "\"tool\"",
+    "\"stream\"",
+    "\"options\"",
+    "\"keep_alive\"",
+    "\"num_ctx\"",
+    "\"num_predict\"",
+    "\"temperature\"",
+    "\"top_k\"",
+    "\"top_p\"",
+    "\"min_p\"",
+    "\"seed\"",
+    "\"stop\"",
+    "\"num_thread\"",
+    "\"repeat_penalty\"",
+    "\"5m\"",
+    "\"1h30m\"",
+    "\"500ms\"",
+    "\"-1\"",
+    "\"1e300\"",
+    "\"9999999999999h\"",
+    "\"µs\"",
+    "\\u0000",
+    "\\ud800",
 ];
 
 fn value(rng: &mut StdRng, depth: u32) -> Value {
@@ -116,10 +159,17 @@ fn value(rng: &mut StdRng, depth: u32) -> Value {
         1 => json!(rng.random_bool(0.5)),
         2 => json!(rng.random::<i64>() >> rng.random_range(0..64)),
         3 => json!(rng.random::<f64>() * 10f64.powi(rng.random_range(-5..20))),
-        4 => json!(["5m", "0", "-1", "1h30m", "1e300", "1e300h", "18446744073709551616s", "10s", "0.5", ""][rng.random_range(0..10)]),
+        4 => json!(
+            ["5m", "0", "-1", "1h30m", "1e300", "1e300h", "18446744073709551616s", "10s", "0.5", ""]
+                [rng.random_range(0..10)]
+        ),
         5 => json!(fuzz::words(rng, &["<|im_end|>", "\n", "stop", "é"], 3)),
         6 => Value::Array((0..rng.random_range(0..3)).map(|_| value(rng, depth + 1)).collect()),
-        _ => Value::Object((0..rng.random_range(0..3)).map(|_| (fuzz::words(rng, &["a"], 1), value(rng, depth + 1))).collect()),
+        _ => Value::Object(
+            (0..rng.random_range(0..3))
+                .map(|_| (fuzz::words(rng, &["a"], 1), value(rng, depth + 1)))
+                .collect(),
+        ),
     }
 }
 

@@ -12,8 +12,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rand::SeedableRng;
 pub use rand::Rng;
+use rand::SeedableRng;
 pub use rand::rngs::StdRng;
 
 /// The environment variable holding the seconds to fuzz a target for.
@@ -62,7 +62,10 @@ fn verdict(t: &Target, input: &[u8]) -> Result<(), String> {
         Ok(r) => r,
         Err(p) => Err(format!(
             "panic: {}",
-            p.downcast_ref::<String>().map(String::as_str).or(p.downcast_ref::<&str>().copied()).unwrap_or("?")
+            p.downcast_ref::<String>()
+                .map(String::as_str)
+                .or(p.downcast_ref::<&str>().copied())
+                .unwrap_or("?")
         )),
     }
 }
@@ -71,10 +74,8 @@ fn verdict(t: &Target, input: &[u8]) -> Result<(), String> {
 pub fn replay(t: &Target) {
     let files = corpus(t.name);
     assert!(!files.is_empty(), "no corpus in {}", corpus_dir(t.name).display());
-    let failed: Vec<String> = files
-        .iter()
-        .filter_map(|(n, b)| verdict(t, b).err().map(|e| format!("{n}: {e}")))
-        .collect();
+    let failed: Vec<String> =
+        files.iter().filter_map(|(n, b)| verdict(t, b).err().map(|e| format!("{n}: {e}"))).collect();
     assert!(failed.is_empty(), "{} corpus inputs fail:\n{}", t.name, failed.join("\n"));
 }
 
@@ -129,7 +130,8 @@ pub fn run(t: &Target) -> Outcome {
         eprintln!("{}: {SECS_VAR} unset, nothing to do", t.name);
         return Outcome::default();
     };
-    let seed = std::env::var("CHIMERA_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    let seed =
+        std::env::var("CHIMERA_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut pool: Vec<Vec<u8>> = corpus(t.name).into_iter().map(|(_, b)| b).collect();
     let seeds = pool.len();

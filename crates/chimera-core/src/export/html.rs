@@ -87,17 +87,30 @@ pub fn escape(s: &str) -> String {
 pub fn markdown_to_html(md: &str) -> String {
     // One entry per open link or image: whether its start tag was kept (its end must match).
     let mut open: Vec<bool> = Vec::new();
-    let parser = Parser::new_ext(md, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).filter_map(|e| {
-        Some(match e {
-            Event::Html(t) | Event::InlineHtml(t) => Event::Text(t),
-            Event::Start(Tag::Link { link_type, dest_url, title, id } | Tag::Image { link_type, dest_url, title, id }) => {
-                open.push(safe_url(&dest_url));
-                open.last().copied()?.then_some(Event::Start(Tag::Link { link_type, dest_url, title, id }))?
-            }
-            Event::End(TagEnd::Link | TagEnd::Image) => open.pop()?.then_some(Event::End(TagEnd::Link))?,
-            other => other,
-        })
-    });
+    let parser =
+        Parser::new_ext(md, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).filter_map(|e| {
+            Some(match e {
+                Event::Html(t) | Event::InlineHtml(t) => Event::Text(t),
+                Event::Start(
+                    Tag::Link { link_type, dest_url, title, id }
+                    | Tag::Image { link_type, dest_url, title, id },
+                ) => {
+                    let keep = safe_url(&dest_url);
+                    open.push(keep);
+                    if !keep {
+                        return None;
+                    }
+                    Event::Start(Tag::Link { link_type, dest_url, title, id })
+                }
+                Event::End(TagEnd::Link | TagEnd::Image) => {
+                    if !open.pop().unwrap_or(false) {
+                        return None;
+                    }
+                    Event::End(TagEnd::Link)
+                }
+                other => other,
+            })
+        });
     let mut out = String::new();
     html::push_html(&mut out, parser);
     out
@@ -217,6 +230,15 @@ mod tests {
         assert!(h.contains("<table>") && h.contains("<td>1</td>"), "{h}");
         assert!(!h.contains("<script") && !h.contains("<img"), "{h}");
         assert!(h.contains("&lt;script"), "{h}");
+    }
+
+    #[test]
+    fn images_become_links_and_script_addresses_lose_their_link() {
+        let md = "[a](javascript:alert(1)) [b](https://x.org/) ![c](http://x.org/p.png) ![d](data:x) [e](#s)";
+        assert_eq!(
+            markdown_to_html(md),
+            "<p>a <a href=\"https://x.org/\">b</a> <a href=\"http://x.org/p.png\">c</a> d <a href=\"#s\">e</a></p>\n"
+        );
     }
 
     #[test]

@@ -14,11 +14,54 @@ use crate::export::html::{Block, Page, Section, escape, markdown_to_html};
 
 /// Tags pulldown-cmark writes for CommonMark + tables + strikethrough, and the template's own.
 const TAGS: &[&str] = &[
-    "p", "h1", "h2", "h3", "h4", "h5", "h6", "em", "strong", "del", "code", "pre", "a", "img", "ul", "ol", "li",
-    "blockquote", "hr", "br", "table", "thead", "tbody", "tr", "th", "td", "html", "head", "body", "meta", "title",
-    "style", "nav", "section", "details", "summary", "figure", "figcaption", "footer", "main", "header", "div", "span",
+    "p",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "em",
+    "strong",
+    "del",
+    "code",
+    "pre",
+    "a",
+    "img",
+    "ul",
+    "ol",
+    "li",
+    "blockquote",
+    "hr",
+    "br",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "html",
+    "head",
+    "body",
+    "meta",
+    "title",
+    "style",
+    "nav",
+    "section",
+    "details",
+    "summary",
+    "figure",
+    "figcaption",
+    "footer",
+    "main",
+    "header",
+    "div",
+    "span",
 ];
-const ATTRS: &[&str] = &["href", "src", "alt", "title", "start", "style", "id", "class", "lang", "charset", "name", "content", "open"];
+const ATTRS: &[&str] = &[
+    "href", "src", "alt", "title", "start", "style", "id", "class", "lang", "charset", "name", "content",
+    "open",
+];
 
 /// Every tag of `html` (after the doctype), its name and attributes checked; `style` bodies skipped.
 fn check_tags(html: &str, template: bool) -> Result<(), String> {
@@ -67,7 +110,9 @@ fn check_attrs(tag: &str, mut attrs: &str) -> Result<(), String> {
         attrs = &v[close + 1..];
         let url: String = value.chars().filter(|c| !c.is_whitespace() && !c.is_control()).collect::<String>();
         let url = url.to_ascii_lowercase().replace("&#58;", ":").replace("&colon;", ":");
-        if matches!(name, "href" | "src") && ["javascript:", "vbscript:", "data:"].iter().any(|s| url.starts_with(s)) {
+        if matches!(name, "href" | "src")
+            && ["javascript:", "vbscript:", "data:"].iter().any(|s| url.starts_with(s))
+        {
             return Err(format!("{name}={value:?} on <{tag}>"));
         }
         if name == "src" {
@@ -88,7 +133,11 @@ fn check(input: &[u8]) -> Result<(), String> {
             blocks: vec![
                 Block::Markdown(md.to_string()),
                 Block::Pre(md.to_string()),
-                Block::Details { summary: md.to_string(), open: false, blocks: vec![Block::Markdown(md.to_string())] },
+                Block::Details {
+                    summary: md.to_string(),
+                    open: false,
+                    blocks: vec![Block::Markdown(md.to_string())],
+                },
             ],
         }],
     };
@@ -98,7 +147,12 @@ fn check(input: &[u8]) -> Result<(), String> {
     if e.contains(['<', '>', '"', '\'']) {
         return Err(format!("escape leaves markup in {e:?}"));
     }
-    let back = e.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&");
+    let back = e
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
     if back != md {
         return Err(format!("escape does not undo: {e:?}"));
     }
@@ -106,10 +160,46 @@ fn check(input: &[u8]) -> Result<(), String> {
 }
 
 const DICT: &[&str] = &[
-    "<script>alert(1)</script>", "<SCRIPT", "<img src=x onerror=alert(1)>", "<iframe", "<!--", "-->", "<![CDATA[", "</p>",
-    "[x](javascript:alert(1))", "[x](JaVaScRiPt:alert(1))", "![i](http://example.com/a.png)", "![i](data:image/png;base64,AA)",
-    "[x]: javascript:alert(1)\n", "<javascript:alert(1)>", "<http://a.b>", "`", "```\n", "|", "| --- |", "\n", "\n\n", "> ",
-    "- ", "1. ", "# ", "*", "_", "~~", "&lt;", "&#60;", "&", "\\<", "\"", "'", "\u{0}", "](", ")", "[", "]", " \"title\"",
+    "<script>alert(1)</script>",
+    "<SCRIPT",
+    "<img src=x onerror=alert(1)>",
+    "<iframe",
+    "<!--",
+    "-->",
+    "<![CDATA[",
+    "</p>",
+    "[x](javascript:alert(1))",
+    "[x](JaVaScRiPt:alert(1))",
+    "![i](http://example.com/a.png)",
+    "![i](data:image/png;base64,AA)",
+    "[x]: javascript:alert(1)\n",
+    "<javascript:alert(1)>",
+    "<http://a.b>",
+    "`",
+    "```\n",
+    "|",
+    "| --- |",
+    "\n",
+    "\n\n",
+    "> ",
+    "- ",
+    "1. ",
+    "# ",
+    "*",
+    "_",
+    "~~",
+    "&lt;",
+    "&#60;",
+    "&",
+    "\\<",
+    "\"",
+    "'",
+    "\u{0}",
+    "](",
+    ")",
+    "[",
+    "]",
+    " \"title\"",
 ];
 
 fn generate(rng: &mut StdRng) -> Vec<u8> {

@@ -62,7 +62,8 @@ fn check(input: &[u8]) -> Result<(), String> {
         }
     }
     let json = inv.to_json();
-    let back: Inventory = serde_json::from_str(&json).map_err(|e| format!("JSON does not parse back: {e}"))?;
+    let back: Inventory =
+        serde_json::from_str(&json).map_err(|e| format!("JSON does not parse back: {e}"))?;
     if back != inv {
         return Err("JSON parses back to a different inventory".into());
     }
@@ -74,9 +75,40 @@ fn check(input: &[u8]) -> Result<(), String> {
 }
 
 const DICT: &[&str] = &[
-    ",", "\n", "\r\n", "\"", "|", "\\|", "---", "| --- |", ":---:", "# ", "```", "{", "}", "[", "]", ":", "\"model\"",
-    "\"tokens_per_second\"", "\"ttft_ms\"", "model,tok_s,ttft_ms\n", "1e308", "-0", "NaN", "inf", "1.5e-7", "\u{feff}",
-    "\u{0}", "\u{1b}[31m", "\t", "<script>", "2026-01-02 03:04:05", "%", "ms", "tok/s",
+    ",",
+    "\n",
+    "\r\n",
+    "\"",
+    "|",
+    "\\|",
+    "---",
+    "| --- |",
+    ":---:",
+    "# ",
+    "```",
+    "{",
+    "}",
+    "[",
+    "]",
+    ":",
+    "\"model\"",
+    "\"tokens_per_second\"",
+    "\"ttft_ms\"",
+    "model,tok_s,ttft_ms\n",
+    "1e308",
+    "-0",
+    "NaN",
+    "inf",
+    "1.5e-7",
+    "\u{feff}",
+    "\u{0}",
+    "\u{1b}[31m",
+    "\t",
+    "<script>",
+    "2026-01-02 03:04:05",
+    "%",
+    "ms",
+    "tok/s",
 ];
 
 fn generate(rng: &mut StdRng) -> Vec<u8> {
@@ -91,11 +123,13 @@ fn generate(rng: &mut StdRng) -> Vec<u8> {
     let mut s = String::new();
     match rng.random_range(0..3) {
         0 => {
-            let head: Vec<String> = (0..cols).map(|_| fuzz::words(rng, &["model", "tok_s", "ttft_ms", "ctx"], 1)).collect();
+            let head: Vec<String> =
+                (0..cols).map(|_| fuzz::words(rng, &["model", "tok_s", "ttft_ms", "ctx"], 1)).collect();
             s += &head.join(",");
             for _ in 0..rows {
                 s.push('\n');
-                let row: Vec<String> = (0..rng.random_range(cols.saturating_sub(1)..cols + 2)).map(|_| num(rng)).collect();
+                let row: Vec<String> =
+                    (0..rng.random_range(cols.saturating_sub(1)..cols + 2)).map(|_| num(rng)).collect();
                 s += &row.join(",");
             }
         }

@@ -39,7 +39,8 @@ fn parse(body: &[u8], cuts: &[usize], mut parser: impl LineParser) -> Result<Out
     };
     let mut rec = CallRecorder::start(BackendKind::Ollama, "http://127.0.0.1:1", &req);
     let sunk = Mutex::new(Vec::new());
-    let sink = |t: crate::backend::TokenChunk<'_>| sunk.lock().unwrap().push((t.text.to_string(), t.thinking));
+    let sink =
+        |t: crate::backend::TokenChunk<'_>| sunk.lock().unwrap().push((t.text.to_string(), t.thinking));
     let mut lines = LineBuffer::default();
     let mut result = None;
     let mut from = 0;
@@ -151,7 +152,9 @@ fn generate(rng: &mut StdRng) -> Vec<u8> {
         let tok = serde_json::to_string(&fuzz::words(rng, &["a", " b", "é", "\"", "\\", "\n"], 4)).unwrap();
         let line = match (sse, rng.random_range(0..6)) {
             (false, 0) => format!("{{\"response\":{tok},\"done\":false}}"),
-            (false, 1) => format!("{{\"message\":{{\"role\":\"assistant\",\"content\":{tok}}},\"done\":false}}"),
+            (false, 1) => {
+                format!("{{\"message\":{{\"role\":\"assistant\",\"content\":{tok}}},\"done\":false}}")
+            }
             (false, 2) => format!("{{\"thinking\":{tok},\"done\":false}}"),
             (false, 3) => "{\"error\":\"out of memory\"}".into(),
             (false, _) => format!(
