@@ -39,6 +39,24 @@ pub struct Target {
     pub max_len: usize,
 }
 
+/// A target's two tests: `replay` runs its corpus on every `cargo test`; the ignored `fuzz` is
+/// the timed run `scripts/fuzz.sh` starts (`cargo test … -- --ignored --exact <path>::fuzz`).
+#[macro_export]
+macro_rules! fuzz_tests {
+    ($target:expr) => {
+        #[test]
+        fn replay() {
+            $crate::fuzz::replay(&$target);
+        }
+
+        #[test]
+        #[ignore = "a timed fuzz run: scripts/fuzz.sh"]
+        fn fuzz() {
+            $crate::fuzz::run(&$target);
+        }
+    };
+}
+
 /// `testdata/fuzz/<name>/` at the workspace root.
 pub fn corpus_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/fuzz").join(name)
@@ -197,7 +215,7 @@ fn save(name: &str, n: usize, input: &[u8]) -> PathBuf {
     path
 }
 
-/// Up to `n` pieces of `s` chosen from the dictionary and random text, for generators.
+/// Up to `n` pieces of text, each a dictionary entry or a few random characters (generators).
 pub fn words(rng: &mut StdRng, dict: &[&str], n: usize) -> String {
     let mut s = String::new();
     for _ in 0..rng.random_range(0..=n) {

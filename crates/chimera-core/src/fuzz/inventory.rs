@@ -162,13 +162,4 @@ fn generate(rng: &mut StdRng) -> Vec<u8> {
 
 const TARGET: Target = Target { name: "inventory", check, generate, dict: DICT, max_len: 16 << 10 };
 
-#[test]
-fn replay() {
-    fuzz::replay(&TARGET);
-}
-
-#[test]
-#[ignore = "a timed fuzz run: scripts/fuzz.sh"]
-fn fuzz() {
-    fuzz::run(&TARGET);
-}
+chimera_testkit::fuzz_tests!(TARGET);
