@@ -60,6 +60,10 @@
 //! # }
 //! ```
 //! Unknown models get Ollama's `404 {"error":"model \"x\" not found, try pulling it first"}`.
+//!
+//! # Fuzzing
+//! [`fuzz`] runs fuzz targets on stable Rust: their corpora as ordinary tests, and timed runs
+//! that save what they find (`scripts/fuzz.sh`; RELIABILITY.md).
 
 mod child;
 mod fake_ollama;
