@@ -17,8 +17,8 @@ use crate::exit::Exit;
 /// mimalloc instead of the system allocator: `chimera inventory` allocates and frees many small
 /// values on several threads, and with glibc's malloc it took 1.6x the CPU time (BENCHMARKS.md,
 /// "Inventory", with and without). Built without transparent huge pages (`no_thp`): with them
-/// the inventory's peak RSS grew with file contents and was ~25 % higher (BENCHMARKS.md, same
-/// section). llama.cpp's own C++ allocations are not affected.
+/// the inventory's peak RSS was 25–40 % higher and no faster (BENCHMARKS.md, "Near-idle
+/// re-run and the allocator's huge pages"). llama.cpp's own C++ allocations are not affected.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -60,5 +60,25 @@ async fn keep_alive_loads_unloads_and_expires() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(gone, "model unloaded after keep_alive expired");
+
+    // keep_alive past what the clock holds (1e19 s fits a Duration, not an Instant): kept like
+    // "forever", and the requests after it are served (they panicked at `Instant + Duration`).
+    for keep in [json!(1e19), json!("2562047788015215h")] {
+        let v = post(
+            &url,
+            json!({"model": "gemma3:270m", "prompt": "Hi", "stream": false, "keep_alive": keep,
+            "options": {"num_predict": 2, "num_ctx": 256}}),
+        )
+        .await;
+        assert_eq!(v["done"], true, "{v}");
+        let v = post(
+            &url,
+            json!({"model": "gemma3:270m", "prompt": "Hi", "stream": false,
+            "options": {"num_predict": 2, "num_ctx": 256}}),
+        )
+        .await;
+        assert_eq!(v["done"], true, "{v}");
+        assert_eq!(ps(&url).await.len(), 1);
+    }
     h.shutdown().await.unwrap();
 }

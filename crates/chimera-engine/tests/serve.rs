@@ -102,6 +102,32 @@ async fn ollama_api_on_the_real_model() {
     assert_eq!(st, 200);
     assert_eq!(show["details"]["quantization_level"], "Q4_K_M");
 
+    // A prompt longer than num_ctx is cut to fit (the first token and the most recent ones),
+    // and the final object says so with how many tokens were dropped.
+    let long = "word ".repeat(300);
+    let (st, a) = post(
+        &url,
+        "/api/generate",
+        json!({"model": "gemma3:270m", "prompt": long, "stream": false, "options": opts(4)}),
+    )
+    .await;
+    assert_eq!(st, 200, "{a}");
+    assert_eq!((a["prompt_truncated"].clone(), a["prompt_tokens_dropped"].clone()), (json!(false), json!(0)));
+    let total = a["prompt_eval_count"].as_u64().unwrap() + a["prompt_cached_count"].as_u64().unwrap();
+    assert!(total > 200 && total < 508, "{total} prompt tokens should fit 512 - 4");
+    let small = json!({"num_predict": 4, "temperature": 0, "seed": 1, "num_ctx": 128});
+    let (st, b) = post(
+        &url,
+        "/api/generate",
+        json!({"model": "gemma3:270m", "prompt": long, "stream": false, "options": small}),
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["prompt_truncated"], true, "{b}");
+    let kept = b["prompt_eval_count"].as_u64().unwrap() + b["prompt_cached_count"].as_u64().unwrap();
+    assert_eq!(kept, 128 - 4, "num_ctx minus the num_predict reserved for the answer");
+    assert_eq!(b["prompt_tokens_dropped"], json!(total - kept), "{b}");
+
     // errors in Ollama's shape
     let (st, e) = post(&url, "/api/generate", json!({"model": "nope:1b", "prompt": "x"})).await;
     assert_eq!((st, e["error"].is_string()), (404, true), "{e}");

@@ -55,6 +55,8 @@ pub struct Outcome {
     pub done_reason: DoneReason,
     /// The prompt did not fit the slot's context and was cut (BOS + its most recent tokens).
     pub prompt_truncated: bool,
+    /// How many prompt tokens were cut (0 when the prompt fitted).
+    pub prompt_dropped: u64,
     /// The slot's context size (num_ctx).
     pub n_ctx: u32,
 }

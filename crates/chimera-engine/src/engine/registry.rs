@@ -236,8 +236,13 @@ impl Registry {
                 e.expires_at = None;
             }
             KeepAlive::For(d) => {
-                e.expires = Some(Instant::now() + d);
-                e.expires_at = chrono::Duration::from_std(d).ok().map(|d| Utc::now() + d);
+                // A time past what the clocks can hold (keep_alive 1e19) keeps the model as
+                // "forever" does: never a panic on request input.
+                e.expires = Instant::now().checked_add(d);
+                e.expires_at = e
+                    .expires
+                    .and_then(|_| chrono::Duration::from_std(d).ok())
+                    .and_then(|d| Utc::now().checked_add_signed(d));
             }
         }
         if keep == KeepAlive::For(Duration::ZERO) {

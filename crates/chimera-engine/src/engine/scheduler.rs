@@ -228,7 +228,9 @@ impl<'m> Worker<'m> {
         }
         let l = self.loaded.as_mut().expect("admit loads first");
         let n_ctx = l.key.n_ctx_slot;
-        let (prompt, truncated) = plan::fit_prompt(tokens, n_ctx, req.job.options.num_predict.unwrap_or(-1));
+        let n_tokens = tokens.len();
+        let (prompt, _) = plan::fit_prompt(tokens, n_ctx, req.job.options.num_predict.unwrap_or(-1));
+        let dropped = n_tokens - prompt.len();
         let free: Vec<usize> = (0..l.slots.len()).filter(|&i| l.slots[i].active.is_none()).collect();
         let candidates: Vec<Candidate> = free
             .iter()
@@ -255,7 +257,7 @@ impl<'m> Worker<'m> {
             req,
             prompt,
             cached,
-            truncated,
+            dropped,
             admitted: self.clock,
             sampler,
             n_ctx,

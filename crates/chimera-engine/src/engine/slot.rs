@@ -32,7 +32,8 @@ pub(crate) struct Active {
     pub prompt: Vec<LlamaToken>,
     /// Prompt tokens reused from the slot's cache.
     pub cached: usize,
-    pub truncated: bool,
+    /// Prompt tokens cut to fit the context (0: the whole prompt fitted).
+    pub dropped: usize,
     /// Order of admission (prompts are evaluated first come, first served).
     pub admitted: u64,
     sampler: LlamaSampler,
@@ -58,7 +59,7 @@ pub(crate) struct Start {
     pub req: Request,
     pub prompt: Vec<LlamaToken>,
     pub cached: usize,
-    pub truncated: bool,
+    pub dropped: usize,
     pub admitted: u64,
     pub sampler: LlamaSampler,
     pub n_ctx: u32,
@@ -73,7 +74,7 @@ impl Active {
         Active {
             prompt: s.prompt,
             cached: s.cached,
-            truncated: s.truncated,
+            dropped: s.dropped,
             admitted: s.admitted,
             sampler: s.sampler,
             stops,
@@ -169,7 +170,8 @@ impl Active {
                 prompt_cached_count: Some(self.cached as u64),
             },
             done_reason: reason,
-            prompt_truncated: self.truncated,
+            prompt_truncated: self.dropped > 0,
+            prompt_dropped: self.dropped as u64,
             n_ctx: self.n_ctx,
         }
     }

@@ -182,7 +182,8 @@ pub fn chunk(model: &str, chat: bool, text: &str, done: bool) -> Map<String, Val
 
 /// Add the final fields: done_reason, the timings in nanoseconds (`total_duration` = `total`,
 /// from the request's arrival), and chimera's extra fields `prompt_cached_count` (prompt tokens
-/// reused from the cache, not in `prompt_eval_count`) and `prompt_truncated`.
+/// reused from the cache, not in `prompt_eval_count`), `prompt_truncated` and
+/// `prompt_tokens_dropped` (how many prompt tokens were cut to fit num_ctx).
 pub fn finish(m: &mut Map<String, Value>, o: &Outcome, total: Duration) {
     let t = &o.timings;
     m.insert("done_reason".into(), json!(o.done_reason.as_str()));
@@ -201,6 +202,7 @@ pub fn finish(m: &mut Map<String, Value>, o: &Outcome, total: Duration) {
         }
     }
     m.insert("prompt_truncated".into(), json!(o.prompt_truncated));
+    m.insert("prompt_tokens_dropped".into(), json!(o.prompt_dropped));
 }
 
 /// One NDJSON line.
@@ -270,6 +272,7 @@ mod tests {
             },
             done_reason: DoneReason::Stop,
             prompt_truncated: false,
+            prompt_dropped: 0,
             n_ctx: 512,
         };
         finish(&mut m, &o, Duration::from_millis(2));
@@ -281,6 +284,7 @@ mod tests {
         assert_eq!(v["total_duration"], 2_000_000);
         assert_eq!(v["prompt_cached_count"], 7);
         assert_eq!(v["prompt_truncated"], false);
+        assert_eq!(v["prompt_tokens_dropped"], 0);
         assert!(v.get("load_duration").is_none());
     }
 }
