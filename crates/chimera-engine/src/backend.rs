@@ -11,7 +11,7 @@ use chimera_core::backend::{
     TokenSink,
 };
 
-use crate::engine::{self, KeepAlive, Registry};
+use crate::engine::{self, KeepAlive, LoadedModel, Registry};
 use crate::model::{self, ModelError};
 use crate::template;
 
@@ -70,11 +70,15 @@ impl EmbeddedBackend {
     /// Load the model now (instead of on the first call). Returns the load time (zero if it was
     /// already loaded).
     pub async fn preload(&self) -> Result<Duration, BackendError> {
+        self.load().await.map(|(_, d)| d)
+    }
+
+    /// The loaded model (loading it if needed) and the load time.
+    async fn load(&self) -> Result<(Arc<LoadedModel>, Duration), BackendError> {
         let path = self.path.clone();
-        let r =
-            tokio::task::spawn_blocking(move || Registry::global().get_or_load(&path).map(|(_, d)| d)).await;
+        let r = tokio::task::spawn_blocking(move || Registry::global().get_or_load(&path)).await;
         match r {
-            Ok(Ok(d)) => Ok(d),
+            Ok(Ok(m)) => Ok(m),
             Ok(Err(e)) => Err(BackendError::Engine(e.to_string())),
             Err(e) => Err(BackendError::Engine(format!("engine thread failed: {e}"))),
         }
@@ -119,7 +123,20 @@ impl EmbeddedBackend {
         let rendered = template::render(req);
         let job = engine::Job { prompt: rendered.text, stops: rendered.stops, options: req.options.clone() };
         let mut events = loop {
-            let load = self.preload().await?;
+            let (model, load) = self.load().await?;
+            // Before any context is built for it: a num_ctx the model or the memory cannot hold
+            // is refused (serve answers 400), never allocated.
+            if let Some(n) = req.options.num_ctx {
+                let slots = Registry::global().parallel(&self.path);
+                engine::check_num_ctx(
+                    n,
+                    model.model.n_ctx_train(),
+                    slots,
+                    model.kv_bytes_per_token,
+                    engine::mem_total(),
+                )
+                .map_err(BackendError::InvalidRequest)?;
+            }
             // The model may be unloaded between loading and submitting (keep_alive): load again.
             if let Some(rx) = Registry::global().submit(&self.path, job.clone(), load) {
                 break rx;

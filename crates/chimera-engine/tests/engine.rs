@@ -98,6 +98,11 @@ async fn stop_sequences_chat_template_and_truncation() {
     let r = e.generate(&GenRequest::generate("gemma3:270m", None, &long, o), &no_sink).await.unwrap();
     assert!(r.prompt_truncated);
     assert!(r.server.prompt_eval_count.unwrap() < 128);
+    // A num_ctx past the model's trained context is refused in-process too, never allocated.
+    let mut o = greedy(1);
+    o.num_ctx = Some(1_000_000);
+    let err = e.generate(&GenRequest::generate("gemma3:270m", None, "x", o), &no_sink).await.unwrap_err();
+    assert!(format!("{err:?}").contains("is over the 32768 tokens this model was trained with"), "{err:?}");
 }
 
 #[tokio::test]

@@ -133,6 +133,17 @@ async fn ollama_api_on_the_real_model() {
     assert_eq!((st, e["error"].is_string()), (404, true), "{e}");
     let (st, e) = post(&url, "/api/show", json!({"model": "nope:1b"})).await;
     assert_eq!(st, 404, "{e}");
+    // A num_ctx past the model's trained context is refused before any KV cache is allocated
+    // (1,000,000 took 14 GB and climbing).
+    let (st, e) = post(
+        &url,
+        "/api/generate",
+        json!({"model": "gemma3:270m", "prompt": "x", "options": {"num_ctx": 1_000_000, "num_predict": 1}}),
+    )
+    .await;
+    assert_eq!(st, 400, "{e}");
+    let msg = e["error"].as_str().unwrap();
+    assert!(msg.contains("num_ctx 1000000 is over the 32768 tokens this model was trained with"), "{msg}");
     let r = c.post(format!("{url}/api/chat")).body("{oops").send().await.unwrap();
     assert_eq!(r.status().as_u16(), 400);
     assert!(r.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("invalid request body"));

@@ -18,7 +18,7 @@ use llama_cpp_2::llama_backend::LlamaBackend;
 pub use budget::{Budget, BudgetGuard};
 pub use job::{DoneReason, Event, Job, Outcome};
 pub use keep_alive::{KeepAlive, parse_keep_alive};
-pub use plan::{LoadKey, default_parallel, kv_bytes_per_token};
+pub use plan::{LoadKey, check_num_ctx, default_parallel, kv_bytes_per_token};
 pub use registry::{ContextInfo, LoadedInfo, LoadedModel, Registry};
 
 /// Ollama's defaults, used when an option is unset.

@@ -63,6 +63,38 @@ pub fn default_parallel(cores: u32, kv_bytes_per_slot: u64, mem_total: Option<u6
     by_cores.min(by_memory).max(1)
 }
 
+/// Whether a request's `num_ctx` can run: at most the context the model was trained with, and a
+/// KV cache (`slots × num_ctx` tokens) within half of the machine's memory. The error says the
+/// largest value that would run, so one request can never drive the process out of memory.
+pub fn check_num_ctx(
+    num_ctx: u32,
+    n_ctx_train: u32,
+    slots: usize,
+    kv_bytes_per_token: u64,
+    mem_total: Option<u64>,
+) -> Result<(), String> {
+    if n_ctx_train > 0 && num_ctx > n_ctx_train {
+        return Err(format!(
+            "num_ctx {num_ctx} is over the {n_ctx_train} tokens this model was trained with; use num_ctx {n_ctx_train} or less"
+        ));
+    }
+    let per_ctx_token = (slots.max(1) as u64).saturating_mul(kv_bytes_per_token.max(1));
+    if let Some(mem) = mem_total {
+        let budget = mem / 2;
+        if u64::from(num_ctx).saturating_mul(per_ctx_token) > budget {
+            let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
+            return Err(format!(
+                "num_ctx {num_ctx} needs a {:.1} GiB KV cache for {} slot(s), over half of this machine's {:.1} GiB; use num_ctx {} or less (or fewer --parallel slots)",
+                gib(u64::from(num_ctx) * per_ctx_token),
+                slots.max(1),
+                gib(mem),
+                budget / per_ctx_token
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Keep the prompt within the slot's context: BOS plus the most recent tokens, leaving room to
 /// answer (`min(num_predict, n_ctx/2)`, or `n_ctx/4` when num_predict is unlimited). Returns the
 /// tokens kept and whether any were cut.
@@ -233,5 +265,20 @@ mod tests {
         assert_eq!(prompt_shares(1, &[100, 600, 50], 512), vec![100, 411, 0]);
         assert_eq!(prompt_shares(0, &[10, 20], 512), vec![10, 20]);
         assert_eq!(prompt_shares(4, &[10], 4), vec![0], "a full batch of decode tokens");
+    }
+
+    #[test]
+    fn num_ctx_is_capped_by_training_and_memory() {
+        const GIB: u64 = 1 << 30;
+        assert_eq!(check_num_ctx(32_768, 32_768, 4, 18_432, Some(24 * GIB)), Ok(()));
+        let e = check_num_ctx(200_000, 32_768, 4, 18_432, Some(24 * GIB)).unwrap_err();
+        assert!(e.starts_with("num_ctx 200000 is over the 32768 tokens"), "{e}");
+        assert!(e.ends_with("use num_ctx 32768 or less"), "{e}");
+        // 1 GiB of memory: half of it holds 512 MiB / (2 slots × 64 KiB) = 4,096 tokens.
+        assert_eq!(check_num_ctx(4_096, 131_072, 2, 64 << 10, Some(GIB)), Ok(()));
+        let e = check_num_ctx(4_097, 131_072, 2, 64 << 10, Some(GIB)).unwrap_err();
+        assert!(e.contains("over half of this machine's 1.0 GiB; use num_ctx 4096 or less"), "{e}");
+        // Unknown memory or training context: only what is known is checked.
+        assert_eq!(check_num_ctx(1_000_000, 0, 4, 18_432, None), Ok(()));
     }
 }

@@ -356,6 +356,16 @@ async fn run_call(st: Arc<AppState>, call: Result<wire::Call, BadRequest>, chat:
     if call.load_only {
         return load_only(&st, &call, chat).await;
     }
+    // A num_ctx past the model's trained context (read from the GGUF header) is a 400 before
+    // the stream starts; the engine checks it again, with the memory, before any allocation.
+    if let (Some(n), Some(trained)) =
+        (call.req.options.num_ctx, st.meta().await.and_then(|m| m.context_length))
+    {
+        let trained = u32::try_from(trained).unwrap_or(u32::MAX);
+        if let Err(m) = engine::check_num_ctx(n, trained, 1, 0, None) {
+            return error(StatusCode::BAD_REQUEST, format!("invalid request: {m}"));
+        }
+    }
     let model_name = call.req.model.clone();
     if !call.stream {
         let mut text = String::new();
