@@ -161,7 +161,9 @@ fn cut_to(b: &Block, room: usize) -> Option<(Block, usize)> {
 }
 
 fn render_block(b: &Block) -> String {
-    format!("### {}\n{}", b.title, fence(&b.body, "text"))
+    // Titles stand outside the fence: one built from artifact text (a metric's column name)
+    // must stay one line.
+    format!("### {}\n{}", crate::export::table::inline(&b.title), fence(&b.body, "text"))
 }
 
 /// The inventory and facts as prompt blocks, most important first by priority.

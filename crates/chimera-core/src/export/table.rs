@@ -22,6 +22,13 @@ pub struct Table {
 /// control character (a tab, an escape sequence's ESC) as one space. Backslashes right before a
 /// `|` are doubled: `a\|b` as `a\\|b` would end the cell after an escaped backslash (found
 /// by the `inventory` fuzz target in a model name).
+/// Artifact-derived text (file names, column names, reasons) made safe for one line of Markdown,
+/// a prompt or the terminal: every control character (newline, tab, ESC …) becomes a space, so
+/// a name can neither start a heading or a list item of its own nor send terminal escapes.
+pub fn inline(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
 pub fn cell(s: &str) -> String {
     let flat = s.replace("\r\n", " ");
     let mut out = String::with_capacity(flat.len());

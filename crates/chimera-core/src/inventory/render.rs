@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 
 use super::{FileEntry, FileKind, Inventory, ParseStatus, Severity};
-use crate::export::table::{Align::Left as L, Align::Right as R, Table};
+use crate::export::table::{Align::Left as L, Align::Right as R, Table, inline};
 use crate::facts::{fmt_group, fmt_num};
 
 /// Rows shown per long list in the Markdown report.
@@ -21,7 +21,7 @@ fn ts(t: Option<DateTime<Utc>>) -> String {
 /// One line per item (`  - …`), at most [`LIST_ROWS`], then how many `what` were left out.
 fn list<T>(o: &mut String, items: &[T], what: &str, line: impl Fn(&T) -> String) {
     for x in items.iter().take(LIST_ROWS) {
-        let _ = writeln!(o, "  - {}", line(x));
+        let _ = writeln!(o, "  - {}", inline(&line(x)));
     }
     if items.len() > LIST_ROWS {
         let _ = writeln!(o, "- … and {} more {what}", items.len() - LIST_ROWS);
@@ -37,7 +37,7 @@ pub fn data_summary(inv: &Inventory) -> String {
             inv.files.iter().filter(|f| f.kind == kind).map(|f| f.rel_path.as_str()).collect();
         let _ = writeln!(out, "\n{} Files ({})", kind.label(), files.len());
         for f in files.iter().take(5) {
-            let _ = writeln!(out, "  - {f}");
+            let _ = writeln!(out, "  - {}", inline(f));
         }
         if files.len() > 5 {
             let _ = writeln!(out, "  ... and {} more", files.len() - 5);
@@ -88,7 +88,7 @@ pub fn markdown(inv: &Inventory) -> String {
     let _ = writeln!(o, "## Directory coverage\n");
     for c in &inv.coverage {
         let state = if c.present { format!("present, {} files", c.files) } else { "MISSING".into() };
-        let _ = writeln!(o, "- `{}/` in `{}`: {state}", c.root, c.dir);
+        let _ = writeln!(o, "- `{}/` in `{}`: {state}", inline(&c.root), inline(&c.dir));
     }
     let mut folders =
         Table::new(&[("folder", L), ("files", R), ("csv", R), ("json", R), ("md", R), ("ignored", R)]);
