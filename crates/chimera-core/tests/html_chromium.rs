@@ -198,3 +198,34 @@ fn the_script_catches_console_errors() {
     let o = Command::new("bash").arg(script()).arg(&p).arg(d.path().join("bad.png")).output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Artifact text in an attached report (model and file names written as Markdown links and
+/// images) cannot make the page run script or fetch anything: no `javascript:` address and no
+/// remote `src` survive, and Chromium, given the page, logs no network attempt (the host does
+/// not resolve, so any fetch would log `ERR_NAME_NOT_RESOLVED`, which the script catches).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifact_links_and_images_never_run_or_load_in_chromium() {
+    let d = tempfile::tempdir().unwrap();
+    multi_dir(d.path()).await;
+    let evil = "# Agent notes\n\nModel [gemma3](javascript:alert(document.cookie)) and \
+                [data](data:text/html,<script>alert(1)</script>).\n\n\
+                ![pixel](http://tracker.invalid/p.png)\n";
+    std::fs::write(d.path().join("run_1/evil.md"), evil).unwrap();
+    let html = html::write_report(d.path(), "Multi").unwrap();
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("run_1/evil.md"), "the attached report is on the page");
+    assert!(!page.contains("javascript:") && !page.contains("data:text"), "a script address survived");
+    assert!(!page.contains("src=\"http"), "a remote image survived");
+    // The image became a plain link (allowed: it loads nothing until clicked).
+    assert!(page.contains("href=\"http://tracker.invalid/p.png\""), "the image's address is kept as a link");
+    if chromium() {
+        let png = html.with_extension("png");
+        let o = Command::new("bash").arg(script()).arg(&html).arg(&png).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "console error or network attempt:\n{stderr}");
+        let dom = std::fs::read_to_string(png.with_extension("dom.html")).unwrap();
+        assert!(!dom.contains("javascript:") && !dom.contains("data:text"), "in the rendered DOM");
+        assert!(!dom.contains("src=\"http"), "a remote image in the rendered DOM");
+        assert!(dom.contains("gemma3"), "the link's text is kept");
+    }
+}
