@@ -59,3 +59,22 @@ fn missing_model_says_how_to_install_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("absent.gguf") && err.contains("--model-path"), "{err}");
 }
+
+/// SIGTERM while a client holds a half-sent request: serve waits at most its shutdown deadline
+/// (10 s), and a second signal exits at once with 130. Before, it waited forever and ignored
+/// the second signal.
+#[test]
+fn a_second_signal_exits_at_once_while_a_half_sent_request_is_open() {
+    use std::io::Write as _;
+    let s = start();
+    let addr = s.url.trim_start_matches("http://").to_string();
+    let mut half = std::net::TcpStream::connect(&addr).unwrap();
+    half.write_all(b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Le").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = s.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(500));
+    // Still draining (the deadline is 10 s): the second signal ends it now.
+    let st = terminate(s);
+    assert_eq!(st.code(), Some(130), "{st:?}");
+}

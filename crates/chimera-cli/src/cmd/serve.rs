@@ -74,7 +74,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             cfg.host
         );
     }
-    let (model_path, queue) = (cfg.model_path.clone(), cfg.queue);
+    let (model_path, queue, deadline) = (cfg.model_path.clone(), cfg.queue, cfg.shutdown_deadline);
     let handle = serve::spawn(cfg).await?;
     let parallel = engine::Registry::global().parallel(&model_path);
     println!(
@@ -85,7 +85,16 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     );
     let _ = std::io::stdout().flush();
     shutdown_signal().await;
-    eprintln!("chimera serve: shutting down (finishing running requests)");
+    eprintln!(
+        "chimera serve: shutting down (finishing running requests for up to {} s; signal again to exit now)",
+        deadline.as_secs()
+    );
+    // A second signal exits at once, whatever is still running.
+    tokio::spawn(async {
+        shutdown_signal().await;
+        eprintln!("chimera serve: second signal, exiting now");
+        std::process::exit(Exit::Interrupted.code());
+    });
     handle.shutdown().await.context("the server stopped with an error")?;
     Ok(Exit::Ok)
 }

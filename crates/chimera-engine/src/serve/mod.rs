@@ -49,6 +49,11 @@ pub struct ServeConfig {
     pub keep_alive: KeepAlive,
     /// Load the model before accepting requests.
     pub preload: bool,
+    /// A connection that does not send a complete request head within this time — a half-sent
+    /// request, or an idle keep-alive connection — is closed.
+    pub header_timeout: Duration,
+    /// On shutdown, running requests get this long to finish; then every connection is closed.
+    pub shutdown_deadline: Duration,
 }
 
 impl ServeConfig {
@@ -64,6 +69,8 @@ impl ServeConfig {
             max_body_bytes: 10 * 1024 * 1024,
             keep_alive: KeepAlive::For(Duration::from_secs(engine::defaults::KEEP_ALIVE_SECS)),
             preload: false,
+            header_timeout: Duration::from_secs(30),
+            shutdown_deadline: Duration::from_secs(10),
         }
     }
 }
@@ -178,16 +185,61 @@ pub async fn spawn(config: ServeConfig) -> Result<ServeHandle, ServeError> {
             Registry::global().reap_expired();
         }
     });
+    let timeouts = (config.header_timeout, config.shutdown_deadline);
     let task = tokio::spawn(async move {
-        let r = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await;
+        let r = accept_loop(listener, app, stop_rx, timeouts).await;
         reaper.abort();
         r
     });
     Ok(ServeHandle { addr: local, stop: Some(stop_tx), task })
+}
+
+/// Serve connections until `stop` fires: each connection must send a complete request head
+/// within `header_timeout` (hyper's timer; this also ends idle keep-alive connections), and on
+/// stop, running requests get `deadline` to finish before every connection is dropped.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    mut stop: oneshot::Receiver<()>,
+    (header_timeout, deadline): (Duration, Duration),
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // HTTP/1 only (what Ollama clients speak): without the HTTP/2 sniffing read, the header
+    // timer also runs on a connection that sends nothing at all.
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => {
+                // An accept error (e.g. too many open files) concerns one connection: go on
+                // after a pause, so a persistent one does not spin.
+                let Ok((stream, _)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let svc = TowerToHyperService::new(app.clone());
+                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                let conn = graceful.watch(conn);
+                conns.spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            // Reap finished connection tasks as they end.
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(deadline, graceful.shutdown()).await.is_err() {
+        // Past the deadline: close whatever is still open (half-sent requests included).
+        conns.abort_all();
+    }
+    Ok(())
 }
 
 fn router(state: Arc<AppState>, max_body: usize) -> Router {
