@@ -97,19 +97,19 @@ pub fn check_num_ctx(
 
 /// Keep the prompt within the slot's context: BOS plus the most recent tokens, leaving room to
 /// answer (`min(num_predict, n_ctx/2)`, or `n_ctx/4` when num_predict is unlimited). Returns the
-/// tokens kept and whether any were cut.
-pub fn fit_prompt<T: Copy>(tokens: Vec<T>, n_ctx: u32, num_predict: i64) -> (Vec<T>, bool) {
+/// tokens kept and how many were cut.
+pub fn fit_prompt<T: Copy>(tokens: Vec<T>, n_ctx: u32, num_predict: i64) -> (Vec<T>, usize) {
     let n_ctx = n_ctx as usize;
     let reserve = if num_predict > 0 { num_predict as usize } else { n_ctx / 4 };
     let reserve = reserve.clamp(1, (n_ctx / 2).max(1));
     let limit = n_ctx.saturating_sub(reserve).max(2);
     if tokens.len() <= limit {
-        return (tokens, false);
+        return (tokens, 0);
     }
     let mut kept = Vec::with_capacity(limit);
     kept.push(tokens[0]);
     kept.extend_from_slice(&tokens[tokens.len() - (limit - 1)..]);
-    (kept, true)
+    (kept, tokens.len() - limit)
 }
 
 /// Tokens of a slot's cache a new prompt can reuse: their common prefix, but never the whole
@@ -216,12 +216,12 @@ mod tests {
     #[test]
     fn prompt_fitting_keeps_bos_and_tail() {
         let t: Vec<u32> = (0..100).collect();
-        let (kept, trunc) = fit_prompt(t.clone(), 64, 16);
-        assert!(trunc);
+        let (kept, cut) = fit_prompt(t.clone(), 64, 16);
+        assert!(cut > 0);
         assert_eq!(kept.len(), 48);
         assert_eq!((kept[0], kept[1], *kept.last().unwrap()), (0, 53, 99));
-        let (kept, trunc) = fit_prompt(t[..10].to_vec(), 64, 16);
-        assert!(!trunc);
+        let (kept, cut) = fit_prompt(t[..10].to_vec(), 64, 16);
+        assert!(cut == 0);
         assert_eq!(kept.len(), 10);
         // Unlimited num_predict reserves a quarter of the context.
         assert_eq!(fit_prompt(t, 64, -1).0.len(), 48);

@@ -228,9 +228,7 @@ impl<'m> Worker<'m> {
         }
         let l = self.loaded.as_mut().expect("admit loads first");
         let n_ctx = l.key.n_ctx_slot;
-        let n_tokens = tokens.len();
-        let (prompt, _) = plan::fit_prompt(tokens, n_ctx, req.job.options.num_predict.unwrap_or(-1));
-        let dropped = n_tokens - prompt.len();
+        let (prompt, dropped) = plan::fit_prompt(tokens, n_ctx, req.job.options.num_predict.unwrap_or(-1));
         let free: Vec<usize> = (0..l.slots.len()).filter(|&i| l.slots[i].active.is_none()).collect();
         let candidates: Vec<Candidate> = free
             .iter()
