@@ -54,10 +54,10 @@ start_chimera() { # $1 = parallel
   wait_ready /api/version
 }
 
-start_llama() { # $1 = parallel, $2 = context per slot (default 2048)
+start_llama() { # $1 = parallel, $2 = context per slot (default 2048), then extra llama-server flags
   local port; port=$(free_port)
   "$LLAMA_SERVER" -m "$MODEL" --alias gemma3:270m --host 127.0.0.1 --port "$port" -np "$1" -c $(( $1 * ${2:-2048} )) --kv-unified \
-    -t "$THREADS" -tb "$THREADS" -b 512 -ub 512 >"$OUT/llama-server.log" 2>&1 &
+    -t "$THREADS" -tb "$THREADS" -b 512 -ub 512 "${@:3}" >"$OUT/llama-server.log" 2>&1 &
   PID=$!; URL="http://127.0.0.1:$port"; API=llama; NAME=llama-server
   wait_ready /health
 }
@@ -130,6 +130,13 @@ for round in $(seq 2); do
   start_llama 4 4096
   "$CHIMERA" multi "$DATA" --agents-file "$OUT/agents.toml" --runs 1 --backend openai --url "$URL" --quiet \
     --out "$OUT/multi-llama-server-$round" >/dev/null 2>>"$OUT/multi.log" || true
+  stop
+  # The same without llama-server's host-memory prompt cache (--cache-ram, 8 GiB by default),
+  # which the embedded engine does not have: it keeps the solo phase's prompts for the
+  # concurrent phase, which then re-sends them (see BENCHMARKS.md).
+  start_llama 4 4096 --cache-ram 0
+  "$CHIMERA" multi "$DATA" --agents-file "$OUT/agents.toml" --runs 1 --backend openai --url "$URL" --quiet \
+    --out "$OUT/multi-llama-server-cache-ram-0-$round" >/dev/null 2>>"$OUT/multi.log" || true
   stop
 done
 for d in "$OUT"/multi-*; do

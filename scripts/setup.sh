@@ -8,7 +8,7 @@ want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
 need_apt=()
-for pkg in cmake clang libclang-dev; do
+for pkg in cmake clang libclang-dev gcc; do  # gcc: libgomp, llama.cpp's OpenMP threads
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ "$want_test" = 1 ]; then
