@@ -16,16 +16,17 @@ mod render;
 pub mod rollup;
 mod walk;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::facts::{FactSet, FactSetBuilder};
 
-pub use read::{FileReader, StdReader};
+pub use read::{Capped, FileReader, StdReader};
 pub use rollup::Rollup;
 
 /// Version of the JSON schema documented in docs/INVENTORY_SCHEMA.md.
@@ -389,7 +390,7 @@ pub fn collect_with(
         builder: FactSetBuilder::new(opts.max_facts, opts.max_groups),
         rollups: rollup::RollupBuilder::default(),
         families: BTreeSet::new(),
-        first_by_digest: HashMap::new(),
+        first_by_digest: FxHashMap::default(),
         files: Vec::with_capacity(walked.len()),
         problems,
     };
@@ -431,7 +432,7 @@ struct Fold {
     rollups: rollup::RollupBuilder,
     families: BTreeSet<&'static str>,
     /// SHA-256 → index in `files` of the first file with that content.
-    first_by_digest: HashMap<[u8; 32], usize>,
+    first_by_digest: FxHashMap<[u8; 32], usize>,
     files: Vec<FileEntry>,
     problems: Vec<Problem>,
 }
