@@ -11,27 +11,11 @@
 //! the sets still open are held.
 
 use rustc_hash::FxHashMap;
-use serde::{Deserialize, Serialize};
 
+use super::Rollup;
 use crate::facts::names::Classified;
 use crate::facts::{RawFact, RawFacts};
 use crate::stats::Running;
-
-/// One metric of one model over the whole corpus.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Rollup {
-    pub metric: String,
-    pub unit: String,
-    pub stat: String,
-    /// The model the data names beside the values; `None` when it names none.
-    pub model: Option<String>,
-    pub n: usize,
-    pub mean: f64,
-    /// Sample standard deviation; `None` when n < 2.
-    pub sd: Option<f64>,
-    pub min: f64,
-    pub max: f64,
-}
 
 /// One measurement: metric id, model id (0: none) and value.
 #[derive(Debug, Clone, Copy, PartialEq)]
