@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod bench;
 pub mod compare;
+pub mod inventory;
 pub mod multi;
 pub mod sweep;
 
@@ -153,7 +154,7 @@ mod tests {
             assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
         }
         // The inventory JSON names itself with the same string.
-        assert_eq!(Kind::Inventory.as_str(), crate::inventory::KIND);
-        assert_eq!(serde_json::to_value(Kind::Inventory).unwrap(), crate::inventory::KIND);
+        assert_eq!(Kind::Inventory.as_str(), inventory::KIND);
+        assert_eq!(serde_json::to_value(Kind::Inventory).unwrap(), inventory::KIND);
     }
 }

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use chimera_core::inventory::{
-    CollectOptions, FileEntry, FileKind, FileReader, Inventory, InventoryError, ParseStatus, Severity,
-    StdReader, collect, collect_with,
+    Capped, CollectOptions, FileEntry, FileKind, FileReader, Inventory, InventoryError, ParseStatus,
+    Severity, StdReader, collect, collect_with,
 };
 
 fn write(root: &Path, rel: &str, bytes: &[u8]) {
@@ -165,7 +165,7 @@ fn files_over_the_size_cap_are_skipped_with_the_flag_to_use() {
 struct Denying(&'static str);
 
 impl FileReader for Denying {
-    fn read_capped(&self, path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    fn read_capped(&self, path: &Path, cap: u64) -> std::io::Result<Capped> {
         if path.ends_with(self.0) {
             return Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
         }

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
 use regex::Regex;
 
-use super::rollup::Rollup;
+use super::Rollup;
 use super::walk::stem_of;
 use super::{
     CollectOptions, DayCount, FileEntry, FileKind, FileSet, FolderCount, Gaps, Inventory, Naming,

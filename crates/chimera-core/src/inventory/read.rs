@@ -17,10 +17,19 @@ impl FileMeta {
     }
 }
 
+/// A file opened by [`FileReader::read_capped`]: its size and time, and its bytes unless the
+/// size is over the cap (then it is not read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capped {
+    pub meta: FileMeta,
+    pub bytes: Option<Vec<u8>>,
+}
+
 /// Reads file bytes. The collector calls it from several threads.
 pub trait FileReader: Send + Sync {
-    /// Read at most `cap + 1` bytes of `path` (one more than the cap reveals an over-size file).
-    fn read_capped(&self, path: &Path, cap: u64) -> std::io::Result<Vec<u8>>;
+    /// Open `path`, take its size and time from the open file, and read at most `cap + 1`
+    /// bytes of it (one more than the cap reveals a file that grew past it while being read).
+    fn read_capped(&self, path: &Path, cap: u64) -> std::io::Result<Capped>;
 }
 
 /// The real file system.
@@ -28,12 +37,16 @@ pub trait FileReader: Send + Sync {
 pub struct StdReader;
 
 impl FileReader for StdReader {
-    fn read_capped(&self, path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    fn read_capped(&self, path: &Path, cap: u64) -> std::io::Result<Capped> {
         let f = std::fs::File::open(path)?;
-        let len = f.metadata().map_or(0, |m| m.len()).min(cap.saturating_add(1));
-        let mut buf = Vec::with_capacity(len as usize);
+        let m = f.metadata()?;
+        let meta = FileMeta { len: m.len(), modified: m.modified().ok() };
+        if meta.len > cap {
+            return Ok(Capped { meta, bytes: None });
+        }
+        let mut buf = Vec::with_capacity(meta.len.min(cap.saturating_add(1)) as usize);
         f.take(cap.saturating_add(1)).read_to_end(&mut buf)?;
-        Ok(buf)
+        Ok(Capped { meta, bytes: Some(buf) })
     }
 }
 

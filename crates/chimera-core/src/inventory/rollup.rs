@@ -10,29 +10,12 @@
 //! one run, so a twin set is complete once a path outside that run arrives: only the values of
 //! the sets still open are held.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
-use serde::{Deserialize, Serialize};
-
+use super::Rollup;
 use crate::facts::names::Classified;
 use crate::facts::{RawFact, RawFacts};
 use crate::stats::Running;
-
-/// One metric of one model over the whole corpus.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Rollup {
-    pub metric: String,
-    pub unit: String,
-    pub stat: String,
-    /// The model the data names beside the values; `None` when it names none.
-    pub model: Option<String>,
-    pub n: usize,
-    pub mean: f64,
-    /// Sample standard deviation; `None` when n < 2.
-    pub sd: Option<f64>,
-    pub min: f64,
-    pub max: f64,
-}
 
 /// One measurement: metric id, model id (0: none) and value.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,13 +35,13 @@ struct TwinSet {
 #[derive(Default)]
 pub struct RollupBuilder {
     /// Metric → (stat, unit, metric id) of each of its (metric, stat, unit) triples.
-    metric_ids: HashMap<String, Vec<(String, String, u32)>>,
+    metric_ids: FxHashMap<String, Vec<(String, String, u32)>>,
     /// (metric, stat, unit) of each metric id.
     metrics: Vec<(String, String, String)>,
     /// Model → model id (from 1; 0 is "no model"), and the models by id − 1.
-    model_ids: HashMap<String, u32>,
+    model_ids: FxHashMap<String, u32>,
     models: Vec<String>,
-    totals: HashMap<(u32, u32), Running>,
+    totals: FxHashMap<(u32, u32), Running>,
     /// Twin sets still open, each stem a prefix of the next one's.
     open: Vec<TwinSet>,
 }
@@ -149,7 +132,7 @@ impl RollupBuilder {
 /// metric and value (the earliest unmatched one), which takes the twin's model if it had none;
 /// samples without a match are new measurements.
 fn merge_twin(set: &mut Vec<Sample>, twin: Vec<Sample>) {
-    let mut earlier: HashMap<(u32, u64), Vec<usize>> = HashMap::new();
+    let mut earlier: FxHashMap<(u32, u64), Vec<usize>> = FxHashMap::default();
     for (i, s) in set.iter().enumerate().rev() {
         earlier.entry((s.metric, s.value.to_bits())).or_default().push(i);
     }

@@ -1,8 +1,10 @@
 //! CSV files (the `csv` crate: RFC 4180 quoting, rows of any length): the header names the
 //! measurements and the configuration columns; a row with a filled `error` cell gives no facts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{Cursor, SeekFrom};
+
+use rustc_hash::FxHashMap;
 
 use super::{Groups, Parsed};
 use crate::facts::{RawLoc, names};
@@ -38,7 +40,7 @@ pub(super) fn parse(p: &mut Parsed, text: String, kept: &mut Option<Reader>) {
     };
     let (mut first_ragged, mut excluded, mut groups) = (None, 0usize, Groups::default());
     // The configuration cells of a row, joined → its group (most rows repeat one).
-    let mut by_cells: HashMap<String, u32> = HashMap::new();
+    let mut by_cells: FxHashMap<String, u32> = FxHashMap::default();
     let mut key = String::new();
     while rdr.read_record(&mut rec).unwrap_or(false) {
         st.rows += 1;

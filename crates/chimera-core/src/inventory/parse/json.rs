@@ -7,9 +7,10 @@
 //! a document that hits it.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::{Groups, Parsed};
@@ -98,7 +99,7 @@ struct Key {
 #[derive(Default)]
 struct Walker {
     keys: Vec<Key>,
-    key_ids: HashMap<String, u32>,
+    key_ids: FxHashMap<String, u32>,
     groups: Groups,
     frames: Vec<Frame>,
     /// Frame of each fact pushed since the document began (its group is known at the end).

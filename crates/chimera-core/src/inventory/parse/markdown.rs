@@ -5,7 +5,9 @@
 //! `**0.165 s**`, `1,437 ± 75`, `489 (7.8%)`); `60/512/0.8`, `3 runs` or `-0.8% ❌` are not.
 //! Facts from tables are only as good as the header or row label naming them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 use super::{Groups, Parsed};
 use crate::facts::{RawLoc, names};
@@ -67,7 +69,7 @@ struct MdTable {
     classes: Vec<Option<u32>>,
     group_cols: Vec<(usize, &'static str)>,
     /// (column or row label, unit a cell states) → measurement.
-    with_unit: HashMap<(String, &'static str), Option<u32>>,
+    with_unit: FxHashMap<(String, &'static str), Option<u32>>,
 }
 
 impl MdTable {
@@ -84,7 +86,7 @@ impl MdTable {
         } else {
             headers.iter().enumerate().filter_map(|(i, h)| names::group_key(h).map(|k| (i, k))).collect()
         };
-        MdTable { headers, key_value, classes, group_cols, with_unit: HashMap::default() }
+        MdTable { headers, key_value, classes, group_cols, with_unit: FxHashMap::default() }
     }
 
     /// The measurement named by `name` (+ the cell's unit), registered once per table.

@@ -6,11 +6,12 @@ mod json;
 mod markdown;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
 use super::read::{FileMeta, FileReader};
@@ -35,7 +36,7 @@ pub struct Parsed {
     pub families: Vec<&'static str>,
     pub problems: Vec<Problem>,
     /// The worker's [`Scratch::names`] while the file is parsed.
-    names: HashMap<String, Option<Arc<names::Classified>>>,
+    names: FxHashMap<String, Option<Arc<names::Classified>>>,
 }
 
 /// What a worker keeps from file to file (given by the collector through rayon's `map_init`):
@@ -44,7 +45,7 @@ pub struct Parsed {
 #[derive(Default)]
 pub struct Scratch {
     csv: Option<csv::Reader>,
-    names: HashMap<String, Option<Arc<names::Classified>>>,
+    names: FxHashMap<String, Option<Arc<names::Classified>>>,
 }
 
 impl Parsed {
@@ -59,6 +60,11 @@ impl Parsed {
     fn failed(mut self, severity: Severity, reason: String) -> Parsed {
         self.fail(severity, reason);
         self
+    }
+
+    fn set_meta(&mut self, meta: FileMeta) {
+        self.entry.bytes = meta.len;
+        self.entry.modified = meta.modified.map(DateTime::<Utc>::from);
     }
 
     fn warn(&mut self, note: String) {
@@ -101,7 +107,7 @@ impl Parsed {
 /// Interns the configurations of one file in [`RawFacts::groups`].
 #[derive(Default)]
 struct Groups {
-    index: HashMap<BTreeMap<String, String>, u32>,
+    index: FxHashMap<BTreeMap<String, String>, u32>,
 }
 
 impl Groups {
@@ -127,7 +133,8 @@ fn parse_with(f: &WalkedFile, opts: &CollectOptions, reader: &dyn FileReader, s:
     let entry = FileEntry {
         rel_path: f.rel_path.clone(),
         kind: f.kind,
-        name_date: derive::name_date(&f.rel_path).map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string()),
+        // `YYYY-MM-DD HH:MM:SS` (names carry no fractions of a second).
+        name_date: derive::name_date(&f.rel_path).map(|d| d.to_string()),
         ..FileEntry::default()
     };
     let names = std::mem::take(&mut s.names);
@@ -137,34 +144,37 @@ fn parse_with(f: &WalkedFile, opts: &CollectOptions, reader: &dyn FileReader, s:
         ErrorKind::PermissionDenied => format!("permission denied: {e}; grant read access to include it"),
         _ => format!("cannot read: {e}"),
     };
-    let meta = match FileMeta::stat(&f.path) {
-        Ok(m) => m,
-        Err(e) if f.kind == FileKind::Ignored => {
-            return p.failed(Severity::Failed, format!("cannot read file metadata: {e}"));
-        }
-        Err(e) => {
-            return p.failed(Severity::Skipped, read_failure(e));
-        }
-    };
-    p.entry.bytes = meta.len;
-    p.entry.modified = meta.modified.map(DateTime::<Utc>::from);
     if f.kind == FileKind::Ignored {
+        match FileMeta::stat(&f.path) {
+            Ok(meta) => p.set_meta(meta),
+            Err(e) => return p.failed(Severity::Failed, format!("cannot read file metadata: {e}")),
+        }
         return p;
     }
-    if meta.len > opts.max_file_bytes {
-        let (len, cap) = (meta.len, opts.max_file_bytes);
-        let reason =
-            format!("{len} bytes is over the size cap of {cap} bytes; raise --max-file-bytes to include it");
-        return p.failed(Severity::Skipped, reason);
-    }
-    let bytes = match reader.read_capped(&f.path, opts.max_file_bytes) {
-        Ok(bytes) => bytes,
+    let cap = opts.max_file_bytes;
+    let bytes = match reader.read_capped(&f.path, cap) {
+        Ok(read::Capped { meta, bytes }) => {
+            p.set_meta(meta);
+            match bytes {
+                Some(bytes) => bytes,
+                None => {
+                    let reason = format!(
+                        "{} bytes is over the size cap of {cap} bytes; raise --max-file-bytes to include it",
+                        meta.len
+                    );
+                    return p.failed(Severity::Skipped, reason);
+                }
+            }
+        }
         Err(e) => {
+            // The size and time are still listed when only the reading is refused.
+            if let Ok(meta) = FileMeta::stat(&f.path) {
+                p.set_meta(meta);
+            }
             return p.failed(Severity::Skipped, read_failure(e));
         }
     };
-    if bytes.len() as u64 > opts.max_file_bytes {
-        let cap = opts.max_file_bytes;
+    if bytes.len() as u64 > cap {
         let reason =
             format!("grew past the size cap of {cap} bytes while being read; raise --max-file-bytes");
         return p.failed(Severity::Skipped, reason);
@@ -204,8 +214,12 @@ fn parse_with(f: &WalkedFile, opts: &CollectOptions, reader: &dyn FileReader, s:
     }
     p.entry.facts = p.facts.len();
     p.facts.summaries = p.facts.summarize();
+    let mut has_facts = vec![false; p.facts.metrics.len()];
+    for r in &p.facts.items {
+        has_facts[r.metric as usize] = true;
+    }
     let families: BTreeSet<&'static str> =
-        p.facts.items.iter().map(|r| p.facts.metrics[r.metric as usize].0.family).collect();
+        p.facts.metrics.iter().zip(has_facts).filter(|(_, has)| *has).map(|((c, _), _)| c.family).collect();
     p.families = families.into_iter().collect();
     p
 }
