@@ -17,6 +17,7 @@ mod fuzz;
 pub mod grounding;
 pub mod html;
 pub mod inventory;
+pub mod latency;
 pub mod load;
 pub mod manifest;
 pub mod metrics;

@@ -45,6 +45,27 @@ pub fn percentile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]))
 }
 
+/// The p50, p90 and p99 of a sample (type 7, as [`percentile_sorted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub n: usize,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+}
+
+/// p50 / p90 / p99 of `xs`; non-finite values are dropped. `None` when nothing finite is left.
+pub fn percentiles(xs: &[f64]) -> Option<Percentiles> {
+    let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    Some(Percentiles {
+        n: v.len(),
+        p50: percentile_sorted(&v, 50.0)?,
+        p90: percentile_sorted(&v, 90.0)?,
+        p99: percentile_sorted(&v, 99.0)?,
+    })
+}
+
 /// Summarise a sample; non-finite values are dropped. `None` when nothing finite is left.
 pub fn summarize(xs: &[f64]) -> Option<Summary> {
     let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
@@ -172,6 +193,21 @@ mod tests {
         // type 7: h = 7 * 0.95 = 6.65 -> 7 + 0.65 * (9 - 7) = 8.3
         assert!((s.p95 - 8.3).abs() < 1e-12);
         assert!((s.cv.unwrap() - 2.138_089_935 / 5.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn percentiles_by_hand() {
+        // 10 20 30 40 50 (given unsorted): p50 = rank 2 = 30; p90: h = 4 · 0.9 = 3.6 → 40 + 0.6 · 10
+        // = 46; p99: h = 3.96 → 40 + 0.96 · 10 = 49.6.
+        let p = percentiles(&[50.0, 10.0, 40.0, 20.0, 30.0, f64::NAN]).unwrap();
+        assert_eq!(p.n, 5);
+        assert_eq!(p.p50, 30.0);
+        assert!((p.p90 - 46.0).abs() < 1e-12 && (p.p99 - 49.6).abs() < 1e-12, "{p:?}");
+        // two values 1 and 3: p50 = 2, p90 = 1 + 0.9 · 2 = 2.8, p99 = 2.98
+        let p = percentiles(&[3.0, 1.0]).unwrap();
+        assert!((p.p50 - 2.0).abs() < 1e-12 && (p.p90 - 2.8).abs() < 1e-12 && (p.p99 - 2.98).abs() < 1e-12);
+        assert_eq!(percentiles(&[7.0]).map(|p| (p.p50, p.p90, p.p99)), Some((7.0, 7.0, 7.0)));
+        assert!(percentiles(&[]).is_none());
     }
 
     #[test]

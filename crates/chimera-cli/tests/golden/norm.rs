@@ -74,6 +74,16 @@ pub const BENCH_CLIENT_ROWS: &[&str] = &["TTFT", "Workflow wall time"];
 /// Markdown table columns (by header) whose cells are client-measured or derived from it.
 pub const MD_COLUMNS: &[(&str, Mask)] = &[
     ("TTFT ms", Mask::Nums),
+    ("first visible ms", Mask::Nums),
+    ("ITL p50 ms", Mask::Nums),
+    ("ITL p90 ms", Mask::Nums),
+    ("ITL p99 ms", Mask::Nums),
+    ("TPOT ms", Mask::Nums),
+    ("TTFT p50 / p90 / p99 ms", Mask::Nums),
+    ("first visible p50 / p90 / p99 ms", Mask::Nums),
+    ("ITL p50 / p90 / p99 ms", Mask::Nums),
+    ("TPOT p50 / p90 / p99 ms", Mask::Nums),
+    ("e2e p50 / p90 / p99 ms", Mask::Nums),
     ("client chunks/s", Mask::Nums),
     ("e2e ms", Mask::Nums),
     ("wall s", Mask::Nums),

@@ -12,6 +12,7 @@ use crate::export::table::{Align, Table};
 use crate::export::{ExportError, Exporter};
 use crate::grounding::{Grounding, Verdict};
 use crate::inventory::Inventory;
+use crate::latency::CallSamples;
 use crate::manifest::Manifest;
 use crate::metrics::{FORMULAS_MD, ns_to_ms};
 use crate::prompt::fence;
@@ -84,6 +85,8 @@ struct View<'a> {
     facts: String,
     grounding: Option<GroundingView>,
     calls: String,
+    latency_calls: String,
+    latency_all: String,
     prompts: Vec<String>,
     formulas: &'static str,
     manifest: ManifestView<'a>,
@@ -197,6 +200,11 @@ fn prompt_tokens_cell(t: &crate::backend::ServerTimings) -> String {
     }
 }
 
+/// The calls, each named by its kind (the workflow stage or step that made it).
+fn named_calls(out: &AgentOutcome) -> impl Iterator<Item = (String, &CallRecord)> {
+    out.call_stages.iter().map(ToString::to_string).zip(&out.calls)
+}
+
 fn prompts(out: &AgentOutcome) -> Vec<String> {
     let list = |v: &[String]| if v.is_empty() { "nothing".to_string() } else { v.join(", ") };
     out.prompts
@@ -264,6 +272,11 @@ impl Exporter<AgentReport<'_>> for Markdown {
             facts: facts(r.inventory),
             grounding: out.grounding.as_ref().map(grounding),
             calls: calls(out),
+            latency_calls: super::latency::per_call_table(named_calls(out)),
+            latency_all: super::latency::distribution_table(
+                [("all calls".to_string(), &CallSamples::of_calls(&out.calls).stats())],
+                "calls of",
+            ),
             prompts: prompts(out),
             formulas: FORMULAS_MD,
             manifest: ManifestView::of(manifest),
