@@ -55,6 +55,7 @@ fn sample(run: usize, tok_s: f64, ttft: f64) -> RunSample {
         load_ms: Some(0.0),
         prompt_eval_ms: Some(20.0),
         eval_ms: Some(900.0),
+        latency: None,
     }
 }
 
