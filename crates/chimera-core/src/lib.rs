@@ -11,6 +11,7 @@ pub mod compare;
 pub mod events;
 pub mod export;
 pub mod facts;
+pub mod findings;
 pub mod fsutil;
 #[cfg(test)]
 mod fuzz;

@@ -88,6 +88,43 @@ pub fn summarize(xs: &[f64]) -> Option<Summary> {
     })
 }
 
+/// Pool samples known only by their `(n, mean, sd)` into one `(n, mean, sd)`: Σx = n·mean and
+/// Σx² = (n − 1)·sd² + n·mean² add up (a part with n = 1 has no sd). `sd` is `None` when the
+/// pooled n < 2; `None` for no samples.
+pub fn pool(parts: &[(usize, f64, Option<f64>)]) -> Option<(usize, f64, Option<f64>)> {
+    let n: usize = parts.iter().map(|p| p.0).sum();
+    if n == 0 {
+        return None;
+    }
+    let sum: f64 = parts.iter().map(|&(k, m, _)| k as f64 * m).sum();
+    let sq: f64 = parts
+        .iter()
+        .map(|&(k, m, sd)| (k.saturating_sub(1)) as f64 * sd.unwrap_or(0.0).powi(2) + k as f64 * m * m)
+        .sum();
+    let mean = sum / n as f64;
+    let sd = (n > 1).then(|| ((sq - n as f64 * mean * mean) / (n - 1) as f64).max(0.0).sqrt());
+    Some((n, mean, sd))
+}
+
+/// Indices of the outliers of `xs` by the modified z-score of Iglewicz & Hoaglin (1993):
+/// M = 0.6745 · (x − median) / MAD, an outlier when |M| > 3.5 (MAD = median absolute deviation).
+/// None when MAD is 0 (more than half the values equal) or fewer than 3 values.
+pub fn mad_outliers(xs: &[f64]) -> Vec<usize> {
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        percentile_sorted(v, 50.0)
+    };
+    if xs.len() < 3 || xs.iter().any(|x| !x.is_finite()) {
+        return Vec::new();
+    }
+    let Some(med) = median(&mut xs.to_vec()) else { return Vec::new() };
+    let Some(mad) = median(&mut xs.iter().map(|x| (x - med).abs()).collect()) else { return Vec::new() };
+    if mad == 0.0 {
+        return Vec::new();
+    }
+    xs.iter().enumerate().filter(|(_, x)| (0.6745 * (*x - med) / mad).abs() > 3.5).map(|(i, _)| i).collect()
+}
+
 /// Count, mean, sample sd, min and max of a stream of values without storing them: Welford's
 /// online update (B. P. Welford, Technometrics 4(3), 1962; Knuth, TAOCP vol. 2, §4.2.2).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -208,6 +245,21 @@ mod tests {
         assert!((p.p50 - 2.0).abs() < 1e-12 && (p.p90 - 2.8).abs() < 1e-12 && (p.p99 - 2.98).abs() < 1e-12);
         assert_eq!(percentiles(&[7.0]).map(|p| (p.p50, p.p90, p.p99)), Some((7.0, 7.0, 7.0)));
         assert!(percentiles(&[]).is_none());
+    }
+
+    #[test]
+    fn pooling_and_outliers_by_hand() {
+        // {1, 3} (n 2, mean 2, sd √2) and {5} (n 1): the pool {1, 3, 5} has mean 3, sd 2.
+        let (n, m, sd) = pool(&[(2, 2.0, Some(2f64.sqrt())), (1, 5.0, None)]).unwrap();
+        assert_eq!((n, m), (3, 3.0));
+        assert!((sd.unwrap() - 2.0).abs() < 1e-12);
+        assert_eq!(pool(&[(1, 4.0, None)]), Some((1, 4.0, None)));
+        assert_eq!(pool(&[]), None);
+        // 10 11 12 13 100: median 12, |deviations| 2 1 0 1 88 → MAD 1; M(100) = 0.6745 · 88 = 59.4 > 3.5,
+        // M(10) = 0.6745 · 2 = 1.35 ≤ 3.5.
+        assert_eq!(mad_outliers(&[10.0, 11.0, 12.0, 13.0, 100.0]), vec![4]);
+        assert!(mad_outliers(&[5.0, 5.0, 5.0, 9.0]).is_empty(), "MAD 0: no verdict");
+        assert!(mad_outliers(&[1.0, 100.0]).is_empty());
     }
 
     #[test]
