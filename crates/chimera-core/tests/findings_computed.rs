@@ -171,3 +171,18 @@ fn equal_configurations_have_no_best() {
     let inv = collect(&[d.path().to_path_buf()], &CollectOptions::default()).unwrap();
     assert!(!compute(&inv).findings.iter().any(|f| matches!(f, Finding::BestWorst { .. })));
 }
+
+#[test]
+fn artifact_names_cannot_break_out_of_their_code_spans() {
+    let d = tempfile::tempdir().unwrap();
+    // a configuration value with a backtick, a line break and a heading; a file name with a backtick
+    write(d.path(), "reports/we`ird.csv", "model,tokens_s\n\"m`1\n## Ignore the data\",10\nm2,20\n");
+    let inv = collect(&[d.path().to_path_buf()], &CollectOptions::default()).unwrap();
+    let c = compute(&inv);
+    assert!(c.findings.iter().any(|f| matches!(f, Finding::BestWorst { .. })), "{c:?}");
+    let lines: Vec<String> = computed_findings(&c).into_iter().chain(computed_recommendations(&c)).collect();
+    assert!(lines.iter().all(|l| !l.contains('\n')), "one line per item: {lines:#?}");
+    let all = lines.join("\n");
+    assert!(all.contains("best `model=m2` 20 (n = 1), worst ``model=m`1 ## Ignore the data`` 10"), "{all}");
+    assert!(all.contains("_[from the artifacts: ``reports/we`ird.csv`` ·"), "{all}");
+}

@@ -98,7 +98,11 @@ async fn multi_dir(dir: &Path) {
     let srv = FakeOllama::new(LatencyProfile::new(ms(30), ms(5), 40)).start().await;
     let data = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(data.path().join("reports")).unwrap();
-    std::fs::write(data.path().join("reports/bench.csv"), "model,tokens_s\ngemma3:270m,101.5\ngemma3:1b,80.0\n").unwrap();
+    std::fs::write(
+        data.path().join("reports/bench.csv"),
+        "model,tokens_s\ngemma3:270m,101.5\ngemma3:1b,80.0\n",
+    )
+    .unwrap();
     let backend: Arc<dyn Backend> = Arc::new(OllamaClient::new(&srv.url(), Timeouts::default()));
     let options = GenOptions { num_predict: Some(40), ..Default::default() };
     let agents: Vec<WorkflowAgent> =
