@@ -11,12 +11,14 @@ pub mod compare;
 pub mod events;
 pub mod export;
 pub mod facts;
+pub mod findings;
 pub mod fsutil;
 #[cfg(test)]
 mod fuzz;
 pub mod grounding;
 pub mod html;
 pub mod inventory;
+pub mod latency;
 pub mod load;
 pub mod manifest;
 pub mod metrics;

@@ -10,6 +10,10 @@ pub const FORMULAS_MD: &str = "\
 - **Load / Prompt Eval / Eval Duration** = the server's `load_duration`, `prompt_eval_duration`, `eval_duration` (ns → ms).
 - **Prompt truncated** = as reported by the server (embedded engine, `chimera serve`), else prompt_eval_count ≥ num_ctx.
 - **Cached prompt tokens** = prompt tokens the server reused from its prompt cache (not in prompt_eval_count), shown as `(+N cached)`.
+- **First visible token** = arrival of the first non-empty *visible* content chunk − request sent (thinking tokens excluded), client clock, ms.
+- **TPOT** (time per output token) = (E2E − TTFT) / (output tokens − 1), ms, for calls with at least 2 output tokens.
+- **Latency percentiles** (every report): p50 / p90 / p99 of TTFT, first visible token, TPOT and E2E over the completed calls (one sample per call) and of ITL over every gap of every call (pooled); a failed call is counted, not sampled.
+- **Cached share** = Σ cached prompt tokens / Σ (evaluated + cached prompt tokens), over the calls whose server reports its prompt cache; \"not reported\" when none does.
 - Aggregates: mean ± sample sd (sd only when n > 1), median, min…max, CV = sd / mean; percentiles by linear interpolation (type 7).";
 
 /// Server-side decode throughput in tokens/s: `eval_count / eval_duration`.
@@ -26,6 +30,17 @@ pub fn client_decode_rate(chunks: u64, first_ms: f64, last_ms: f64) -> Option<f6
 /// Inter-token latencies: consecutive differences of chunk arrival offsets.
 pub fn itl_ms(arrivals_ms: &[f64]) -> Vec<f64> {
     arrivals_ms.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+/// TPOT of one call: `(e2e − ttft) / (output_tokens − 1)`, ms; `None` below 2 output tokens.
+pub fn tpot_ms(e2e_ms: f64, ttft_ms: f64, output_tokens: u64) -> Option<f64> {
+    (output_tokens >= 2 && e2e_ms >= ttft_ms).then(|| (e2e_ms - ttft_ms) / (output_tokens - 1) as f64)
+}
+
+/// `cached / (evaluated + cached)`; `None` when both are 0.
+pub fn cached_share(evaluated: u64, cached: u64) -> Option<f64> {
+    let total = evaluated + cached;
+    (total > 0).then(|| cached as f64 / total as f64)
 }
 
 /// Nanoseconds to milliseconds.
@@ -45,5 +60,10 @@ mod tests {
         assert_eq!(client_decode_rate(1, 100.0, 100.0), None);
         assert_eq!(itl_ms(&[10.0, 15.0, 27.0]), vec![5.0, 12.0]);
         assert_eq!(ns_to_ms(1_500_000), 1.5);
+        // 1100 ms e2e, 100 ms TTFT, 11 tokens: 1000 ms over 10 gaps = 100 ms per token
+        assert_eq!(tpot_ms(1100.0, 100.0, 11), Some(100.0));
+        assert_eq!(tpot_ms(1100.0, 100.0, 1), None);
+        assert_eq!(cached_share(250, 750), Some(0.75));
+        assert_eq!(cached_share(0, 0), None);
     }
 }

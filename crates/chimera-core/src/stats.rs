@@ -45,6 +45,27 @@ pub fn percentile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]))
 }
 
+/// The p50, p90 and p99 of a sample (type 7, as [`percentile_sorted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub n: usize,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+}
+
+/// p50 / p90 / p99 of `xs`; non-finite values are dropped. `None` when nothing finite is left.
+pub fn percentiles(xs: &[f64]) -> Option<Percentiles> {
+    let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    Some(Percentiles {
+        n: v.len(),
+        p50: percentile_sorted(&v, 50.0)?,
+        p90: percentile_sorted(&v, 90.0)?,
+        p99: percentile_sorted(&v, 99.0)?,
+    })
+}
+
 /// Summarise a sample; non-finite values are dropped. `None` when nothing finite is left.
 pub fn summarize(xs: &[f64]) -> Option<Summary> {
     let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
@@ -65,6 +86,43 @@ pub fn summarize(xs: &[f64]) -> Option<Summary> {
         min: v[0],
         max: v[v.len() - 1],
     })
+}
+
+/// Pool samples known only by their `(n, mean, sd)` into one `(n, mean, sd)`: Σx = n·mean and
+/// Σx² = (n − 1)·sd² + n·mean² add up (a part with n = 1 has no sd). `sd` is `None` when the
+/// pooled n < 2; `None` for no samples.
+pub fn pool(parts: &[(usize, f64, Option<f64>)]) -> Option<(usize, f64, Option<f64>)> {
+    let n: usize = parts.iter().map(|p| p.0).sum();
+    if n == 0 {
+        return None;
+    }
+    let sum: f64 = parts.iter().map(|&(k, m, _)| k as f64 * m).sum();
+    let sq: f64 = parts
+        .iter()
+        .map(|&(k, m, sd)| (k.saturating_sub(1)) as f64 * sd.unwrap_or(0.0).powi(2) + k as f64 * m * m)
+        .sum();
+    let mean = sum / n as f64;
+    let sd = (n > 1).then(|| ((sq - n as f64 * mean * mean) / (n - 1) as f64).max(0.0).sqrt());
+    Some((n, mean, sd))
+}
+
+/// Indices of the outliers of `xs` by the modified z-score of Iglewicz & Hoaglin (1993):
+/// M = 0.6745 · (x − median) / MAD, an outlier when |M| > 3.5 (MAD = median absolute deviation).
+/// None when MAD is 0 (more than half the values equal) or fewer than 3 values.
+pub fn mad_outliers(xs: &[f64]) -> Vec<usize> {
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        percentile_sorted(v, 50.0)
+    };
+    if xs.len() < 3 || xs.iter().any(|x| !x.is_finite()) {
+        return Vec::new();
+    }
+    let Some(med) = median(&mut xs.to_vec()) else { return Vec::new() };
+    let Some(mad) = median(&mut xs.iter().map(|x| (x - med).abs()).collect()) else { return Vec::new() };
+    if mad == 0.0 {
+        return Vec::new();
+    }
+    xs.iter().enumerate().filter(|(_, x)| (0.6745 * (*x - med) / mad).abs() > 3.5).map(|(i, _)| i).collect()
 }
 
 /// Count, mean, sample sd, min and max of a stream of values without storing them: Welford's
@@ -172,6 +230,36 @@ mod tests {
         // type 7: h = 7 * 0.95 = 6.65 -> 7 + 0.65 * (9 - 7) = 8.3
         assert!((s.p95 - 8.3).abs() < 1e-12);
         assert!((s.cv.unwrap() - 2.138_089_935 / 5.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn percentiles_by_hand() {
+        // 10 20 30 40 50 (given unsorted): p50 = rank 2 = 30; p90: h = 4 · 0.9 = 3.6 → 40 + 0.6 · 10
+        // = 46; p99: h = 3.96 → 40 + 0.96 · 10 = 49.6.
+        let p = percentiles(&[50.0, 10.0, 40.0, 20.0, 30.0, f64::NAN]).unwrap();
+        assert_eq!(p.n, 5);
+        assert_eq!(p.p50, 30.0);
+        assert!((p.p90 - 46.0).abs() < 1e-12 && (p.p99 - 49.6).abs() < 1e-12, "{p:?}");
+        // two values 1 and 3: p50 = 2, p90 = 1 + 0.9 · 2 = 2.8, p99 = 2.98
+        let p = percentiles(&[3.0, 1.0]).unwrap();
+        assert!((p.p50 - 2.0).abs() < 1e-12 && (p.p90 - 2.8).abs() < 1e-12 && (p.p99 - 2.98).abs() < 1e-12);
+        assert_eq!(percentiles(&[7.0]).map(|p| (p.p50, p.p90, p.p99)), Some((7.0, 7.0, 7.0)));
+        assert!(percentiles(&[]).is_none());
+    }
+
+    #[test]
+    fn pooling_and_outliers_by_hand() {
+        // {1, 3} (n 2, mean 2, sd √2) and {5} (n 1): the pool {1, 3, 5} has mean 3, sd 2.
+        let (n, m, sd) = pool(&[(2, 2.0, Some(2f64.sqrt())), (1, 5.0, None)]).unwrap();
+        assert_eq!((n, m), (3, 3.0));
+        assert!((sd.unwrap() - 2.0).abs() < 1e-12);
+        assert_eq!(pool(&[(1, 4.0, None)]), Some((1, 4.0, None)));
+        assert_eq!(pool(&[]), None);
+        // 10 11 12 13 100: median 12, |deviations| 2 1 0 1 88 → MAD 1; M(100) = 0.6745 · 88 = 59.4 > 3.5,
+        // M(10) = 0.6745 · 2 = 1.35 ≤ 3.5.
+        assert_eq!(mad_outliers(&[10.0, 11.0, 12.0, 13.0, 100.0]), vec![4]);
+        assert!(mad_outliers(&[5.0, 5.0, 5.0, 9.0]).is_empty(), "MAD 0: no verdict");
+        assert!(mad_outliers(&[1.0, 100.0]).is_empty());
     }
 
     #[test]

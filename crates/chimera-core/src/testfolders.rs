@@ -80,6 +80,7 @@ fn run_record(run: u32, efficiency: f64) -> RunRecord {
         error: None,
         failed_stage: None,
         report: Some(format!("run_{run}/agent-a/report.md")),
+        latency: None,
     };
     RunRecord {
         schema: RUN_SCHEMA.into(),

@@ -148,8 +148,11 @@ async fn full_workflow_writes_the_seed_layout_with_real_values() {
         // Σ eval_count / Σ eval_duration = 50 / 3 s; TTFT is client-side (checked below).
         "- Throughput: 16.67 tok/s\n",
         "- Total Duration: 4000.00 ms\n- Tokens Generated: 50\n- Prompt Eval: 700.00 ms\n- Eval Duration: 3000.00 ms\n- Load Duration: 300.00 ms\n",
-        "## Key Findings\n- llama3.1 q4_0 decodes at 76.59 tok/s.\n- Mean TTFT is 97.26 ms.\n",
-        "## Recommendations\n- Record GPU memory in every run.\n",
+        // computed findings first, then the model's, each labelled with its provenance
+        "## Key Findings\n\n### Computed from the data (deterministic, no model)\n\n- **tokens_per_s** (tok/s, higher is better): best ",
+        "### Written by the model (numbers checked against the data)\n\n- llama3.1 q4_0 decodes at 76.59 tok/s. _[model-written: grounded, 1 number(s) found in the data]_\n- Mean TTFT is 97.26 ms. _[model-written: grounded, 1 number(s) found in the data]_\n",
+        "## Recommendations\n\n### Computed from the data (deterministic, no model)\n\n- ",
+        "### Written by the model (numbers checked against the data)\n\n- Record GPU memory in every run. _[model-written: no number to check]_\n",
         "## Persona Prompt\n```\nYou are DataCollector-9000",
         "## Data Fact Tables",
         // A real seed-101 number, checked by hand: mean of tokens_s 74.11, 76.96, 76.72, 78.26, 76.88.

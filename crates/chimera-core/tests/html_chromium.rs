@@ -55,6 +55,7 @@ fn sample(run: usize, tok_s: f64, ttft: f64) -> RunSample {
         load_ms: Some(0.0),
         prompt_eval_ms: Some(20.0),
         eval_ms: Some(900.0),
+        latency: None,
     }
 }
 
@@ -97,7 +98,11 @@ async fn multi_dir(dir: &Path) {
     let srv = FakeOllama::new(LatencyProfile::new(ms(30), ms(5), 40)).start().await;
     let data = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(data.path().join("reports")).unwrap();
-    std::fs::write(data.path().join("reports/bench.csv"), "model,tokens_s\ngemma3:270m,101.5\n").unwrap();
+    std::fs::write(
+        data.path().join("reports/bench.csv"),
+        "model,tokens_s\ngemma3:270m,101.5\ngemma3:1b,80.0\n",
+    )
+    .unwrap();
     let backend: Arc<dyn Backend> = Arc::new(OllamaClient::new(&srv.url(), Timeouts::default()));
     let options = GenOptions { num_predict: Some(40), ..Default::default() };
     let agents: Vec<WorkflowAgent> =
@@ -181,6 +186,18 @@ async fn multi_report_renders_in_chromium() {
         page.contains("run_1/chimera-agent-a/report.md") && page.contains("<td>Chimera Agent B</td>"),
         "agent reports and the summary's tables rendered"
     );
+    // issue 19 B: the latency percentiles (summary, each run, each agent report) and the agent
+    // reports' labelled findings are tables and lists of the page, not Markdown source
+    for needle in [
+        "Latency percentiles</h2>",
+        "TTFT p50 / p90 / p99 ms</th>",
+        "<td>Chimera Agent A (concurrent)</td>",
+        "Computed from the data (deterministic, no model)</h3>",
+        "Written by the model (numbers checked against the data)</h3>",
+        "<em>[from the artifacts: <code>reports/bench.csv</code>",
+    ] {
+        assert!(page.contains(needle), "{needle} not in the page");
+    }
     if let Ok(keep) = std::env::var("CHIMERA_KEEP_SCREENSHOT") {
         let _ = std::fs::copy(d.path().join("report.png"), format!("{keep}/multi_report.png"));
     }

@@ -7,6 +7,8 @@
 mod agent;
 mod bench;
 mod compare;
+pub mod findings;
+pub mod latency;
 mod multi;
 mod sweep;
 

@@ -13,6 +13,7 @@ use crate::backend::{Backend, CallRecord, GenRequest, no_sink};
 use crate::events::{CancellationToken, Event, Events, Stage};
 use crate::export::{self, Json};
 use crate::inventory::CollectOptions;
+use crate::latency::CallSamples;
 use crate::options::GenOptions;
 use crate::records::multi::{CallsRecord, FailedAt, Phase};
 
@@ -47,6 +48,7 @@ pub fn outcome_from_calls(calls: &[CallRecord], error: Option<String>) -> JobOut
         decode_tok_s: crate::stats::mean(&rates),
         ttft_ms: calls.first().and_then(CallRecord::ttft_ms),
         report_path: None,
+        latency: Some(CallSamples::of_calls(calls)),
     }
 }
 
@@ -159,6 +161,7 @@ impl AgentJob for WorkflowJob {
             decode_tok_s: out.metrics.throughput_tok_s,
             ttft_ms: out.metrics.ttft_ms,
             report_path: out.report_path.is_file().then_some(out.report_path),
+            latency: Some(CallSamples::of_calls(&out.calls)),
         }
     }
 }

@@ -20,6 +20,7 @@ use super::spec::slug;
 use super::summary::summarize_runs;
 use crate::events::{Event, Events, NoteLevel};
 use crate::export::{self, Json, Markdown};
+use crate::latency::CallSamples;
 use crate::records::multi::{
     AgentRunRecord, FailedAt, MultiSummary, OriginalFigure, Phase, PhaseResult, RUN_SCHEMA, RunRecord,
     RunStatus, WarmupRecord,
@@ -39,6 +40,10 @@ pub struct JobOutcome {
     pub ttft_ms: Option<f64>,
     /// The agent's report, when it wrote one.
     pub report_path: Option<PathBuf>,
+    /// Latency samples of the calls (percentiles and cached share in the reports); absent in
+    /// older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<CallSamples>,
 }
 
 /// One agent's workflow, run many times. Implementations never panic on bad input (a panic is
@@ -113,6 +118,7 @@ fn phase_result(out: JobOutcome, secs: f64, root: &Path) -> PhaseResult {
         ttft_ms: out.ttft_ms,
         error: out.error,
         failed_stage: out.failed_stage,
+        latency: out.latency,
         report: out
             .report_path
             .map(|p| p.strip_prefix(root).map(Path::to_path_buf).unwrap_or(p).to_string_lossy().into_owned()),

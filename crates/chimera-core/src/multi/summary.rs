@@ -5,9 +5,11 @@
 use chrono::Utc;
 
 use super::plan::MultiPlan;
+use crate::latency::{CallSamples, LatencyStats};
 use crate::outcome::Status;
 use crate::records::multi::{
-    AgentAggregate, Aggregates, MultiSummary, RunBrief, RunRecord, RunStatus, SUMMARY_SCHEMA, SummaryAgent,
+    AgentAggregate, Aggregates, MultiSummary, PhaseResult, RunBrief, RunRecord, RunStatus, SUMMARY_SCHEMA,
+    SummaryAgent,
 };
 use crate::stats::{Summary, summarize};
 
@@ -21,6 +23,15 @@ impl MultiSummary {
             Status::failed_if(self.failed || self.runs_completed < self.runs_planned)
         }
     }
+}
+
+/// The latency percentiles of phases' pooled samples (None when no phase has samples).
+fn pooled<'a>(phases: impl Iterator<Item = &'a PhaseResult>) -> Option<LatencyStats> {
+    let mut all: Option<CallSamples> = None;
+    for s in phases.filter_map(|p| p.latency.as_ref()) {
+        all.get_or_insert_with(CallSamples::default).merge(s);
+    }
+    all.map(|s| s.stats())
 }
 
 fn stat(xs: impl Iterator<Item = Option<f64>>) -> Option<Summary> {
@@ -58,6 +69,8 @@ pub fn summarize_runs(plan: &MultiPlan, records: &[RunRecord]) -> MultiSummary {
                 failed_runs: recs()
                     .filter(|x| [&x.solo, &x.concurrent].iter().any(|p| p.as_ref().is_some_and(|p| !p.ok)))
                     .count() as u32,
+                latency_solo: pooled(ok_solo()),
+                latency_concurrent: pooled(ok_conc()),
             }
         })
         .collect();

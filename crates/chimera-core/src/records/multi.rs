@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Kind, Record};
 use crate::backend::{BackendInfo, CallRecord};
 use crate::events::Stage;
+use crate::latency::{CallSamples, LatencyStats};
 use crate::manifest::HostInfo;
 use crate::multi::spec::Scenario;
 use crate::options::GenOptions;
@@ -121,6 +122,10 @@ pub struct PhaseResult {
     pub failed_stage: Option<FailedAt>,
     /// The agent's report, relative to the output folder.
     pub report: Option<String>,
+    /// Latency samples of the calls (percentiles and cached share in the reports); absent in
+    /// older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<CallSamples>,
 }
 
 /// One agent across the phases of one run.
@@ -275,6 +280,12 @@ pub struct AgentAggregate {
     pub decode_tok_s: Option<Summary>,
     pub contended_runs: u32,
     pub failed_runs: u32,
+    /// Latency percentiles over the calls of its completed solo phases, pooled over the runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_solo: Option<LatencyStats>,
+    /// The same over its completed concurrent phases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_concurrent: Option<LatencyStats>,
 }
 
 /// The root `summary.json`.

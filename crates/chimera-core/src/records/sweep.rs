@@ -12,6 +12,7 @@ use super::agent::AgentOutcome;
 use super::multi::{RunBrief, RunRecord, RunStatus};
 use super::{Kind, Record};
 use crate::backend::CallRecord;
+use crate::latency::CallSamples;
 use crate::metrics::ns_to_ms;
 use crate::multi::spec::Scenario;
 use crate::options::GenOptions;
@@ -34,6 +35,10 @@ pub struct RunSample {
     pub load_ms: Option<f64>,
     pub prompt_eval_ms: Option<f64>,
     pub eval_ms: Option<f64>,
+    /// Latency samples of the run's calls (percentiles and cached share in the reports); absent in
+    /// older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<CallSamples>,
 }
 
 impl RunSample {
@@ -51,6 +56,7 @@ impl RunSample {
             load_ms: rec.server.load_duration_ns.map(ns_to_ms),
             prompt_eval_ms: rec.server.prompt_eval_duration_ns.map(ns_to_ms),
             eval_ms: rec.server.eval_duration_ns.map(ns_to_ms),
+            latency: Some(CallSamples::of_calls([rec])),
         }
     }
 
@@ -71,6 +77,7 @@ impl RunSample {
             load_ms: m.load_duration_ms,
             prompt_eval_ms: m.prompt_eval_ms,
             eval_ms: m.eval_duration_ms,
+            latency: Some(CallSamples::of_calls(&o.calls)),
         }
     }
 }
@@ -164,6 +171,10 @@ pub struct MultiRun {
     /// Mean over agents of their concurrent-phase TTFT.
     pub mean_ttft_ms: Option<f64>,
     pub agents: Vec<MultiAgentRun>,
+    /// The agents' concurrent-phase latency samples, pooled (for [`MultiRun::sample`]; not
+    /// written: each agent's run record holds them).
+    #[serde(skip)]
+    pub latency: Option<CallSamples>,
 }
 
 impl MultiRun {
@@ -176,6 +187,11 @@ impl MultiRun {
             brief: RunBrief::of(rec),
             sum_decode_tok_s: rates.filter(|r| !r.is_empty()).map(|r| r.iter().sum()),
             mean_ttft_ms: mean(&ttfts),
+            latency: conc.iter().filter_map(|c| c.latency.as_ref()).fold(None, |acc, s| {
+                let mut acc: CallSamples = acc.unwrap_or_default();
+                acc.merge(s);
+                Some(acc)
+            }),
             agents: rec
                 .agents
                 .iter()
@@ -216,6 +232,7 @@ impl MultiRun {
             load_ms: None,
             prompt_eval_ms: None,
             eval_ms: None,
+            latency: self.latency.clone(),
         }
     }
 }
@@ -410,6 +427,7 @@ mod tests {
             error: (!ok).then(|| "server went away".to_string()),
             failed_stage: None,
             report: None,
+            latency: None,
         }
     }
 

@@ -171,6 +171,7 @@ mod tests {
             load_ms: None,
             prompt_eval_ms: None,
             eval_ms: None,
+            latency: None,
         }];
         let r = rank(&p);
         assert_eq!(r.by_throughput, vec![0, 1]);

@@ -135,6 +135,7 @@ mod tests {
             load_ms: None,
             prompt_eval_ms: None,
             eval_ms: None,
+            latency: None,
         }
     }
 

@@ -64,6 +64,7 @@ mod tests {
             sum_decode_tok_s: Some(100.0),
             mean_ttft_ms: Some(50.0),
             agents: vec![],
+            latency: None,
         }
     }
 

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::findings::{computed_findings, computed_recommendations, mark_unsupported, model_item};
 use super::{ManifestView, Markdown, f2, render};
 use crate::backend::CallRecord;
 use crate::events::Stage;
@@ -12,6 +13,7 @@ use crate::export::table::{Align, Table};
 use crate::export::{ExportError, Exporter};
 use crate::grounding::{Grounding, Verdict};
 use crate::inventory::Inventory;
+use crate::latency::CallSamples;
 use crate::manifest::Manifest;
 use crate::metrics::{FORMULAS_MD, ns_to_ms};
 use crate::prompt::fence;
@@ -71,19 +73,25 @@ struct View<'a> {
     model: &'a str,
     configuration: String,
     status: Option<String>,
-    model_text: &'a str,
+    model_text: String,
     report_failed: bool,
     files_analyzed: usize,
     execution: String,
     data_summary: String,
     metrics: MetricsView,
     aggregation_note: &'static str,
-    findings: &'a [String],
-    recommendations: &'a [String],
+    findings: Vec<String>,
+    recommendations: Vec<String>,
+    computed_findings: Vec<String>,
+    computed_recommendations: Vec<String>,
+    /// Ingest completed (computed findings exist).
+    ingested: bool,
     persona: String,
     facts: String,
     grounding: Option<GroundingView>,
     calls: String,
+    latency_calls: String,
+    latency_all: String,
     prompts: Vec<String>,
     formulas: &'static str,
     manifest: ManifestView<'a>,
@@ -197,6 +205,11 @@ fn prompt_tokens_cell(t: &crate::backend::ServerTimings) -> String {
     }
 }
 
+/// The calls, each named by its kind (the workflow stage or step that made it).
+fn named_calls(out: &AgentOutcome) -> impl Iterator<Item = (String, &CallRecord)> {
+    out.call_stages.iter().map(ToString::to_string).zip(&out.calls)
+}
+
 fn prompts(out: &AgentOutcome) -> Vec<String> {
     let list = |v: &[String]| if v.is_empty() { "nothing".to_string() } else { v.join(", ") };
     out.prompts
@@ -223,6 +236,7 @@ impl Exporter<AgentReport<'_>> for Markdown {
             Some(a) => (a.key_findings.as_slice(), a.recommendations.as_slice()),
             None => (&[][..], &[][..]),
         };
+        let computed = r.inventory.map(crate::findings::compute);
         let view = View {
             label: &out.label,
             date: manifest.created_at.format("%Y-%m-%d").to_string(),
@@ -233,7 +247,7 @@ impl Exporter<AgentReport<'_>> for Markdown {
                 (Some(stage), Some(err)) => Some(format!("FAILED at stage `{stage}`: {err}")),
                 _ => None,
             },
-            model_text: out.model_text.trim(),
+            model_text: mark_unsupported(out.model_text.trim(), out.grounding.as_ref()),
             report_failed: out.failed_stage == Some(Stage::Report),
             files_analyzed: out.files_analyzed,
             execution: format!(
@@ -258,12 +272,20 @@ impl Exporter<AgentReport<'_>> for Markdown {
                 calls: m.calls,
             },
             aggregation_note: AGGREGATION_NOTE,
-            findings,
-            recommendations,
+            findings: findings.iter().map(|f| model_item(f, out.grounding.as_ref())).collect(),
+            recommendations: recommendations.iter().map(|r| model_item(r, out.grounding.as_ref())).collect(),
+            computed_findings: computed.as_ref().map(computed_findings).unwrap_or_default(),
+            computed_recommendations: computed.as_ref().map(computed_recommendations).unwrap_or_default(),
+            ingested: computed.is_some(),
             persona: trimmed(fence(r.persona_text, "")),
             facts: facts(r.inventory),
             grounding: out.grounding.as_ref().map(grounding),
             calls: calls(out),
+            latency_calls: super::latency::per_call_table(named_calls(out)),
+            latency_all: super::latency::distribution_table(
+                [("all calls".to_string(), &CallSamples::of_calls(&out.calls).stats())],
+                "calls of",
+            ),
             prompts: prompts(out),
             formulas: FORMULAS_MD,
             manifest: ManifestView::of(manifest),

@@ -7,10 +7,11 @@ use serde::Serialize;
 use super::{ManifestView, Markdown, Parts, f2, render_parts};
 use crate::export::table::{Align, Table};
 use crate::export::{ExportError, Exporter};
+use crate::latency::CallSamples;
 use crate::manifest::Manifest;
 use crate::metrics::{FORMULAS_MD, ns_to_ms};
 use crate::persona::Persona;
-use crate::records::bench::{BenchOutcome, BenchRecord, MetricComparison, WARMUP_NUM_PREDICT};
+use crate::records::bench::{BenchOutcome, BenchRecord, MetricComparison, Side, WARMUP_NUM_PREDICT};
 use crate::stats::{Summary, fmt_mean_sd};
 
 /// What the comparison report shows: the bench's outcome and manifest, the model and the
@@ -54,6 +55,7 @@ struct View<'a> {
     wall: String,
     interrupted: bool,
     results: String,
+    latency: String,
     entries: String,
     warmup_tokens: i64,
     warmup_table: String,
@@ -113,6 +115,16 @@ fn results(out: &BenchOutcome) -> String {
         t.row(row);
     }
     t.block()
+}
+
+/// Per side, the latency percentiles over every call of its measured runs (warm-ups excluded).
+fn latency(out: &BenchOutcome) -> String {
+    let side = |side: Side| {
+        let calls = out.entries.iter().filter(|e| e.side == side).flat_map(|e| &e.outcome.calls);
+        (side.name().to_string(), CallSamples::of_calls(calls).stats())
+    };
+    let rows = [side(Side::Baseline), side(Side::Chimera)];
+    super::latency::distribution_table(rows.iter().map(|(n, s)| (n.clone(), s)), "config")
 }
 
 fn entries(out: &BenchOutcome) -> String {
@@ -195,6 +207,7 @@ impl Markdown {
             wall: format!("{:.2}", out.wall_secs),
             interrupted: out.interrupted,
             results: results(out),
+            latency: latency(out),
             entries: entries(out),
             warmup_tokens: WARMUP_NUM_PREDICT,
             warmup_table: warmups(out),

@@ -49,6 +49,7 @@ struct RunView<'a> {
     agents: Vec<AgentView<'a>>,
     first: &'a str,
     deltas: String,
+    latency: String,
 }
 
 fn phase_cell(p: &Option<PhaseResult>) -> String {
@@ -103,6 +104,29 @@ fn agents_table(r: &RunRecord) -> String {
         ]);
     }
     t.block()
+}
+
+/// Each agent's latency percentiles per phase (empty when no phase recorded its calls).
+fn run_latency(r: &RunRecord) -> String {
+    let mut rows = Vec::new();
+    for a in &r.agents {
+        for (phase, p) in [("solo", &a.solo), ("concurrent", &a.concurrent)] {
+            if let Some(s) = p.as_ref().and_then(|p| p.latency.as_ref()) {
+                rows.push((format!("{} ({phase})", a.label), s.stats()));
+            }
+        }
+    }
+    super::latency::distribution_table(rows.iter().map(|(n, s)| (n.clone(), s)), "agent (phase)")
+}
+
+/// Each agent's latency percentiles per phase over the completed runs.
+fn summary_latency(sm: &MultiSummary) -> String {
+    let rows = sm.per_agent.iter().flat_map(|a| {
+        [("solo", &a.latency_solo), ("concurrent", &a.latency_concurrent)]
+            .into_iter()
+            .filter_map(move |(phase, s)| s.as_ref().map(|s| (format!("{} ({phase})", a.label), s)))
+    });
+    super::latency::distribution_table(rows, "agent (phase)")
 }
 
 /// Each agent against the first (empty with one agent).
@@ -200,6 +224,7 @@ impl Exporter<RunRecord> for Markdown {
                 .collect(),
             first: r.agents.first().map_or("", |a| a.label.as_str()),
             deltas: deltas(r),
+            latency: run_latency(r),
         };
         render("multi_run.md", &view).map(String::into_bytes)
     }
@@ -215,6 +240,7 @@ struct SummaryView {
     failed: &'static str,
     aggregates: String,
     per_agent: String,
+    latency: String,
     runs: String,
     failures: Vec<String>,
 }
@@ -340,6 +366,7 @@ impl Markdown {
             failed: if sm.failed { "YES" } else { "no" },
             aggregates: aggregates(sm),
             per_agent: per_agent(sm),
+            latency: summary_latency(sm),
             runs: runs(sm),
             failures: sm
                 .runs

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::{Markdown, Parts, render_parts};
 use crate::export::table::Table;
 use crate::export::{ExportError, Exporter};
+use crate::latency::{CallSamples, LatencyStats};
 use crate::records::sweep::{Margin, PointResult, SweepSummary};
 use crate::stats::{Summary, fmt_mean_sd, fmt_opt_mean_sd};
 use crate::sweep::config::{ScenarioWorkload, Warmup};
@@ -63,6 +64,7 @@ struct View<'a> {
     by_ttft: String,
     pareto: Vec<String>,
     every_point: String,
+    latency: String,
     scaling: Option<ScalingView>,
     formulas: &'static str,
 }
@@ -313,11 +315,28 @@ impl Markdown {
                 .map(|&i| format!("{} — {} tok/s, {} ms", p[i].label, tput(i), ttft(i)))
                 .collect(),
             every_point: every.block(),
+            latency: latency(p),
             scaling: s.scenario.as_ref().map(|w| scaling(s, w)),
             formulas: crate::metrics::FORMULAS_MD,
         };
         render_parts("sweep.md", &view)
     }
+}
+
+/// Each point's latency percentiles over the calls of its runs (empty when no run recorded
+/// its calls: sweeps written before they did).
+fn latency(points: &[PointResult]) -> String {
+    let rows: Vec<(String, LatencyStats)> = points
+        .iter()
+        .filter_map(|p| {
+            let mut runs = p.runs.iter().filter_map(|r| r.latency.as_ref()).peekable();
+            runs.peek()?;
+            let mut all = CallSamples::default();
+            runs.for_each(|s| all.merge(s));
+            Some((p.label.clone(), all.stats()))
+        })
+        .collect();
+    super::latency::distribution_table(rows.iter().map(|(n, s)| (n.clone(), s)), "point")
 }
 
 /// `summary.md`, its plots linked after the composite ranking.
