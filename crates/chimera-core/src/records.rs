@@ -9,6 +9,7 @@ pub mod bench;
 pub mod compare;
 pub mod multi;
 pub mod sweep;
+pub mod traffic;
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +43,12 @@ pub enum Kind {
     /// A regression gate's verdict (`chimera compare --json`).
     #[serde(rename = "chimera.compare")]
     Compare,
+    /// An open- or closed-loop load run of `chimera multi` (`load.json`).
+    #[serde(rename = "chimera.load")]
+    Load,
+    /// A capacity search (`capacity.json` of `chimera capacity`).
+    #[serde(rename = "chimera.capacity")]
+    Capacity,
     /// The DataCollector's inventory (`chimera inventory --json`; its schema is its own).
     #[serde(rename = "chimera.inventory")]
     Inventory,
@@ -60,6 +67,8 @@ impl Kind {
             Kind::SweepPoint => "chimera.sweep.point",
             Kind::Manifest => "chimera.manifest",
             Kind::Compare => "chimera.compare",
+            Kind::Load => "chimera.load",
+            Kind::Capacity => "chimera.capacity",
             Kind::Inventory => "chimera.inventory",
         }
     }
