@@ -159,6 +159,7 @@ fn multi_config(
         json: None,
         quiet,
         backend,
+        load: None,
     })
 }
 
