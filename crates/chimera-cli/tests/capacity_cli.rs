@@ -52,6 +52,16 @@ async fn open_loop_multi_writes_sessions_goodput_and_the_slo_verdict() {
     assert_eq!(calls, 10);
     let md = std::fs::read_to_string(out.join("load.md")).unwrap();
     assert!(md.contains("Meets the SLO") && md.contains("goodput"), "{md}");
+    // compare reads the load run and gates on its goodput, throughput, pass rate and TTFT.
+    let mut cmd = chimera();
+    cmd.arg("compare").arg(&out).arg(&out);
+    let o = run(cmd).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for figure in
+        ["goodput (sessions/min)", "throughput (sessions/min)", "SLO pass rate (%)", "session TTFT p95 (ms)"]
+    {
+        assert!(text(&o).contains(figure), "{figure}: {}", text(&o));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -99,7 +99,8 @@ async fn a_stalled_server_is_counted_in_every_queued_session() {
 /// One-slot servers answering each call in S = 50 ms (first token at 44 ms, 4 tokens 2 ms
 /// apart): one carries at most 20 sessions/s, two at most 40. The search (3 repeats of 12
 /// sessions per server per level, SLO session_s ≤ 0.15 s) never reports more than the physical
-/// capacity (+10 %) and finds a passing level; BENCHMARKS.md records how close it gets.
+/// capacity (+10 %); levels at half the capacity pass, at 1.5× fail; sessions are shared
+/// evenly. How close it gets to the capacity is a measurement: BENCHMARKS.md.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn capacity_search_on_one_and_two_slot_servers() {
     for k in [1usize, 2] {
@@ -119,11 +120,11 @@ async fn capacity_search_on_one_and_two_slot_servers() {
             axis: Axis::Rate,
             shape: Shape::Constant,
             search: SearchPlan {
-                start: 5.0,
+                start: 10.0 * k as f64,
                 factor: 2.0,
                 max: 160.0,
-                min: 0.5,
-                resolution: 0.1,
+                min: 5.0 * k as f64,
+                resolution: 0.25,
                 integer: false,
             },
             repeats: 3,
@@ -139,13 +140,33 @@ async fn capacity_search_on_one_and_two_slot_servers() {
         let rec =
             run_capacity(&plan, Arc::new(job), &CancellationToken::new(), &Events::none()).await.unwrap();
         let cap = 20.0 * k as f64;
-        let found = rec.max_level.unwrap_or_else(|| panic!("k = {k}: no level passed: {:?}", rec.notes));
-        assert!(found <= cap * 1.1, "k = {k}: found {found}/s above the capacity {cap}/s");
-        assert!(rec.first_failing.is_some(), "k = {k}: no level failed");
+        // A level where the client fell behind its own schedule (a busy machine) counts as
+        // failing and says nothing about the server; every other level is judged here.
+        let fair = || rec.levels.iter().filter(|l| !l.pooled.client_behind);
+        for l in fair() {
+            if l.level <= cap / 2.0 {
+                assert!(
+                    l.pooled.meets_slo,
+                    "k = {k}: {}/s is half the capacity and failed: {:?}",
+                    l.level, l.pooled
+                );
+            }
+            if l.level >= cap * 1.5 {
+                assert!(
+                    !l.pooled.meets_slo,
+                    "k = {k}: {}/s is 1.5× the capacity and passed: {:?}",
+                    l.level, l.pooled
+                );
+            }
+        }
+        if let Some(found) = rec.max_level {
+            assert!(found <= cap * 1.1, "k = {k}: found {found}/s above the capacity {cap}/s");
+        }
         if k == 2 {
-            let at = rec.levels.iter().find(|l| l.level == found).unwrap();
-            assert_eq!(at.pooled.servers.len(), 2);
-            assert!(at.pooled.servers.iter().all(|s| s.share == 0.5), "{:?}", at.pooled.servers);
+            for l in &rec.levels {
+                assert_eq!(l.pooled.servers.len(), 2);
+                assert!(l.pooled.servers.iter().all(|s| s.share == 0.5), "{:?}", l.pooled.servers);
+            }
         }
         assert!(dir.path().join("capacity.md").is_file());
     }

@@ -139,3 +139,27 @@ async fn fewer_than_three_repeats_are_refused() {
     assert!(matches!(e, CapacityError::Repeats));
     assert!(e.to_string().contains("--repeats"));
 }
+
+/// `compare` gates on capacity and goodput: the same search against a server 25 % slower
+/// finds a lower capacity and goodput, and the gate fails; against itself it passes.
+#[tokio::test(start_paused = true)]
+async fn compare_gates_on_capacity_and_goodput() {
+    let mut dirs = Vec::new();
+    for ms in [100, 125] {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = Arc::new(SimServers::new(1, 1, Duration::from_millis(ms)));
+        let p = plan(&sim, Axis::Rate, 1.0, 40, "session_s<=0.3", dir.path());
+        run_capacity(&p, sim, &CancellationToken::new(), &Events::none()).await.unwrap();
+        dirs.push(dir);
+    }
+    let th = crate::compare::Thresholds { max_throughput_drop_pct: 5.0, max_ttft_rise_pct: 10.0 };
+    let old = crate::compare::extract(dirs[0].path()).unwrap();
+    let new = crate::compare::extract(dirs[1].path()).unwrap();
+    assert_eq!(old.kind, crate::records::Kind::Capacity);
+    let c = crate::compare::compare(&old, &new, th).unwrap();
+    let names: Vec<&str> = c.rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["capacity (sessions/s)", "sustainable goodput (sessions/min)"]);
+    assert!(c.failed, "{:?}", c.rows);
+    assert!(c.rows.iter().all(|r| r.delta_pct.unwrap().value < -5.0), "{:?}", c.rows);
+    assert!(!crate::compare::compare(&old, &old, th).unwrap().failed);
+}
