@@ -107,7 +107,7 @@ async fn ttft_growing_with_load() {
     sim.ttft_per_in_flight = Duration::from_millis(50);
     let rec = search(sim, Axis::Rate, 1.5, 40, "ttft_ms<=120").await;
     let found = rec.max_level.unwrap();
-    assert!(found < 20.0 && found >= 18.0, "found {found}/s");
+    assert!((18.0..20.0).contains(&found), "found {found}/s");
 }
 
 /// Closed loop on one 100 ms slot: c sessions at once each take c × 100 ms; with
