@@ -168,8 +168,9 @@ fn multi_config(
 }
 
 /// The full demo's capacity search: the collector agent's sessions on the same engine, 1 then
-/// 2 at once (the engine batches 2), 3 repeats of 2 sessions per level; a session must take at
-/// most 1.5× the slower agent's solo time in the multi run (120 s when unknown).
+/// 2 at once (the engine batches 2), 3 repeats of 2 sessions per level after one warm-up
+/// session each; a session must take at most 1.5× the slower agent's solo time in the multi run
+/// (120 s when unknown).
 fn capacity_config(
     m: &multi::Config,
     summary: &MultiSummary,
@@ -190,7 +191,7 @@ fn capacity_config(
         search: SearchPlan { start: 1.0, factor: 2.0, max: 2.0, min: 1.0, resolution: 0.05, integer: true },
         repeats: 3,
         stop: chimera_core::traffic::arrivals::Stop::Sessions(2),
-        warmup_sessions: 0,
+        warmup_sessions: 1,
         spread: Spread::RoundRobin,
         slo: format!("session_s<={budget}").parse()?,
         quantile: 0.95,
