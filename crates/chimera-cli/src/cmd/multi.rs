@@ -252,10 +252,11 @@ struct Server {
     note: String,
 }
 
+/// The servers by (backend kind, URL).
+type Servers = BTreeMap<(String, String), Server>;
+
 /// Build one backend per distinct (kind, URL), then the job's agents and the plan's slots.
-async fn build_agents(
-    cfg: &Config,
-) -> anyhow::Result<(Vec<WorkflowAgent>, Vec<AgentSlot>, BTreeMap<(String, String), Server>)> {
+async fn build_agents(cfg: &Config) -> anyhow::Result<(Vec<WorkflowAgent>, Vec<AgentSlot>, Servers)> {
     let mut servers: BTreeMap<(String, String), Server> = BTreeMap::new();
     let mut agents = Vec::new();
     let mut slots = Vec::new();
@@ -382,10 +383,9 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     Ok(summary.status().into())
 }
 
-/// Run the benchmark `cfg` describes inside `session` (shared with `chimera demo`): set up one
-/// backend per server (each must answer and have its agents' models), then the core
-/// scheduler; every run's files are on disk as it ends.
-pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<MultiSummary> {
+/// One backend per server, each checked to answer and to have its agents' models; then the
+/// output folder is prepared and each server's note shown.
+async fn prepare(cfg: &Config, session: &Session) -> anyhow::Result<(Vec<WorkflowAgent>, Vec<AgentSlot>, Servers)> {
     let (agents, slots, servers) = build_agents(cfg).await?;
     let mut checked = std::collections::BTreeSet::new();
     for a in &agents {
@@ -399,6 +399,14 @@ pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<MultiSum
     for s in servers.values() {
         session.note(s.note.clone());
     }
+    Ok((agents, slots, servers))
+}
+
+/// Run the benchmark `cfg` describes inside `session` (shared with `chimera demo`): set up one
+/// backend per server (each must answer and have its agents' models), then the core
+/// scheduler; every run's files are on disk as it ends.
+pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<MultiSummary> {
+    let (agents, slots, servers) = prepare(cfg, session).await?;
     let plan = MultiPlan {
         scenario: cfg.scenario.clone(),
         agents: slots,
@@ -454,19 +462,7 @@ async fn run_load_mode(cfg: &Config, load: &LoadConfig) -> anyhow::Result<Exit> 
 
 /// Set up the agents' servers as `execute` does, then run the sessions.
 async fn execute_load(cfg: &Config, load: &LoadConfig, session: &Session) -> anyhow::Result<LoadRecord> {
-    let (agents, slots, servers) = build_agents(cfg).await?;
-    let mut checked = std::collections::BTreeSet::new();
-    for a in &agents {
-        if checked.insert((a.backend.endpoint(), a.spec.model.clone())) {
-            select::preflight(a.backend.as_ref(), &a.spec.model)
-                .await
-                .with_context(|| format!("agent '{}'", a.spec.label))?;
-        }
-    }
-    cfg.out.prepare()?;
-    for s in servers.values() {
-        session.note(s.note.clone());
-    }
+    let (agents, slots, servers) = prepare(cfg, session).await?;
     let manifest = manifest(&cfg.scenario, &agents, &servers).await;
     let plan = LevelPlan {
         load: load.model.clone(),
