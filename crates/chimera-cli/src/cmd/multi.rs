@@ -385,7 +385,10 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
 
 /// One backend per server, each checked to answer and to have its agents' models; then the
 /// output folder is prepared and each server's note shown.
-async fn prepare(cfg: &Config, session: &Session) -> anyhow::Result<(Vec<WorkflowAgent>, Vec<AgentSlot>, Servers)> {
+async fn prepare(
+    cfg: &Config,
+    session: &Session,
+) -> anyhow::Result<(Vec<WorkflowAgent>, Vec<AgentSlot>, Servers)> {
     let (agents, slots, servers) = build_agents(cfg).await?;
     let mut checked = std::collections::BTreeSet::new();
     for a in &agents {
