@@ -45,6 +45,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Run N agents at once and measure true concurrency speedup.
     Multi(cmd::multi::Args),
+    /// How many agent sessions a server carries within an SLO (capacity search).
+    Capacity(cmd::capacity::Args),
     /// Sweep a grid of options and find the best configuration.
     Sweep(cmd::sweep::Args),
     /// Compare two outputs and fail when a threshold is crossed.
@@ -79,6 +81,7 @@ fn main() {
             Command::Bench(a) => cmd::bench::run(a).await,
             Command::Multi(a) => cmd::multi::run(a).await,
             Command::Sweep(a) => cmd::sweep::run(a).await,
+            Command::Capacity(a) => cmd::capacity::run(a).await,
             Command::Compare(a) => cmd::compare::run(a).await,
             Command::Serve(a) => cmd::serve::run(a).await,
             Command::Demo(a) => cmd::demo::run(a).await,

@@ -17,6 +17,7 @@ use crate::load::{LoadError, MultiResults, Results, load_dir};
 use crate::records::Kind;
 use crate::records::bench::{BenchMetric, BenchOutcome, Side};
 use crate::records::sweep::SweepSummary;
+use crate::records::traffic::{Axis, CapacityRecord, LevelSummary};
 use crate::stats::{Uncertain, delta_pct, summarize};
 
 /// The kind of an output folder and its figures.
@@ -32,7 +33,7 @@ pub struct Extracted {
 pub enum CompareError {
     #[error(transparent)]
     Load(#[from] LoadError),
-    #[error("{path} is an {} output; compare reads chimera sweep, multi and bench outputs", kind.workload())]
+    #[error("{path} is an {} output; compare reads chimera sweep, multi, bench, load (multi --arrival) and capacity outputs", kind.workload())]
     NotComparable { path: String, kind: Kind },
     #[error(
         "cannot compare a {} output with a {} output; pass two outputs of the same command",
@@ -53,6 +54,8 @@ pub fn extract(path: &Path) -> Result<Extracted, CompareError> {
         Results::Sweep(s) => sweep_figures(s, &mut figures),
         Results::Multi(m) => multi_figures(m, &mut figures),
         Results::Bench(b) => bench_figures(&b.outcome, &mut figures),
+        Results::Load(l) => load_figures(&l.summary, &mut figures),
+        Results::Capacity(c) => capacity_figures(c, &mut figures),
         Results::Agent(_) => {
             return Err(CompareError::NotComparable {
                 path: loaded.file.display().to_string(),
@@ -107,6 +110,34 @@ fn multi_figures(m: &MultiResults, out: &mut Vec<Figure>) {
         if let Some(s) = summarize(&xs) {
             out.push(Figure::from_summary(format!("{label} · TTFT (ms)"), MetricClass::Ttft, &s));
         }
+    }
+}
+
+fn one(name: &str, class: MetricClass, value: Option<f64>, out: &mut Vec<Figure>) {
+    if let Some(v) = value.filter(|v| v.is_finite()) {
+        out.push(Figure { name: name.into(), class, mean: v, sd: None, n: 1 });
+    }
+}
+
+/// An open- or closed-loop run: goodput and throughput (sessions/min), pass rate, and the
+/// sessions' worst-TTFT p95 and session-time p95 (lower is better).
+fn load_figures(l: &LevelSummary, out: &mut Vec<Figure>) {
+    one("goodput (sessions/min)", MetricClass::Throughput, l.goodput_per_min, out);
+    one("throughput (sessions/min)", MetricClass::Throughput, l.throughput_per_min, out);
+    one("SLO pass rate (%)", MetricClass::Throughput, l.pass_rate.map(|p| p * 100.0), out);
+    one("session TTFT p95 (ms)", MetricClass::Ttft, l.ttft_max_ms.as_ref().map(|s| s.p95), out);
+}
+
+/// A capacity search: the highest level meeting the SLO and the sustainable goodput (mean ±
+/// sd over its repeats), both higher-is-better.
+fn capacity_figures(c: &CapacityRecord, out: &mut Vec<Figure>) {
+    let unit = match c.axis {
+        Axis::Rate => "sessions/s",
+        Axis::Concurrency => "concurrent sessions",
+    };
+    one(&format!("capacity ({unit})"), MetricClass::Throughput, c.max_level, out);
+    if let Some(s) = &c.sustainable_per_min {
+        out.push(Figure::from_summary("sustainable goodput (sessions/min)", MetricClass::Throughput, s));
     }
 }
 

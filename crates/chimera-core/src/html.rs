@@ -68,7 +68,7 @@ pub fn plots_for(loaded: &Loaded) -> Vec<Drawn> {
     match &loaded.results {
         Results::Sweep(s) => crate::plots::sweep::sweep_plots(s),
         Results::Multi(m) => crate::plots::multi::multi_plots(m, &loaded.dir),
-        Results::Agent(_) | Results::Bench(_) => Vec::new(),
+        Results::Agent(_) | Results::Bench(_) | Results::Load(_) | Results::Capacity(_) => Vec::new(),
     }
 }
 
@@ -101,7 +101,7 @@ fn summary_parts(loaded: &Loaded) -> Result<Option<Parts>, HtmlError> {
         Results::Sweep(s) => Some(md.sweep_parts(s)?),
         Results::Multi(m) => Some(md.multi_parts(&m.summary)?),
         Results::Bench(b) => Some(md.bench_parts(&BenchReport::of(b))?),
-        Results::Agent(_) => None,
+        Results::Agent(_) | Results::Load(_) | Results::Capacity(_) => None,
     })
 }
 
@@ -159,7 +159,7 @@ pub fn write_report_files(dir: &Path, title: &str) -> Result<ReportFiles, HtmlEr
     match &loaded.results {
         Results::Sweep(s) => export::write(&linked, s.as_ref(), &summary_md)?,
         Results::Multi(m) => export::write(&linked, &m.summary, &summary_md)?,
-        Results::Bench(_) | Results::Agent(_) => {}
+        Results::Bench(_) | Results::Agent(_) | Results::Load(_) | Results::Capacity(_) => {}
     }
     let page = page_of(&loaded, title, &drawn)?;
     let html = dir.join("report.html");

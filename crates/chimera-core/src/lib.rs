@@ -7,6 +7,7 @@ pub mod agent;
 pub mod analysis;
 pub mod backend;
 pub mod bench;
+pub mod capacity;
 pub mod compare;
 pub mod events;
 pub mod export;
@@ -37,6 +38,7 @@ pub mod sweep;
 pub(crate) mod testfolders;
 #[cfg(test)]
 pub(crate) mod testrng;
+pub mod traffic;
 
 /// Version of this tool, recorded in every manifest.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

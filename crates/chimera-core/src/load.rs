@@ -10,13 +10,14 @@ use crate::records::agent::AgentRecord;
 use crate::records::bench::BenchRecord;
 use crate::records::multi::{MultiSummary, RunRecord};
 use crate::records::sweep::{PointResult, SweepSummary};
+use crate::records::traffic::{CapacityRecord, LoadRecord};
 use crate::records::{Header, Kind, Record};
 
 /// Why a result file or folder could not be read; the message says what to pass instead.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error(
-        "{0}: no summary.json or metrics.json here; pass the output folder (--out) of a chimera agent, bench, multi or sweep run"
+        "{0}: no summary.json, metrics.json, load.json or capacity.json here; pass the output folder (--out) of a chimera agent, bench, multi, sweep or capacity run"
     )]
     NotOutput(String),
     #[error("cannot read {path}: {source}")]
@@ -57,6 +58,10 @@ pub enum Results {
     Bench(Box<BenchRecord>),
     Multi(Box<MultiResults>),
     Sweep(Box<SweepSummary>),
+    /// An open- or closed-loop `multi` run (`load.json`).
+    Load(Box<LoadRecord>),
+    /// A capacity search (`capacity.json`).
+    Capacity(Box<CapacityRecord>),
 }
 
 impl Results {
@@ -66,6 +71,8 @@ impl Results {
             Results::Bench(_) => Kind::Bench,
             Results::Multi(_) => Kind::Multi,
             Results::Sweep(_) => Kind::Sweep,
+            Results::Load(_) => Kind::Load,
+            Results::Capacity(_) => Kind::Capacity,
         }
     }
 }
@@ -159,8 +166,12 @@ pub fn load_dir(path: &Path) -> Result<Loaded, LoadError> {
     let (dir, file) = if path.is_file() {
         (path.parent().unwrap_or(Path::new(".")).to_path_buf(), path.to_path_buf())
     } else {
-        let summary = path.join("summary.json");
-        let file = if summary.is_file() { summary } else { path.join("metrics.json") };
+        let names = ["summary.json", "metrics.json", "load.json", "capacity.json"];
+        let file = names
+            .iter()
+            .map(|n| path.join(n))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| path.join("summary.json"));
         (path.to_path_buf(), file)
     };
     if !file.is_file() {
@@ -174,6 +185,8 @@ pub fn load_dir(path: &Path) -> Result<Loaded, LoadError> {
         Kind::Agent => Results::Agent(Box::new(record(v, version, &file)?)),
         Kind::Bench => Results::Bench(Box::new(record(v, version, &file)?)),
         Kind::Sweep => Results::Sweep(Box::new(record(v, version, &file)?)),
+        Kind::Load => Results::Load(Box::new(record(v, version, &file)?)),
+        Kind::Capacity => Results::Capacity(Box::new(record(v, version, &file)?)),
         Kind::Multi => {
             let summary: MultiSummary = record(v, version, &file)?;
             let runs = multi_runs(&dir, &summary)?;

@@ -67,6 +67,12 @@ const CHIMERA_NAMES: &[&str] = &[
     "points.csv",
     "points.jsonl",
     "plots",
+    "load.json",
+    "load.md",
+    "capacity.json",
+    "capacity.md",
+    "sessions",
+    "levels",
     "agents",
     "sweep",
     "multi",
@@ -75,7 +81,8 @@ const CHIMERA_NAMES: &[&str] = &[
 
 /// Files whose JSON says it was written by Chimera (`"tool": "chimera"`, a `kind`/`schema` that
 /// starts with `chimera`, or a nested manifest of Chimera's).
-const MARKER_FILES: &[&str] = &["manifest.json", "summary.json", "metrics.json"];
+const MARKER_FILES: &[&str] =
+    &["manifest.json", "summary.json", "metrics.json", "load.json", "capacity.json"];
 
 fn is_chimera_name(name: &str) -> bool {
     let run_dir =

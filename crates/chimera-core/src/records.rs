@@ -10,6 +10,7 @@ pub mod compare;
 pub mod inventory;
 pub mod multi;
 pub mod sweep;
+pub mod traffic;
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +44,12 @@ pub enum Kind {
     /// A regression gate's verdict (`chimera compare --json`).
     #[serde(rename = "chimera.compare")]
     Compare,
+    /// An open- or closed-loop load run of `chimera multi` (`load.json`).
+    #[serde(rename = "chimera.load")]
+    Load,
+    /// A capacity search (`capacity.json` of `chimera capacity`).
+    #[serde(rename = "chimera.capacity")]
+    Capacity,
     /// The DataCollector's inventory (`chimera inventory --json`; its schema is its own).
     #[serde(rename = "chimera.inventory")]
     Inventory,
@@ -61,6 +68,8 @@ impl Kind {
             Kind::SweepPoint => "chimera.sweep.point",
             Kind::Manifest => "chimera.manifest",
             Kind::Compare => "chimera.compare",
+            Kind::Load => "chimera.load",
+            Kind::Capacity => "chimera.capacity",
             Kind::Inventory => "chimera.inventory",
         }
     }

@@ -25,6 +25,8 @@ fn rewrite(from: &Path, to: &Path) {
                 export::write(&Json, r, &to.join(format!("run_{}/metrics.json", r.run))).unwrap();
             }
         }
+        Results::Load(l) => export::write(&Json, l.as_ref(), &to.join("load.json")).unwrap(),
+        Results::Capacity(c) => export::write(&Json, c.as_ref(), &to.join("capacity.json")).unwrap(),
         Results::Agent(_) => unreachable!("compare does not read agent outputs"),
     }
 }

@@ -24,7 +24,7 @@ use serde_json::json;
 
 use crate::args::BackendConfig;
 use crate::cmd::agent::DataConfig;
-use crate::cmd::{multi, sweep};
+use crate::cmd::{capacity, multi, sweep};
 use crate::exit::Exit;
 use crate::select;
 use crate::session::Session;
@@ -62,6 +62,8 @@ struct Plan {
     agent_num_predict: Option<i64>,
     /// Context window floor for the agents (their prompts carry the data).
     agent_min_ctx: u32,
+    /// Also search how many agent sessions at once the engine carries (full demo only).
+    capacity: bool,
 }
 
 const QUICK: Plan = Plan {
@@ -71,6 +73,7 @@ const QUICK: Plan = Plan {
     sweep_runs: 2,
     agent_num_predict: Some(96),
     agent_min_ctx: 2048,
+    capacity: false,
 };
 
 const FULL: Plan = Plan {
@@ -80,6 +83,7 @@ const FULL: Plan = Plan {
     sweep_runs: 3,
     agent_num_predict: None,
     agent_min_ctx: 4096,
+    capacity: true,
 };
 
 /// The seed fixed for every sweep point and every agent call (reproducible text).
@@ -159,6 +163,42 @@ fn multi_config(
         json: None,
         quiet,
         backend,
+        load: None,
+    })
+}
+
+/// The full demo's capacity search: the collector agent's sessions on the same engine, 1 then
+/// 2 at once (the engine batches 2), 3 repeats of 2 sessions per level after one warm-up
+/// session each; a session must take at most 1.5× the slower agent's solo time in the multi run
+/// (120 s when unknown).
+fn capacity_config(
+    m: &multi::Config,
+    summary: &MultiSummary,
+    out: PathBuf,
+) -> anyhow::Result<capacity::Config> {
+    use chimera_core::capacity::search::SearchPlan;
+    use chimera_core::records::traffic::{Axis, Spread};
+    let solo =
+        summary.per_agent.iter().filter_map(|a| a.solo_secs.as_ref().map(|s| s.max)).fold(0.0, f64::max);
+    let budget = if solo > 0.0 { (solo * 1.5).ceil() } else { 120.0 };
+    let agent = &m.agents[0];
+    Ok(capacity::Config {
+        data: m.data.clone(),
+        persona: agent.persona.clone(),
+        options: agent.def.options.clone(),
+        axis: Axis::Concurrency,
+        shape: chimera_core::capacity::run::Shape::Constant,
+        search: SearchPlan { start: 1.0, factor: 2.0, max: 2.0, min: 1.0, resolution: 0.05, integer: true },
+        repeats: 3,
+        stop: chimera_core::traffic::arrivals::Stop::Sessions(2),
+        warmup_sessions: 1,
+        spread: Spread::RoundRobin,
+        slo: format!("session_s<={budget}").parse()?,
+        quantile: 0.95,
+        servers: vec![None],
+        backend: m.backend.clone(),
+        out: OutDir::new(out),
+        quiet: m.quiet,
     })
 }
 
@@ -228,9 +268,33 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     );
     let t_multi = Instant::now();
     let multi = multi::execute(&mcfg, &session).await;
-    session.finish().await;
-    let multi_status = multi?.status();
     let multi_secs = t_multi.elapsed().as_secs_f64();
+    let multi = match multi {
+        Ok(m) => m,
+        Err(e) => {
+            session.finish().await;
+            return Err(e);
+        }
+    };
+    let multi_status = multi.status();
+
+    // 4b. (full demo) how many agent sessions at once does the engine carry within a budget?
+    let capacity_dir = out.join("capacity");
+    if plan.capacity && multi_status == Status::Ok {
+        let ccfg = capacity_config(&mcfg, &multi, capacity_dir.clone())?;
+        say(
+            args.quiet,
+            &format!(
+                "demo: capacity search (agent sessions at once, SLO {}) → {}",
+                ccfg.slo,
+                capacity_dir.display()
+            ),
+        );
+        if let Err(e) = capacity::execute(&ccfg, &session).await {
+            eprintln!("warning: the capacity search did not finish: {e:#}");
+        }
+    }
+    session.finish().await;
 
     // 5. plots and HTML reports
     match html::write_report(&multi_dir, "Chimera demo — chimera_homo") {
@@ -306,6 +370,17 @@ fn demo_summary(
             let _ = writeln!(m, "- **Aggregate throughput:** {:.1} tok/s", t.mean);
         }
     }
+    let cap = chimera_core::load::load::<chimera_core::records::traffic::CapacityRecord>(
+        &out.join("capacity").join("capacity.json"),
+    );
+    if let Ok(c) = &cap {
+        let _ = writeln!(
+            m,
+            "- **Capacity (agent sessions at once, SLO `{}`):** {}",
+            c.slo,
+            capacity::headline(c)
+        );
+    }
     let _ = writeln!(m, "\n## Time\n");
     let _ =
         writeln!(m, "- sweep: {sweep_secs:.0} s\n- agents: {multi_secs:.0} s\n- total: {total_secs:.0} s\n");
@@ -321,6 +396,12 @@ fn demo_summary(
         m,
         "- `multi/`: run_1/ (agent reports, combined_report.md, metrics.json), summary.md, summary.json, plots/, report.html"
     );
+    if cap.is_ok() {
+        let _ = writeln!(
+            m,
+            "- `capacity/`: capacity.md, capacity.json, plots/latency_throughput.png, report.html"
+        );
+    }
     let mut reports: Vec<String> = walk_md(&multi_dir.join("run_1")).iter().map(|p| rel(out, p)).collect();
     reports.sort();
     for r in reports {
@@ -364,6 +445,19 @@ fn root_report(out: &Path, md: &str, sweep_dir: &Path, multi_dir: &Path) -> anyh
                 page.sections.push(s);
             }
         }
+    }
+    if let Ok(c) = chimera_core::load::load::<chimera_core::records::traffic::CapacityRecord>(
+        &out.join("capacity").join("capacity.json"),
+    ) {
+        let mut blocks = vec![html::Block::Markdown(chimera_core::capacity::report::markdown(&c))];
+        if let Ok(svg) = chimera_core::capacity::plot::curve_svg(&c) {
+            blocks.push(html::Block::Plot {
+                name: chimera_core::capacity::plot::NAME.into(),
+                caption: "Latency vs throughput per concurrency level".into(),
+                svg,
+            });
+        }
+        page.sections.push(Section { id: "capacity".into(), heading: "Capacity".into(), blocks });
     }
     let path = out.join("report.html");
     chimera_core::fsutil::write_atomic(&path, page.render()?.as_bytes())

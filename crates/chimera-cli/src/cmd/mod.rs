@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod bench;
+pub mod capacity;
 pub mod compare;
 pub mod demo;
 pub mod docs;

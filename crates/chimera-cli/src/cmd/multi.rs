@@ -17,7 +17,14 @@ use chimera_core::outdir::{OutDir, Reuse};
 use chimera_core::persona::Persona;
 use chimera_core::records::multi::{ManifestAgent, ManifestServer, MultiManifest};
 
+use chimera_core::records::traffic::{LoadModel, LoadRecord, Spread};
+use chimera_core::traffic::arrivals::{Arrival, Stop};
+use chimera_core::traffic::record::run_load;
+use chimera_core::traffic::run::LevelPlan;
+use chimera_core::traffic::slo::Slo;
+
 use super::agent::{DataArgs, DataConfig};
+use super::capacity::LoadArgs;
 use crate::args::{
     BackendArgs, BackendChoice, BackendConfig, Chimera2Args, ChimeraArgs, JsonOut, OptionArgs, Plain,
     deprecated,
@@ -71,6 +78,17 @@ pub struct Args {
     /// No progress display (warnings only).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Open loop: sessions (each one agent run; the agents take turns, see --spread) arrive
+    /// at a rate: constant:2/s, poisson:2/s[:SEED], ramp:1/s..10/s (over the run) or
+    /// trace:FILE (offsets in seconds, one per line). Latency counts from the planned arrival.
+    #[arg(long, value_name = "SPEC", value_parser = arrival, conflicts_with_all = ["runs", "no_solo", "concurrency"])]
+    pub arrival: Option<Arrival>,
+    /// Closed loop over sessions: N at once, each worker starting its next session when the
+    /// last ends (with --sessions or --duration).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), conflicts_with_all = ["runs", "no_solo"])]
+    pub concurrency: Option<u32>,
+    #[command(flatten)]
+    pub load: LoadArgs,
     #[command(flatten)]
     pub backend: BackendArgs,
     #[command(flatten)]
@@ -79,6 +97,10 @@ pub struct Args {
     pub chimera: ChimeraArgs,
     #[command(flatten)]
     pub chimera2: Chimera2Args,
+}
+
+fn arrival(s: &str) -> Result<Arrival, String> {
+    s.parse().map_err(|e: chimera_core::traffic::arrivals::ArrivalError| e.to_string())
 }
 
 fn parse_scenario(s: &str) -> Result<Scenario, String> {
@@ -118,6 +140,20 @@ pub struct Config {
     pub quiet: bool,
     /// Settings for every agent's backend (an agent may name its own kind and URL).
     pub backend: BackendConfig,
+    /// Open- or closed-loop sessions instead of solo → concurrent runs.
+    pub load: Option<LoadConfig>,
+}
+
+/// A load run of `multi` (`--arrival` or `--concurrency`).
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    pub model: LoadModel,
+    pub stop: Stop,
+    pub warmup_sessions: u32,
+    pub spread: Spread,
+    /// No `--slo`: every session that ends without error passes.
+    pub slo: Slo,
+    pub quantile: f64,
 }
 
 impl Args {
@@ -171,7 +207,30 @@ impl Args {
             }
             Some(v) => Some(JsonOut::parse("--json", v)?),
         };
+        let model = match (&self.arrival, self.concurrency) {
+            (Some(a), _) => Some(LoadModel::Open { arrival: a.clone() }),
+            (None, Some(n)) => Some(LoadModel::Closed { concurrency: n }),
+            (None, None) => None,
+        };
+        let l = &self.load;
+        if model.is_none() && (l.slo.is_some() || l.sessions.is_some() || l.duration.is_some()) {
+            anyhow::bail!(
+                "--slo, --sessions and --duration describe a load run: add --arrival SPEC (open loop) or --concurrency N (closed loop)"
+            );
+        }
+        let load = match model {
+            Some(model) => Some(LoadConfig {
+                stop: l.stop(20)?,
+                model,
+                warmup_sessions: l.warmup_sessions,
+                spread: l.spread.into(),
+                slo: l.slo.clone().unwrap_or_default(),
+                quantile: l.slo_quantile,
+            }),
+            None => None,
+        };
         Ok(Config {
+            load,
             out,
             scenario,
             agents,
@@ -193,10 +252,11 @@ struct Server {
     note: String,
 }
 
+/// The servers by (backend kind, URL).
+type Servers = BTreeMap<(String, String), Server>;
+
 /// Build one backend per distinct (kind, URL), then the job's agents and the plan's slots.
-async fn build_agents(
-    cfg: &Config,
-) -> anyhow::Result<(Vec<WorkflowAgent>, Vec<AgentSlot>, BTreeMap<(String, String), Server>)> {
+async fn build_agents(cfg: &Config) -> anyhow::Result<(Vec<WorkflowAgent>, Vec<AgentSlot>, Servers)> {
     let mut servers: BTreeMap<(String, String), Server> = BTreeMap::new();
     let mut agents = Vec::new();
     let mut slots = Vec::new();
@@ -298,6 +358,9 @@ fn headline(s: &MultiSummary) -> String {
 /// Run `chimera multi`.
 pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let cfg = args.config()?;
+    if let Some(load) = &cfg.load {
+        return run_load_mode(&cfg, load).await;
+    }
     let summary = Session::run(cfg.quiet, async |s| execute(&cfg, s).await).await?;
     let out_dir = &cfg.out.path;
     let html =
@@ -320,10 +383,12 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     Ok(summary.status().into())
 }
 
-/// Run the benchmark `cfg` describes inside `session` (shared with `chimera demo`): set up one
-/// backend per server (each must answer and have its agents' models), then the core
-/// scheduler; every run's files are on disk as it ends.
-pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<MultiSummary> {
+/// One backend per server, each checked to answer and to have its agents' models; then the
+/// output folder is prepared and each server's note shown.
+async fn prepare(
+    cfg: &Config,
+    session: &Session,
+) -> anyhow::Result<(Vec<WorkflowAgent>, Vec<AgentSlot>, Servers)> {
     let (agents, slots, servers) = build_agents(cfg).await?;
     let mut checked = std::collections::BTreeSet::new();
     for a in &agents {
@@ -337,6 +402,14 @@ pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<MultiSum
     for s in servers.values() {
         session.note(s.note.clone());
     }
+    Ok((agents, slots, servers))
+}
+
+/// Run the benchmark `cfg` describes inside `session` (shared with `chimera demo`): set up one
+/// backend per server (each must answer and have its agents' models), then the core
+/// scheduler; every run's files are on disk as it ends.
+pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<MultiSummary> {
+    let (agents, slots, servers) = prepare(cfg, session).await?;
     let plan = MultiPlan {
         scenario: cfg.scenario.clone(),
         agents: slots,
@@ -354,6 +427,62 @@ pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<MultiSum
         events: session.events.clone(),
     });
     Ok(run_multi(&plan, job, session.cancel.clone(), &session.events).await?)
+}
+
+/// `multi --arrival` / `--concurrency`: sessions instead of solo → concurrent runs.
+async fn run_load_mode(cfg: &Config, load: &LoadConfig) -> anyhow::Result<Exit> {
+    let rec = Session::run(cfg.quiet, async |s| execute_load(cfg, load, s).await).await?;
+    let l = &rec.summary;
+    if let Some(j) = &cfg.json {
+        j.write(&rec)?;
+    }
+    if !cfg.json.as_ref().is_some_and(JsonOut::is_stdout) {
+        println!(
+            "{}: {} of {} sessions passed{} — goodput {} sessions/min, throughput {} sessions/min{}{}",
+            rec.load,
+            l.passing,
+            l.sessions,
+            if rec.slo.objectives.is_empty() {
+                " (no --slo: passing = no error)".to_string()
+            } else {
+                format!(" {}", rec.slo)
+            },
+            l.goodput_per_min.map_or("–".into(), |g| format!("{g:.1}")),
+            l.throughput_per_min.map_or("–".into(), |g| format!("{g:.1}")),
+            if l.client_behind { "; UNRELIABLE: the client fell behind its schedule" } else { "" },
+            if rec.interrupted { "; INTERRUPTED" } else { "" },
+        );
+        println!("report: {}", cfg.out.path.join("load.md").display());
+    }
+    Ok(if rec.interrupted {
+        Exit::Interrupted
+    } else if l.failed > 0 || !l.meets_slo {
+        Exit::Failed
+    } else {
+        Exit::Ok
+    })
+}
+
+/// Set up the agents' servers as `execute` does, then run the sessions.
+async fn execute_load(cfg: &Config, load: &LoadConfig, session: &Session) -> anyhow::Result<LoadRecord> {
+    let (agents, slots, servers) = prepare(cfg, session).await?;
+    let manifest = manifest(&cfg.scenario, &agents, &servers).await;
+    let plan = LevelPlan {
+        load: load.model.clone(),
+        stop: load.stop,
+        warmup_sessions: load.warmup_sessions,
+        agents: slots,
+        spread: load.spread,
+        slo: load.slo.clone(),
+        out_dir: cfg.out.path.clone(),
+    };
+    let job = Arc::new(WorkflowJob {
+        agents,
+        data_dirs: cfg.data.dirs.clone(),
+        collect: cfg.data.collect.clone(),
+        events: session.events.clone(),
+    });
+    Ok(run_load(&plan, load.quantile, Some(manifest), job, &session.cancel, &session.events).await?)
 }
 
 /// The output folder's name, for the HTML page title.

@@ -37,9 +37,11 @@ pub struct CallsJob {
     pub write_calls: bool,
 }
 
-/// Fold call records into a job outcome (tokens summed, decode tok/s averaged, first TTFT).
+/// Fold call records into a job outcome (tokens summed, decode tok/s averaged, first and
+/// worst TTFT, ITL p99 over every gap).
 pub fn outcome_from_calls(calls: &[CallRecord], error: Option<String>) -> JobOutcome {
     let rates: Vec<f64> = calls.iter().filter_map(CallRecord::decode_tok_s).collect();
+    let (ttft_max_ms, itl_p99_ms) = session_latency(calls);
     JobOutcome {
         ok: error.is_none(),
         error,
@@ -47,9 +49,19 @@ pub fn outcome_from_calls(calls: &[CallRecord], error: Option<String>) -> JobOut
         tokens: calls.iter().map(CallRecord::output_tokens).sum(),
         decode_tok_s: crate::stats::mean(&rates),
         ttft_ms: calls.first().and_then(CallRecord::ttft_ms),
+        ttft_max_ms,
+        itl_p99_ms,
         report_path: None,
         latency: Some(CallSamples::of_calls(calls)),
     }
+}
+
+/// A session's worst TTFT and its ITL p99 over the gaps of all its calls, ms.
+pub fn session_latency(calls: &[CallRecord]) -> (Option<f64>, Option<f64>) {
+    let ttft_max = calls.iter().filter_map(CallRecord::ttft_ms).reduce(f64::max);
+    let mut gaps: Vec<f64> = calls.iter().flat_map(CallRecord::itl_ms).collect();
+    gaps.sort_by(f64::total_cmp);
+    (ttft_max, crate::stats::percentile_sorted(&gaps, 99.0))
 }
 
 #[async_trait]
@@ -153,8 +165,11 @@ impl AgentJob for WorkflowJob {
             cancel: CancellationToken::new(),
         })
         .await;
+        let (ttft_max_ms, itl_p99_ms) = session_latency(&out.calls);
         JobOutcome {
             ok: out.ok,
+            ttft_max_ms,
+            itl_p99_ms,
             error: out.error,
             failed_stage: out.failed_stage.map(FailedAt::Stage),
             tokens: out.metrics.tokens_generated,

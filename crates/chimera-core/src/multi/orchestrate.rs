@@ -38,6 +38,12 @@ pub struct JobOutcome {
     pub decode_tok_s: Option<f64>,
     /// Time to first token of the first call, ms, when known.
     pub ttft_ms: Option<f64>,
+    /// The worst TTFT of all calls, ms (judged by a load run's SLO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_max_ms: Option<f64>,
+    /// ITL p99 over the gaps of all calls, ms (judged by a load run's SLO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_p99_ms: Option<f64>,
     /// The agent's report, when it wrote one.
     pub report_path: Option<PathBuf>,
     /// Latency samples of the calls (percentiles and cached share in the reports); absent in
