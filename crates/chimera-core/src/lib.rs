@@ -35,6 +35,7 @@ pub mod sweep;
 pub(crate) mod testfolders;
 #[cfg(test)]
 pub(crate) mod testrng;
+pub mod workflow;
 
 /// Version of this tool, recorded in every manifest.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
