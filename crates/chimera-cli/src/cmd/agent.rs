@@ -303,7 +303,8 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         s.note(selected.note);
         let (events, cancel) = (s.events.clone(), s.cancel.clone());
         let outcome =
-            run_agent(AgentRun { spec, backend, data_dirs, collect, out_dir, events, cancel }).await;
+            run_agent(AgentRun { spec, backend, data_dirs, collect, out_dir, events, cancel, handoff: None })
+                .await;
         (outcome, s.cancel.is_cancelled())
     })
     .await;

@@ -352,6 +352,7 @@ pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<MultiSum
         data_dirs: cfg.data.dirs.clone(),
         collect: cfg.data.collect.clone(),
         events: session.events.clone(),
+        handoffs: Default::default(),
     });
     Ok(run_multi(&plan, job, session.cancel.clone(), &session.events).await?)
 }

@@ -128,6 +128,7 @@ impl AgentMeasure<'_> {
             out_dir,
             events: self.events.clone(),
             cancel: self.cancel.clone(),
+            handoff: None,
         })
         .await;
         RunSample::from_agent(run, &outcome)

@@ -74,6 +74,7 @@ impl ScenarioMeasure<'_> {
             data_dirs: self.work.data_dirs.clone(),
             collect: CollectOptions::default(),
             events,
+            handoffs: Default::default(),
         }
     }
 }

@@ -74,11 +74,15 @@ fn line_of(text: &str, byte: usize) -> usize {
     text[..byte.min(text.len())].matches('\n').count() + 1
 }
 
+/// The pattern of a `{name}` placeholder.
+pub fn placeholder_re() -> &'static Regex {
+    static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"\{([a-z_]+)\}").expect("valid regex"))
+}
+
 /// The `{name}` placeholders of a template, in order.
 pub fn placeholders(template: &str) -> Vec<String> {
-    static RE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-    let re = RE.get_or_init(|| Regex::new(r"\{([a-z_]+)\}").expect("valid regex"));
-    re.captures_iter(template).map(|c| c[1].to_string()).collect()
+    placeholder_re().captures_iter(template).map(|c| c[1].to_string()).collect()
 }
 
 /// Parse and validate a workflow. `origin` names it in errors (a path, or `built-in workflow
