@@ -103,6 +103,8 @@ struct State {
     current: Stage,
     /// The model's answers in order (primers excluded), for the grounding check.
     generated: Vec<String>,
+    /// When the last LLM call ended (think time counts from there).
+    last_call_end: Option<Instant>,
 }
 
 /// A stage failure: which stage, what happened.
@@ -151,6 +153,7 @@ pub async fn run_agent(run: AgentRun<'_>) -> AgentOutcome {
         inventory: None,
         current: Stage::Ingest,
         generated: Vec::new(),
+        last_call_end: None,
     };
     let result = tokio::select! {
         r = AssertUnwindSafe(workflow(&run, &mut st)).catch_unwind() => Some(r),
@@ -303,6 +306,7 @@ async fn call(
         events.emit(Event::Tokens { agent: agent.clone(), stage, tokens: c.index + 1, tok_s });
     };
     let res = run.backend.generate(&req, &sink).await;
+    st.last_call_end = Some(Instant::now());
     let retry = match &res {
         Ok(rec) => rec.retry.as_ref(),
         Err(f) => f.partial.retry.as_ref(),

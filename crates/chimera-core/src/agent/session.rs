@@ -1,4 +1,5 @@
-//! Running a workflow's steps: think time, hand-off, tool result, the prompt (seed prompts or a
+//! Running a workflow's steps: think time (from the previous answer's end to the turn's first
+//! request), hand-off, tool result, the prompt (seed prompts or a
 //! template with the data within budget), the request (system + prompt when the step is fresh
 //! and has no tool, else the chat so far), native tool calls answered or replaced by the
 //! scripted call, loops ended by `turns` or `until`; one [`StepRecord`] per turn.
@@ -82,11 +83,14 @@ pub(super) async fn run_steps(
         let until = step.until.as_deref().and_then(|u| Regex::new(u).ok());
         for turn in 1..=step.turns {
             let think_ms = step.think.map_or(0.0, |t| t.sample(&mut rng));
-            if think_ms > 0.0 {
-                tokio::time::sleep(Duration::from_secs_f64(think_ms / 1000.0)).await;
-                think_total += think_ms;
-            }
-            let r = run_turn(run, st, inv, step, turn, think_ms, &mut history, previous.as_deref()).await;
+            think_total += think_ms;
+            // Think time runs from the end of the previous answer (or the session's start) to the
+            // turn's first request; building the prompt happens within it.
+            let since = st.last_call_end.unwrap_or(t0);
+            let ready_at = since + Duration::from_secs_f64(think_ms / 1000.0);
+            let r =
+                run_turn(run, st, inv, step, turn, (think_ms, ready_at), &mut history, previous.as_deref())
+                    .await;
             match r {
                 Ok(out) => {
                     let stop = until.as_ref().is_some_and(|re| re.is_match(&out));
@@ -115,12 +119,11 @@ async fn run_turn(
     inv: &Arc<Inventory>,
     step: &Step,
     turn: u32,
-    think_ms: f64,
+    (think_ms, ready_at): (f64, Instant),
     history: &mut Vec<Message>,
     previous: Option<&str>,
 ) -> Result<String, Failure> {
     let spec = run.spec;
-    let t = Instant::now();
     let stage = stage_of(step.stage);
     st.current = stage;
     st.out.steps.push(StepRecord {
@@ -200,6 +203,8 @@ async fn run_turn(
     };
     let id = |s: &str| format!("{}-{turn}-{s}", step.name);
     let mut calls = Vec::new();
+    wait_until(ready_at).await;
+    let t = Instant::now();
     if let (Some(tool), Some(scripted)) = (&step.tool, scripted) {
         let mut used = ToolUse { native: false, ..Default::default() };
         let mut call_msg = ToolCallMsg {
@@ -271,6 +276,21 @@ async fn run_turn(
         st.out.analysis = Some(analysis::parse(&output));
     }
     Ok(output)
+}
+
+/// Wait until `deadline`: tokio's timer (1 ms ticks; it wakes a millisecond or two late) for all
+/// but the last 2 ms, then a blocking thread's sleep (the OS timer, far finer) for the rest, so a
+/// think time is kept to well under the 2 ms the issue allows.
+async fn wait_until(deadline: Instant) {
+    if let Some(coarse) = deadline.checked_sub(Duration::from_millis(2)) {
+        if coarse > Instant::now() {
+            tokio::time::sleep_until(coarse.into()).await;
+        }
+    }
+    let rest = deadline.saturating_duration_since(Instant::now());
+    if !rest.is_zero() {
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
+    }
 }
 
 /// The model's first tool call when it is valid, as a checked call and the message to send
