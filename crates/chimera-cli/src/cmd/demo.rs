@@ -20,6 +20,7 @@ use chimera_core::persona::Persona;
 use chimera_core::sweep::SweepPlan;
 use chimera_core::sweep::grid::Grid;
 use chimera_core::sweep::run::{DEFAULT_PROMPT, SweepConfig, Warmup};
+use chimera_core::workflow;
 use serde_json::json;
 
 use crate::args::BackendConfig;
@@ -145,7 +146,10 @@ fn multi_config(
     let agents = scenario
         .agents(&common, &chimera, &GenOptions::default(), [None, None])
         .into_iter()
-        .map(|def| Ok(multi::AgentPlan { persona: Persona::builtin(&def.persona)?, def }))
+        .map(|def| {
+            let workflow = workflow::builtin(workflow::DEFAULT_WORKFLOW).expect("built in");
+            Ok(multi::AgentPlan { persona: Persona::builtin(&def.persona)?, def, workflow })
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(multi::Config {
         scenario: ScenarioName::Builtin(scenario),

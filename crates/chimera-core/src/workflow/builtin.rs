@@ -25,6 +25,11 @@ pub fn builtin(name: &str) -> Option<Workflow> {
     Some(parse_workflow(text, &origin, Path::new("."), name).expect("built-in workflows are valid"))
 }
 
+/// The default workflow (`analyst`).
+pub fn default_workflow() -> Workflow {
+    builtin(DEFAULT_WORKFLOW).expect("the default workflow is built in")
+}
+
 /// A built-in by name, else a TOML file (persona files relative to it).
 pub fn resolve(name_or_path: &str) -> Result<Workflow, WorkflowError> {
     if let Some(w) = builtin(name_or_path) {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::options::GenOptions;
 use crate::persona::Persona;
 
-pub use builtin::{BUILTINS, DEFAULT_WORKFLOW, builtin, resolve};
+pub use builtin::{BUILTINS, DEFAULT_WORKFLOW, builtin, default_workflow, resolve};
 pub use handoff::{HandoffLink, Handoffs};
 pub use parse::{WorkflowError, parse_workflow};
 pub use think::ThinkTime;
