@@ -165,7 +165,8 @@ async fn tool_loop_sends_tool_messages_in_a_growing_conversation() {
     let o = run(&spec(w.clone()), &srv.url(), dir.path()).await;
     assert!(o.ok, "{:?}", o.error);
     let got = generations(&srv);
-    assert_eq!(got[0].path, "/api/generate");
+    assert_eq!(got[0].path, "/api/chat");
+    assert_eq!(messages(&got[0]).len(), 2);
     // Each turn adds: its question, the tool call, the tool result (and the previous answer).
     let lens: Vec<usize> = got[1..].iter().map(|r| messages(r).len()).collect();
     assert_eq!(lens, [6, 10, 14]);

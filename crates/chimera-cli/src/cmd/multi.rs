@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long, default_value = "chimera_hetero", value_parser = parse_scenario)]
     pub scenario: Scenario,
     /// TOML file of agents (any number): [[agents]] label, persona, persona_file, backend, url,
-    /// model, [agents.options]. Replaces --scenario.
+    /// model, workflow, [agents.options]. Replaces --scenario.
     #[arg(long, value_name = "FILE")]
     pub agents_file: Option<PathBuf>,
     /// Deprecated spelling of --agents-file (`--agents N` is an agent count elsewhere).
