@@ -5,6 +5,7 @@
 //! plots and one HTML report into `--out`.
 
 mod artifacts;
+mod workflows;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -221,7 +222,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let best =
         summary.ranking.best.as_ref().map(|b| summary.points[b.index].options.clone()).unwrap_or_default();
     let multi_dir = out.join("multi");
-    let mcfg = multi_config(&plan, &best, backend, data, multi_dir.clone(), args.quiet)?;
+    let mcfg = multi_config(&plan, &best, backend.clone(), data.clone(), multi_dir.clone(), args.quiet)?;
     say(
         args.quiet,
         &format!(
@@ -232,9 +233,31 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     );
     let t_multi = Instant::now();
     let multi = multi::execute(&mcfg, &session).await;
-    session.finish().await;
-    let multi_status = multi?.status();
+    let multi_status = match multi {
+        Ok(m) => m.status(),
+        Err(e) => {
+            session.finish().await;
+            return Err(e);
+        }
+    };
     let multi_secs = t_multi.elapsed().as_secs_f64();
+
+    // 4b. (full demo) the tool-loop and handoff workflows, two agents at once
+    let workflows_dir = out.join("workflows");
+    let mut workflows_status = Status::Ok;
+    if !args.quick && multi_status != Status::Interrupted {
+        let wcfg =
+            workflows::config(&mcfg.agents[0].def.options, backend, data, workflows_dir.clone(), args.quiet)?;
+        say(
+            args.quiet,
+            &format!("demo: workflows tool-loop + handoff at once → {}", workflows_dir.display()),
+        );
+        workflows_status = multi::execute(&wcfg, &session).await?.status();
+        if let Err(e) = html::write_report(&workflows_dir, "Chimera demo — workflows") {
+            eprintln!("warning: {e}");
+        }
+    }
+    session.finish().await;
 
     // 5. plots and HTML reports
     match html::write_report(&multi_dir, "Chimera demo — chimera_homo") {
@@ -245,11 +268,11 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     }
     let md = demo_summary(out, summary, &multi_dir, sweep_secs, multi_secs, t0.elapsed().as_secs_f64());
     chimera_core::fsutil::write_atomic(&out.join("summary.md"), md.as_bytes())?;
-    let report = root_report(out, &md, &sweep_dir, &multi_dir)?;
+    let report = root_report(out, &md, &sweep_dir, &multi_dir, &workflows_dir)?;
     println!("demo finished in {:.0} s", t0.elapsed().as_secs_f64());
     println!("summary: {}", out.join("summary.md").display());
     println!("report:  {}", report.display());
-    Ok(Exit::from(swept.status.worst(multi_status)))
+    Ok(Exit::from(swept.status.worst(multi_status).worst(workflows_status)))
 }
 
 fn rel(out: &Path, p: &Path) -> String {
@@ -325,7 +348,17 @@ fn demo_summary(
         m,
         "- `multi/`: run_1/ (agent reports, combined_report.md, metrics.json), summary.md, summary.json, plots/, report.html"
     );
+    let wf_dir = out.join("workflows");
+    if wf_dir.is_dir() {
+        let _ = writeln!(
+            m,
+            "- `workflows/`: two more agents at once, one running the `tool-loop` workflow (tool results in a growing \
+             conversation), one `handoff` (the collector's analysis handed to InsightAgent); each agent's metrics.json \
+             records its steps and session"
+        );
+    }
     let mut reports: Vec<String> = walk_md(&multi_dir.join("run_1")).iter().map(|p| rel(out, p)).collect();
+    reports.extend(walk_md(&wf_dir.join("run_1")).iter().map(|p| rel(out, p)));
     reports.sort();
     for r in reports {
         let _ = writeln!(m, "  - `{r}`");
@@ -349,7 +382,13 @@ fn walk_md(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// One HTML page: the demo summary, then the sweep's and the agents' sections.
-fn root_report(out: &Path, md: &str, sweep_dir: &Path, multi_dir: &Path) -> anyhow::Result<PathBuf> {
+fn root_report(
+    out: &Path,
+    md: &str,
+    sweep_dir: &Path,
+    multi_dir: &Path,
+    workflows_dir: &Path,
+) -> anyhow::Result<PathBuf> {
     let body: String = md.lines().skip(1).collect::<Vec<_>>().join("\n");
     let mut page = Page {
         title: "Chimera demo".into(),
@@ -360,7 +399,12 @@ fn root_report(out: &Path, md: &str, sweep_dir: &Path, multi_dir: &Path) -> anyh
             blocks: vec![html::Block::Markdown(body)],
         }],
     };
-    for (prefix, dir, title) in [("sweep", sweep_dir, "Sweep"), ("multi", multi_dir, "Agents")] {
+    let dirs = [
+        ("sweep", sweep_dir, "Sweep"),
+        ("multi", multi_dir, "Agents"),
+        ("workflows", workflows_dir, "Workflows"),
+    ];
+    for (prefix, dir, title) in dirs {
         if let Ok(p) = html::page_for_dir(dir, title) {
             for mut s in p.sections {
                 s.id = format!("{prefix}-{}", s.id);

@@ -190,6 +190,7 @@ pub(crate) mod tests {
     /// A workload for tests: fixed num_predict 16, agent B's num_ctx 4096.
     pub(crate) fn work(scenario: Scenario, n: usize) -> ScenarioWorkload {
         ScenarioWorkload {
+            workflow: crate::workflow::default_workflow(),
             scenario,
             n_agents: n,
             personas: ScenarioWorkload::default_personas(scenario, n),

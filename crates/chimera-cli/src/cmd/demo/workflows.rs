@@ -1,0 +1,58 @@
+//! The demo's workflow stage (full demo only): two agents at once over the demo's artifacts,
+//! one running the `tool-loop` workflow (tool results in a growing conversation, think time),
+//! the other `handoff` (DataCollector-9000's analysis handed to InsightAgent).
+
+use std::path::PathBuf;
+
+use chimera_core::inventory::CollectOptions;
+use chimera_core::multi::ScenarioName;
+use chimera_core::multi::spec::AgentDef;
+use chimera_core::options::GenOptions;
+use chimera_core::outdir::OutDir;
+use chimera_core::persona::Persona;
+use chimera_core::workflow;
+
+use crate::args::BackendConfig;
+use crate::cmd::agent::DataConfig;
+use crate::cmd::multi;
+
+/// Output tokens per call of the workflow agents (each workflow makes 2–4 calls).
+const NUM_PREDICT: i64 = 128;
+
+/// The stage as a `multi` run: agents "Tool loop" and "Handoff", concurrent phase only.
+pub fn config(
+    options: &GenOptions,
+    backend: BackendConfig,
+    data: PathBuf,
+    out: PathBuf,
+    quiet: bool,
+) -> anyhow::Result<multi::Config> {
+    let options = options.merged(&GenOptions { num_predict: Some(NUM_PREDICT), ..Default::default() });
+    let agent = |label: &str, persona: &str, name: &str| -> anyhow::Result<multi::AgentPlan> {
+        let def = AgentDef {
+            label: label.into(),
+            persona: persona.into(),
+            persona_file: None,
+            backend: None,
+            url: None,
+            model: None,
+            options: options.clone(),
+            workflow: Some(name.into()),
+        };
+        let workflow = workflow::builtin(name).expect("built in");
+        Ok(multi::AgentPlan { persona: Persona::builtin(persona)?, def, workflow })
+    };
+    Ok(multi::Config {
+        scenario: ScenarioName::AgentsFile("workflows".into()),
+        agents: vec![agent("Tool loop", "collector", "tool-loop")?, agent("Handoff", "insight", "handoff")?],
+        data: DataConfig { dirs: vec![data], collect: CollectOptions::default() },
+        runs: 1,
+        solo: false,
+        warmup: true,
+        contention_threshold: 1.25,
+        out: OutDir::new(out),
+        json: None,
+        quiet,
+        backend,
+    })
+}
