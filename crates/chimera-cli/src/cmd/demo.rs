@@ -1,8 +1,9 @@
 //! `chimera demo`: the main job on a fresh machine. Checks the embedded model is present (or
 //! says how to get it), runs a small real sweep on the embedded engine, writes its results as
 //! a benchmark folder (`bench_data/reports`, `bench_data/csv_data`), runs the `chimera_homo`
-//! scenario (collector + insight agents at once) over that folder, and writes the summary,
-//! plots and one HTML report into `--out`.
+//! scenario (collector + insight agents at once) over that folder, then the `tool-loop` and
+//! `handoff` workflows (two more agents at once), and writes the summary, plots and one HTML
+//! report into `--out`.
 
 mod artifacts;
 mod workflows;
@@ -64,6 +65,8 @@ struct Plan {
     agent_num_predict: Option<i64>,
     /// Context window floor for the agents (their prompts carry the data).
     agent_min_ctx: u32,
+    /// Output budget of each call of the workflow stage (tool-loop: 4 calls, handoff: 2).
+    workflow_num_predict: i64,
 }
 
 const QUICK: Plan = Plan {
@@ -73,6 +76,7 @@ const QUICK: Plan = Plan {
     sweep_runs: 2,
     agent_num_predict: Some(96),
     agent_min_ctx: 2048,
+    workflow_num_predict: 32,
 };
 
 const FULL: Plan = Plan {
@@ -82,6 +86,7 @@ const FULL: Plan = Plan {
     sweep_runs: 3,
     agent_num_predict: None,
     agent_min_ctx: 4096,
+    workflow_num_predict: 128,
 };
 
 /// The seed fixed for every sweep point and every agent call (reproducible text).
@@ -242,12 +247,12 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     };
     let multi_secs = t_multi.elapsed().as_secs_f64();
 
-    // 4b. (full demo) the tool-loop and handoff workflows, two agents at once
+    // 5. the tool-loop and handoff workflows, two agents at once
     let workflows_dir = out.join("workflows");
     let mut workflows_status = Status::Ok;
-    if !args.quick && multi_status != Status::Interrupted {
-        let wcfg =
-            workflows::config(&mcfg.agents[0].def.options, backend, data, workflows_dir.clone(), args.quiet)?;
+    if multi_status != Status::Interrupted {
+        let (options, np) = (&mcfg.agents[0].def.options, plan.workflow_num_predict);
+        let wcfg = workflows::config(options, np, backend, data, workflows_dir.clone(), args.quiet)?;
         say(
             args.quiet,
             &format!("demo: workflows tool-loop + handoff at once → {}", workflows_dir.display()),
@@ -259,7 +264,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     }
     session.finish().await;
 
-    // 5. plots and HTML reports
+    // 6. plots and HTML reports
     match html::write_report(&multi_dir, "Chimera demo — chimera_homo") {
         Ok(_) => {}
         // Some plot could not be drawn: everything else is written; say so and go on.

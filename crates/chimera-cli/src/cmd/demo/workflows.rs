@@ -1,4 +1,4 @@
-//! The demo's workflow stage (full demo only): two agents at once over the demo's artifacts,
+//! The demo's workflow stage: two agents at once over the demo's artifacts,
 //! one running the `tool-loop` workflow (tool results in a growing conversation, think time),
 //! the other `handoff` (DataCollector-9000's analysis handed to InsightAgent).
 
@@ -16,18 +16,17 @@ use crate::args::BackendConfig;
 use crate::cmd::agent::DataConfig;
 use crate::cmd::multi;
 
-/// Output tokens per call of the workflow agents (each workflow makes 2–4 calls).
-const NUM_PREDICT: i64 = 128;
-
-/// The stage as a `multi` run: agents "Tool loop" and "Handoff", concurrent phase only.
+/// The stage as a `multi` run: agents "Tool loop" and "Handoff", concurrent phase only, each call
+/// at most `num_predict` tokens (each workflow makes 2–4 calls).
 pub fn config(
     options: &GenOptions,
+    num_predict: i64,
     backend: BackendConfig,
     data: PathBuf,
     out: PathBuf,
     quiet: bool,
 ) -> anyhow::Result<multi::Config> {
-    let options = options.merged(&GenOptions { num_predict: Some(NUM_PREDICT), ..Default::default() });
+    let options = options.merged(&GenOptions { num_predict: Some(num_predict), ..Default::default() });
     let agent = |label: &str, persona: &str, name: &str| -> anyhow::Result<multi::AgentPlan> {
         let def = AgentDef {
             label: label.into(),
