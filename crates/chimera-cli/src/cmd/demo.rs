@@ -227,7 +227,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let best =
         summary.ranking.best.as_ref().map(|b| summary.points[b.index].options.clone()).unwrap_or_default();
     let multi_dir = out.join("multi");
-    let mcfg = multi_config(&plan, &best, backend.clone(), data.clone(), multi_dir.clone(), args.quiet)?;
+    let mcfg = multi_config(&plan, &best, backend, data, multi_dir.clone(), args.quiet)?;
     say(
         args.quiet,
         &format!(
@@ -251,8 +251,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     let workflows_dir = out.join("workflows");
     let mut workflows_status = Status::Ok;
     if multi_status != Status::Interrupted {
-        let (options, np) = (&mcfg.agents[0].def.options, plan.workflow_num_predict);
-        let wcfg = workflows::config(options, np, backend, data, workflows_dir.clone(), args.quiet)?;
+        let wcfg = workflows::config(&mcfg, plan.workflow_num_predict, workflows_dir.clone())?;
         say(
             args.quiet,
             &format!("demo: workflows tool-loop + handoff at once → {}", workflows_dir.display()),

@@ -74,6 +74,23 @@ impl Message {
     pub fn new(role: Role, content: impl Into<String>) -> Self {
         Message { role, content: content.into(), ..Default::default() }
     }
+
+    /// The message as a chat API takes it: `role`, `content`, the tool calls each shaped by
+    /// `call` (when there are any), and the tool-result field `(name, value)` when set.
+    pub(crate) fn to_wire(
+        &self,
+        call: impl Fn(&ToolCallMsg) -> serde_json::Value,
+        result_field: (&str, Option<&String>),
+    ) -> serde_json::Value {
+        let mut v = serde_json::json!({"role": self.role, "content": self.content});
+        if !self.tool_calls.is_empty() {
+            v["tool_calls"] = self.tool_calls.iter().map(call).collect();
+        }
+        if let (name, Some(value)) = result_field {
+            v[name] = serde_json::json!(value);
+        }
+        v
+    }
 }
 
 /// A tool call as a model made it (or as a workflow scripted it).

@@ -282,19 +282,8 @@ impl OllamaClient {
 /// A chat message as Ollama takes it: tool calls as `{"function": {"name", "arguments"}}`
 /// (arguments an object), a tool result with `tool_name`.
 fn wire_message(m: &Message) -> Value {
-    let mut v = json!({"role": m.role, "content": m.content});
-    if !m.tool_calls.is_empty() {
-        let calls: Vec<Value> = m
-            .tool_calls
-            .iter()
-            .map(|c| json!({"function": {"name": c.name, "arguments": c.arguments}}))
-            .collect();
-        v["tool_calls"] = json!(calls);
-    }
-    if let Some(n) = &m.tool_name {
-        v["tool_name"] = json!(n);
-    }
-    v
+    let call = |c: &ToolCallMsg| json!({"function": {"name": c.name, "arguments": c.arguments}});
+    m.to_wire(call, ("tool_name", m.tool_name.as_ref()))
 }
 
 /// Ollama accepts `keep_alive` as a duration string ("5m") or a number of seconds (0, -1).

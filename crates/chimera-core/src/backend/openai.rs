@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::http::{self, Flow, HttpClient, LineParser, ServerUrl};
 use super::{
     Backend, BackendError, BackendInfo, BackendKind, CallFailure, CallRecord, CallRecorder, GenRequest,
-    Message, ServerTimings, Timeouts, TokenSink,
+    Message, ServerTimings, Timeouts, TokenSink, ToolCallMsg,
 };
 use crate::options::Api;
 
@@ -147,22 +147,11 @@ impl OpenAiClient {
 /// A chat message as OpenAI takes it: tool calls with `id`, `type` and the arguments as JSON
 /// text; a tool result with `tool_call_id`.
 fn wire_message(m: &Message) -> Value {
-    let mut v = json!({"role": m.role, "content": m.content});
-    if !m.tool_calls.is_empty() {
-        let calls: Vec<Value> = m
-            .tool_calls
-            .iter()
-            .map(|c| {
-                let args = c.arguments.as_str().map_or_else(|| c.arguments.to_string(), str::to_string);
-                json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": args}})
-            })
-            .collect();
-        v["tool_calls"] = json!(calls);
-    }
-    if let Some(id) = &m.tool_call_id {
-        v["tool_call_id"] = json!(id);
-    }
-    v
+    let call = |c: &ToolCallMsg| {
+        let args = c.arguments.as_str().map_or_else(|| c.arguments.to_string(), str::to_string);
+        json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": args}})
+    };
+    m.to_wire(call, ("tool_call_id", m.tool_call_id.as_ref()))
 }
 
 /// Map an HTTP error status to a typed error (OpenAI error bodies: `{"error":{"message":…}}`).
