@@ -216,9 +216,14 @@ async fn run_turn(
         if tool.mode == ToolMode::Native {
             let mut req = request(history);
             req.tools = tools::definitions();
-            let k = call(run, st, stage, &plan, req).await?;
-            calls.push(k);
-            let rec = &st.out.calls[k];
+            let res = call(run, st, stage, &plan, req).await;
+            // `call` keeps every record, a failed one too: it is the last.
+            calls.push(st.out.calls.len() - 1);
+            if let Err(f) = res {
+                close_step(st, calls, 0, t);
+                return Err(f);
+            }
+            let rec = st.out.calls.last().expect("recorded above");
             match native_call(&rec.tool_calls) {
                 Ok((c, msg)) => {
                     used.native = true;
@@ -234,7 +239,7 @@ async fn run_turn(
                         scripted.name,
                         fmt_args(&scripted.args)
                     );
-                    st.out.notes.push(note.clone());
+                    st.out.notes.push(note);
                     used.fallback = Some(why);
                 }
             }
@@ -258,15 +263,10 @@ async fn run_turn(
     }
     let req = request(history);
     let messages = if chat { req.messages().len() } else { 2 };
-    let k = call(run, st, stage, &plan, req).await;
-    if let Ok(k) = &k {
-        calls.push(*k);
-    }
-    let rec = st.out.steps.last_mut().expect("pushed above");
-    rec.calls = calls;
-    rec.messages = messages;
-    rec.wall_ms = t.elapsed().as_secs_f64() * 1000.0;
-    let k = k?;
+    let res = call(run, st, stage, &plan, req).await;
+    calls.push(st.out.calls.len() - 1);
+    close_step(st, calls, messages, t);
+    let k = res?;
     let text = st.out.calls[k].text.clone();
     let output = format!("{}{}", plan.primer, text);
     history.push(Message::new(Role::Assistant, output.clone()));
@@ -276,6 +276,14 @@ async fn run_turn(
         st.out.analysis = Some(analysis::parse(&output));
     }
     Ok(output)
+}
+
+/// Fill in the current step record: its calls, messages sent, and wall time since `t`.
+fn close_step(st: &mut State, calls: Vec<usize>, messages: usize, t: Instant) {
+    let rec = st.out.steps.last_mut().expect("the turn pushed its record");
+    rec.calls = calls;
+    rec.messages = messages;
+    rec.wall_ms = t.elapsed().as_secs_f64() * 1000.0;
 }
 
 /// Wait until `deadline`: tokio's timer (1 ms ticks; it wakes a millisecond or two late) for all
