@@ -230,6 +230,28 @@ think = { dist = "fixed", ms = 150 }
     assert!(best <= 2.0, "think gaps exceed the scripted time by {best:.3} ms");
 }
 
+#[tokio::test]
+async fn a_loop_ends_at_its_stop_pattern_or_its_turns() {
+    let srv = ScriptedServer::start(|req: &Request| {
+        meta(req).unwrap_or_else(|| {
+            let stop = req.body.contains("Go on (2)");
+            Reply::Ollama(text_script(if stop { "I STOP here." } else { ANSWER }))
+        })
+    })
+    .await;
+    let looped = |until: &str| {
+        wf(&format!(
+            "[[steps]]\nname = \"ask\"\nuser = \"Go on ({{turn}})\"\nconversation = \"continue\"\nturns = 4\n{until}"
+        ))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&spec(looped("until = \"STOP\"\n")), &srv.url(), &dir.path().join("a")).await;
+    assert!(o.ok, "{:?}", o.error);
+    assert_eq!(o.steps.iter().map(|s| s.turn).collect::<Vec<_>>(), [1, 2], "ended by the pattern");
+    let o = run(&spec(looped("")), &srv.url(), &dir.path().join("b")).await;
+    assert_eq!(o.steps.iter().map(|s| s.turn).collect::<Vec<_>>(), [1, 2, 3, 4], "ended by turns");
+}
+
 const NATIVE: &str = r#"
 [[steps]]
 name = "ask"

@@ -285,6 +285,8 @@ async fn manifest(
             .iter()
             .map(|a| ManifestAgent {
                 model: Some(a.spec.model.clone()),
+                workflow: (a.spec.workflow.name != workflow::DEFAULT_WORKFLOW)
+                    .then(|| a.spec.workflow.name.clone()),
                 ..ManifestAgent::new(
                     &a.spec.label,
                     &a.spec.persona.key,

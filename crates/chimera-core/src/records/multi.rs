@@ -357,6 +357,9 @@ pub struct ManifestAgent {
     pub options: GenOptions,
     /// `options` as the seed report's configuration line.
     pub configuration: String,
+    /// The agent's workflow when it is not the default (`analyst`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
 }
 
 impl ManifestAgent {
@@ -370,6 +373,7 @@ impl ManifestAgent {
             tuned_by_sweep: None,
             options: options.clone(),
             configuration: options.describe(),
+            workflow: None,
         }
     }
 }
