@@ -105,6 +105,8 @@ struct State {
     generated: Vec<String>,
     /// When the last LLM call ended (think time counts from there).
     last_call_end: Option<Instant>,
+    /// When the workflow's steps began (until the session's figures are taken).
+    session_start: Option<Instant>,
 }
 
 /// A stage failure: which stage, what happened.
@@ -154,6 +156,7 @@ pub async fn run_agent(run: AgentRun<'_>) -> AgentOutcome {
         current: Stage::Ingest,
         generated: Vec::new(),
         last_call_end: None,
+        session_start: None,
     };
     let result = tokio::select! {
         r = AssertUnwindSafe(workflow(&run, &mut st)).catch_unwind() => Some(r),
@@ -195,6 +198,8 @@ pub async fn run_agent(run: AgentRun<'_>) -> AgentOutcome {
         }
     }
     st.out.metrics = AgentMetrics::from_calls(&st.out.calls);
+    // Cancelled or panicked mid-session: the figures of what ran.
+    session::close_session(&mut st);
     if let Some(link) = &run.handoff {
         let output = match &st.out.error {
             None => Ok(st.out.model_text.clone()),

@@ -74,16 +74,15 @@ pub(super) async fn run_steps(
 ) -> Result<(), Failure> {
     let wf = &run.spec.workflow;
     let t0 = Instant::now();
+    st.session_start = Some(t0);
     let mut rng = StdRng::seed_from_u64(wf.seed);
     let mut history: Vec<Message> = Vec::new();
     let mut previous: Option<String> = None;
-    let mut think_total = 0.0;
     let mut result = Ok(());
     'steps: for step in &wf.steps {
         let until = step.until.as_deref().and_then(|u| Regex::new(u).ok());
         for turn in 1..=step.turns {
             let think_ms = step.think.map_or(0.0, |t| t.sample(&mut rng));
-            think_total += think_ms;
             // Think time runs from the end of the previous answer (or the session's start) to the
             // turn's first request; building the prompt happens within it.
             let since = st.last_call_end.unwrap_or(t0);
@@ -106,9 +105,16 @@ pub(super) async fn run_steps(
             }
         }
     }
-    let wall_ms = t0.elapsed().as_secs_f64() * 1000.0;
-    st.out.session = Some(SessionMetrics::new(&st.out.calls, st.out.steps.len(), wall_ms, think_total));
+    close_session(st);
     result
+}
+
+/// The session's figures, from its start to now (also called when the session was cancelled).
+pub(super) fn close_session(st: &mut State) {
+    if let Some(t0) = st.session_start.take() {
+        let wall_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        st.out.session = Some(SessionMetrics::new(&st.out.calls, &st.out.steps, wall_ms));
+    }
 }
 
 /// One turn of a step; returns its output (primer + the model's text).

@@ -180,12 +180,12 @@ pub struct SessionMetrics {
 }
 
 impl SessionMetrics {
-    /// The session's figures from its calls, wall time and think time.
-    pub fn new(calls: &[CallRecord], turns: usize, wall_ms: f64, think_ms: f64) -> Self {
+    /// The session's figures from its calls, its step turns and its wall time.
+    pub fn new(calls: &[CallRecord], steps: &[StepRecord], wall_ms: f64) -> Self {
         SessionMetrics {
             wall_ms,
-            think_ms,
-            turns,
+            think_ms: steps.iter().map(|s| s.think_ms).sum(),
+            turns: steps.len(),
             llm_calls: calls.len(),
             tokens_out: calls.iter().map(CallRecord::output_tokens).sum(),
             prompt_tokens_new: sum(calls.iter().map(|c| c.server.prompt_eval_count)),
@@ -212,4 +212,38 @@ pub struct AgentRecord {
 impl Record for AgentRecord {
     const KIND: Kind = Kind::Agent;
     const SCHEMA_VERSION: u32 = 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{BackendKind, CallRecorder, GenRequest, ServerTimings};
+    use crate::options::GenOptions;
+
+    fn call(eval: u64, prompt: Option<u64>, cached: Option<u64>) -> CallRecord {
+        let req = GenRequest::generate("m", None, "p", GenOptions::default());
+        let mut r = CallRecorder::start(BackendKind::Ollama, "http://x", &req);
+        r.server_timings(ServerTimings {
+            eval_count: Some(eval),
+            prompt_eval_count: prompt,
+            prompt_cached_count: cached,
+            ..Default::default()
+        });
+        r.finish()
+    }
+
+    #[test]
+    fn session_sums_what_the_servers_said() {
+        let calls = [call(5, Some(100), None), call(7, None, Some(60)), call(1, Some(20), Some(40))];
+        let steps = [
+            StepRecord { think_ms: 150.0, ..Default::default() },
+            StepRecord { think_ms: 25.5, ..Default::default() },
+        ];
+        let s = SessionMetrics::new(&calls, &steps, 900.0);
+        assert_eq!((s.turns, s.llm_calls, s.tokens_out), (2, 3, 13));
+        assert_eq!((s.prompt_tokens_new, s.prompt_tokens_cached), (Some(120), Some(100)));
+        assert_eq!((s.think_ms, s.wall_ms), (175.5, 900.0));
+        let none = SessionMetrics::new(&calls[..1], &[], 1.0);
+        assert_eq!(none.prompt_tokens_cached, None, "no server said: unknown, not 0");
+    }
 }
