@@ -50,6 +50,23 @@ async fn a_bad_workflow_fails_before_any_request_naming_the_line() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("w.toml, line 1: step 'a': unknown placeholder {dta}"), "{}", text(&o));
     assert!(srv.requests().is_empty(), "nothing was sent");
+    // A sweep without --agent-data runs no agent: a workflow there would be ignored, so it is refused.
+    let mut cmd = chimera();
+    cmd.args([
+        "sweep",
+        "--backend",
+        "ollama",
+        "--url",
+        &srv.url(),
+        "--num-ctx",
+        "256,512",
+        "--workflow",
+        "tool-loop",
+    ]);
+    let o = run(cmd).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--workflow tool-loop needs --agent-data DIR"), "{}", text(&o));
+    assert!(srv.requests().is_empty(), "nothing was sent");
     let mut cmd = chimera();
     cmd.args(["agent", CORPUS, "--backend", "ollama", "--url", &srv.url(), "--workflow", "tool-lop"]);
     let o = run(cmd).await;

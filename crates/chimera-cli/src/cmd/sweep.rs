@@ -130,6 +130,12 @@ impl Args {
     }
 
     fn sweep_config(&self, model: &str) -> anyhow::Result<SweepConfig> {
+        if self.agent_data.is_none() && self.workflow.workflow != chimera_core::workflow::DEFAULT_WORKFLOW {
+            anyhow::bail!(
+                "--workflow {} needs --agent-data DIR: without it each point is one generation call, not an agent",
+                self.workflow.workflow
+            );
+        }
         let prompt = match (&self.prompt, &self.prompt_file) {
             (Some(p), _) => p.clone(),
             (None, Some(f)) => std::fs::read_to_string(f)
