@@ -71,6 +71,7 @@ async fn run(spec: &AgentSpec, inner: Arc<dyn Backend>, out: PathBuf) -> (AgentO
         out_dir: out,
         events: Events::none(),
         cancel: CancellationToken::new(),
+        handoff: None,
     })
     .await;
     let seen = rec.seen.lock().unwrap().clone();

@@ -72,6 +72,14 @@ fn quick_demo_writes_everything() {
         let t = std::fs::read_to_string(r).unwrap();
         assert!(t.contains("## Metrics") && t.contains("## Persona Prompt"), "{r}");
     }
+    // the workflow stage: tool-loop (a question, then three tool turns) and handoff (two steps)
+    for (agent, workflow, steps) in [("tool-loop", "tool-loop", 4), ("handoff", "handoff", 2)] {
+        let p = out.join("workflows/run_1").join(agent).join("metrics.json");
+        let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        assert_eq!(m["ok"], true, "{p:?}");
+        assert_eq!(m["workflow"], workflow);
+        assert_eq!(m["steps"].as_array().unwrap().len(), steps, "{p:?}");
+    }
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     for p in ["throughput", "ttft", "heatmap", "pareto", "efficiency", "timeline_run_1"] {
         assert!(html.contains(&format!("data-plot=\"{p}\"")), "{p} missing from report.html");

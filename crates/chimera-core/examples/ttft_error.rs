@@ -77,6 +77,7 @@ async fn agent(backend: Arc<dyn Backend>, dir: PathBuf, out: PathBuf) -> AgentOu
         out_dir: out,
         events: Events::none(),
         cancel: CancellationToken::new(),
+        handoff: None,
     })
     .await
 }

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::records::agent::{AgentMetrics, AgentOutcome, AgentRecord};
 
-use crate::analysis;
 use crate::backend::{Backend, BackendInfo, GenRequest, TokenChunk};
 use crate::events::{CancellationToken, Event, Events, Stage};
 use crate::export::{self, AgentReport, Json, Markdown};
@@ -26,6 +25,9 @@ use crate::manifest::Manifest;
 use crate::options::GenOptions;
 use crate::persona::Persona;
 use crate::prompt::{self, PromptPlan};
+use crate::workflow::{self, HandoffLink, Workflow};
+
+mod session;
 
 /// Who the agent is and how it calls the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +47,8 @@ pub struct AgentSpec {
     /// Context window used for the prompt budget when `options.num_ctx` is unset
     /// (the server's default; [`prompt::DEFAULT_CTX_TOKENS`] when unknown).
     pub default_ctx_tokens: u32,
+    /// The steps the agent runs (default: the built-in `analyst`, the seed's two calls).
+    pub workflow: Workflow,
 }
 
 impl AgentSpec {
@@ -65,6 +69,8 @@ impl AgentSpec {
             analysis_num_predict: prompt::ANALYSIS_NUM_PREDICT,
             report_num_predict: prompt::REPORT_NUM_PREDICT,
             default_ctx_tokens: prompt::DEFAULT_CTX_TOKENS,
+            workflow: workflow::builtin(workflow::DEFAULT_WORKFLOW)
+                .expect("the default workflow is built in"),
         }
     }
 
@@ -85,6 +91,9 @@ pub struct AgentRun<'a> {
     /// Cancelled (Ctrl-C): the workflow stops at once, the unfinished call is dropped, and the
     /// report is written with what finished, failed at the current stage.
     pub cancel: CancellationToken,
+    /// Where hand-offs are exchanged with the other agents of the run (`chimera multi`); the
+    /// agent's final output (or its error) is published there when it ends.
+    pub handoff: Option<HandoffLink>,
 }
 
 /// Mutable state of a run, readable after a failure or panic.
@@ -92,6 +101,12 @@ struct State {
     out: AgentOutcome,
     inventory: Option<Arc<Inventory>>,
     current: Stage,
+    /// The model's answers in order (primers excluded), for the grounding check.
+    generated: Vec<String>,
+    /// When the last LLM call ended (think time counts from there).
+    last_call_end: Option<Instant>,
+    /// When the workflow's steps began (until the session's figures are taken).
+    session_start: Option<Instant>,
 }
 
 /// A stage failure: which stage, what happened.
@@ -133,9 +148,15 @@ pub async fn run_agent(run: AgentRun<'_>) -> AgentOutcome {
             report_path: run.out_dir.join("report.md"),
             metrics_path: run.out_dir.join("metrics.json"),
             manifest_path: run.out_dir.join("manifest.json"),
+            workflow: spec.workflow.name.clone(),
+            steps: Vec::new(),
+            session: None,
         },
         inventory: None,
         current: Stage::Ingest,
+        generated: Vec::new(),
+        last_call_end: None,
+        session_start: None,
     };
     let result = tokio::select! {
         r = AssertUnwindSafe(workflow(&run, &mut st)).catch_unwind() => Some(r),
@@ -177,6 +198,15 @@ pub async fn run_agent(run: AgentRun<'_>) -> AgentOutcome {
         }
     }
     st.out.metrics = AgentMetrics::from_calls(&st.out.calls);
+    // Cancelled or panicked mid-session: the figures of what ran.
+    session::close_session(&mut st);
+    if let Some(link) = &run.handoff {
+        let output = match &st.out.error {
+            None => Ok(st.out.model_text.clone()),
+            Some(e) => Err(format!("the agent failed: {e}")),
+        };
+        link.board.publish(&spec.label, link.round, output);
+    }
     write_outputs(&run, &mut st, t0).await;
     run.events.emit(Event::AgentFinished {
         agent: spec.label.clone(),
@@ -234,32 +264,13 @@ async fn workflow(run: &AgentRun<'_>, st: &mut State) -> Result<(), Failure> {
     let inv = Arc::new(inv);
     st.inventory = Some(inv.clone());
 
-    // Analysis call. Prompts, parsing and grounding run off the async thread (`off_thread`).
-    let ctx = spec.ctx_tokens();
-    let np = prompt::effective_num_predict(spec.options.num_predict, spec.analysis_num_predict, ctx);
-    let (persona, i) = (spec.persona.clone(), inv.clone());
-    let plan = off_thread(move || prompt::analysis_prompt(&persona, &i, ctx, np)).await;
-    let text = call(run, st, Stage::Analysis, &plan).await?;
-    let analysis_text = format!("{}{}", plan.primer, text);
-    st.out.model_text = analysis_text.clone();
-
-    // Report call.
-    let np = prompt::effective_num_predict(spec.options.num_predict, spec.report_num_predict, ctx);
-    let (s, i) = (spec.clone(), inv.clone());
-    let (parsed, plan) = off_thread(move || {
-        let parsed = analysis::parse(&analysis_text);
-        let plan = prompt::report_prompt(&s.persona, &s.label, &i, &parsed, ctx, np);
-        (parsed, plan)
-    })
-    .await;
-    st.out.analysis = Some(parsed);
-    let report_text = call(run, st, Stage::Report, &plan).await?;
-    st.out.model_text = format!("{}{}", plan.primer, report_text);
+    // The workflow's steps. Prompts, parsing and grounding run off the async thread (`off_thread`).
+    session::run_steps(run, st, &inv).await?;
 
     // Grounding: every number the model wrote (primers excluded).
     let t = begin(run, st, Stage::Grounding);
     let (s, i) = (spec.clone(), inv.clone());
-    let generated = format!("{text}\n\n{report_text}");
+    let generated = st.generated.join("\n\n");
     let g = off_thread(move || grounding::check(&generated, &known_numbers(&i, &s))).await;
     st.out.grounding = Some(g);
     end(run, st, Stage::Grounding, t, true);
@@ -279,18 +290,17 @@ async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
     }
 }
 
-/// One streaming LLM call for `stage`; the record (complete or partial) is kept.
+/// One streaming LLM call for `stage`; the record (complete or partial) is kept, and its index
+/// in `calls` returned.
 async fn call(
     run: &AgentRun<'_>,
     st: &mut State,
     stage: Stage,
     plan: &PromptPlan,
-) -> Result<String, Failure> {
+    req: GenRequest,
+) -> Result<usize, Failure> {
     let spec = run.spec;
     let t = begin(run, st, stage);
-    let mut options = spec.options.clone();
-    options.num_predict = Some(plan.num_predict);
-    let req = GenRequest::generate(&spec.model, Some(&plan.system), &plan.prompt, options);
     let first_at: OnceLock<f64> = OnceLock::new();
     let agent = spec.label.clone();
     let events = run.events.clone();
@@ -301,6 +311,7 @@ async fn call(
         events.emit(Event::Tokens { agent: agent.clone(), stage, tokens: c.index + 1, tok_s });
     };
     let res = run.backend.generate(&req, &sink).await;
+    st.last_call_end = Some(Instant::now());
     let retry = match &res {
         Ok(rec) => rec.retry.as_ref(),
         Err(f) => f.partial.retry.as_ref(),
@@ -322,12 +333,11 @@ async fn call(
                     rec.server.prompt_eval_count.unwrap_or(0)
                 ));
             }
-            let text = rec.text.clone();
             st.out.calls.push(rec);
             st.out.prompts.push(plan.clone());
             st.out.call_stages.push(stage);
             end(run, st, stage, t, true);
-            Ok(text)
+            Ok(st.out.calls.len() - 1)
         }
         Err(f) => {
             st.out.calls.push(*f.partial);

@@ -187,6 +187,7 @@ pub async fn run_bench(run: BenchRun<'_>) -> BenchOutcome {
             out_dir: run.out_dir.join(format!("run_{r}")).join(side.name()),
             events: run.events.clone(),
             cancel: run.cancel.clone(),
+            handoff: None,
         })
         .await;
         if !outcome.ok && run.cancel.is_cancelled() {

@@ -149,6 +149,7 @@ pub(crate) mod tests {
             completed: true,
             error: None,
             retry: None,
+            tool_calls: Vec::new(),
         }
     }
 

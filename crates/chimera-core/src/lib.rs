@@ -39,6 +39,7 @@ pub(crate) mod testfolders;
 #[cfg(test)]
 pub(crate) mod testrng;
 pub mod traffic;
+pub mod workflow;
 
 /// Version of this tool, recorded in every manifest.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -239,6 +239,7 @@ pub fn effective_num_predict(set: Option<i64>, default: i64, ctx_tokens: u32) ->
     set.unwrap_or_else(|| default.min(i64::from(ctx_tokens / 4).max(16)))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn assemble(
     persona: &Persona,
     head: &str,
@@ -247,8 +248,10 @@ fn assemble(
     primer: &str,
     ctx: u32,
     num_predict: i64,
+    history_tokens: usize,
 ) -> PromptPlan {
-    let fixed = estimate_tokens(&persona.text)
+    let fixed = history_tokens
+        + estimate_tokens(&persona.text)
         + estimate_tokens(head)
         + estimate_tokens(tail)
         + estimate_tokens(primer)
@@ -304,7 +307,7 @@ pub fn analysis_prompt(persona: &Persona, inv: &Inventory, ctx: u32, num_predict
     );
     let tail = "Analysis of the data above, written by the analyst, with three sections: Summary, \
 Key Findings (bullets quoting numbers from the data), Recommendations (bullets).\n\n";
-    assemble(persona, &head, &data_blocks(inv), tail, "## Summary\n", ctx, num_predict)
+    assemble(persona, &head, &data_blocks(inv), tail, "## Summary\n", ctx, num_predict, 0)
 }
 
 /// The report call: persona as system, the parsed analysis and the data again (budgeted).
@@ -339,7 +342,30 @@ pub fn report_prompt(
 3. Performance Analysis, 4. Key Findings, 5. Recommendations, 6. Appendix. Every number must come from the data.\n\n\
 **Technical Report: {label} Analysis**\n\n"
     );
-    assemble(persona, &head, &data_blocks(inv), &tail, "**1. Executive Summary**\n", ctx, num_predict)
+    assemble(persona, &head, &data_blocks(inv), &tail, "**1. Executive Summary**\n", ctx, num_predict, 0)
+}
+
+/// A workflow step's message: `before` and `after` the `{data}` placeholder (`after` is `None`
+/// without one), the data between them as fenced blocks within what the context leaves after
+/// the conversation so far (`history_tokens`), then `primer`.
+#[allow(clippy::too_many_arguments)]
+pub fn template_prompt(
+    persona: &Persona,
+    before: &str,
+    after: Option<&str>,
+    primer: &str,
+    inv: &Inventory,
+    ctx: u32,
+    num_predict: i64,
+    history_tokens: usize,
+) -> PromptPlan {
+    match after {
+        None => assemble(persona, before, &[], "", primer, ctx, num_predict, history_tokens),
+        Some(after) => {
+            let head = format!("{before}{DATA_RULE}");
+            assemble(persona, &head, &data_blocks(inv), after, primer, ctx, num_predict, history_tokens)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -77,6 +77,7 @@ async fn grounding_and_writing_leave_the_async_thread_free() {
         out_dir: dir.path().to_path_buf(),
         events: Events::new(tx),
         cancel: CancellationToken::new(),
+        handoff: None,
     })
     .await;
     assert!(out.ok, "{:?}", out.error);

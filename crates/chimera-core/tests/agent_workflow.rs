@@ -95,6 +95,7 @@ async fn run(srv: &ScriptedServer, out: PathBuf, events: Events) -> chimera_core
         out_dir: out,
         events,
         cancel: CancellationToken::new(),
+        handoff: None,
     })
     .await
 }
@@ -257,6 +258,7 @@ async fn a_missing_folder_fails_at_ingest_and_still_writes_the_report() {
         out_dir: dir.path().join("out"),
         events: Events::none(),
         cancel: CancellationToken::new(),
+        handoff: None,
     })
     .await;
     assert_eq!(o.failed_stage, Some(Stage::Ingest));
@@ -309,6 +311,7 @@ async fn cancelling_mid_call_stops_at_once_and_still_writes_the_report() {
         out_dir: dir.path().join("out"),
         events: Events::none(),
         cancel,
+        handoff: None,
     })
     .await;
     assert!(!o.ok);

@@ -114,13 +114,11 @@ async fn chat_input_goes_to_api_chat() {
     let r = GenRequest {
         model: "gemma3:270m".into(),
         input: Input::Chat {
-            messages: vec![
-                Message { role: Role::System, content: "sys".into() },
-                Message { role: Role::User, content: "hello".into() },
-            ],
+            messages: vec![Message::new(Role::System, "sys"), Message::new(Role::User, "hello")],
         },
         options: GenOptions::default(),
         keep_alive: None,
+        tools: Vec::new(),
     };
     let seen = Mutex::new(Vec::new());
     let sink = |c: TokenChunk<'_>| seen.lock().unwrap().push((c.index, c.thinking, c.text.to_string()));

@@ -131,6 +131,7 @@ async fn multi_dir(dir: &Path) {
         data_dirs: vec![data.path().to_path_buf()],
         collect: CollectOptions::default(),
         events: Events::none(),
+        handoffs: Default::default(),
     });
     run_multi(&plan, job, CancellationToken::new(), &Events::none()).await.unwrap();
     srv.shutdown().await;

@@ -200,6 +200,7 @@ async fn agent_workload_sweep_ranks_agent_runs() {
     assert_eq!(points.len(), 3);
     let cfg = SweepConfig {
         agent: Some(AgentWorkload {
+            workflow: chimera_core::workflow::default_workflow(),
             persona: Persona::collector(),
             data_dirs: vec![data.path().to_path_buf()],
             out_dir: out.path().to_path_buf(),

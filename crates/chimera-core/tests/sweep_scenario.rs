@@ -73,6 +73,7 @@ fn cfg() -> SweepConfig {
 
 fn work(data: &Path, out: &Path, fixed: &GenOptions) -> ScenarioWorkload {
     ScenarioWorkload {
+        workflow: chimera_core::workflow::default_workflow(),
         scenario: Scenario::ChimeraHomo,
         n_agents: 2,
         personas: ScenarioWorkload::default_personas(Scenario::ChimeraHomo, 2),

@@ -4,7 +4,7 @@
 //! Template (documented in docs/ENGINE.md):
 //! - generate: `{system}\n\n{prompt}` (just `{prompt}` without a system prompt);
 //! - chat: `{system}\n\n` then one `User: {content}\n` / `Assistant: {content}\n` line per
-//!   message, ending with `Assistant:` for the model to continue; chat adds the stop
+//!   message (`Tool: {content}` for a tool result), ending with `Assistant:` for the model to continue; chat adds the stop
 //!   sequence `\nUser:` so the model does not write the next user turn.
 
 use chimera_core::backend::{GenRequest, Input, Role};
@@ -36,10 +36,18 @@ pub fn render(req: &GenRequest) -> Rendered {
                 text.push_str("\n\n");
             }
             for m in messages.iter().filter(|m| m.role != Role::System) {
-                let label = if m.role == Role::User { "User" } else { "Assistant" };
+                let label = match m.role {
+                    Role::User => "User",
+                    Role::Tool => "Tool",
+                    _ => "Assistant",
+                };
                 text.push_str(label);
                 text.push_str(": ");
                 text.push_str(m.content.trim());
+                // A tool call the model cannot make natively is shown as text.
+                for c in &m.tool_calls {
+                    text.push_str(&format!(" [calls {} {}]", c.name, c.arguments));
+                }
                 text.push('\n');
             }
             text.push_str("Assistant:");
@@ -125,14 +133,15 @@ mod tests {
             model: "m".into(),
             input: Input::Chat {
                 messages: vec![
-                    Message { role: Role::System, content: "Be brief.".into() },
-                    Message { role: Role::User, content: "Hi".into() },
-                    Message { role: Role::Assistant, content: "Hello.".into() },
-                    Message { role: Role::User, content: "Sky colour?".into() },
+                    Message::new(Role::System, "Be brief."),
+                    Message::new(Role::User, "Hi"),
+                    Message::new(Role::Assistant, "Hello."),
+                    Message::new(Role::User, "Sky colour?"),
                 ],
             },
             options: GenOptions::default(),
             keep_alive: None,
+            tools: Vec::new(),
         };
         let r = render(&req);
         assert_eq!(r.text, "Be brief.\n\nUser: Hi\nAssistant: Hello.\nUser: Sky colour?\nAssistant:");

@@ -82,12 +82,13 @@ async fn stop_sequences_chat_template_and_truncation() {
         model: "gemma3:270m".into(),
         input: Input::Chat {
             messages: vec![
-                Message { role: Role::System, content: "You are a helpful assistant.".into() },
-                Message { role: Role::User, content: "Say hello.".into() },
+                Message::new(Role::System, "You are a helpful assistant."),
+                Message::new(Role::User, "Say hello."),
             ],
         },
         options: greedy(24),
         keep_alive: None,
+        tools: Vec::new(),
     };
     let r = e.generate(&chat, &no_sink).await.unwrap();
     assert!(!r.text.contains("\nUser:"), "{:?}", r.text);

@@ -38,6 +38,7 @@ fn canonical(r: &GenRequest, stream: bool) -> Value {
                         Role::System => "system",
                         Role::User => "user",
                         Role::Assistant => "assistant",
+                        Role::Tool => "tool",
                     };
                     json!({"role": role, "content": m.content})
                 })

@@ -8,12 +8,14 @@
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use chimera_core::agent::{AgentRun, AgentSpec, run_agent};
 use chimera_core::inventory::{CollectOptions, collect};
 use chimera_core::options::GenOptions;
 use chimera_core::outdir::{OutDir, Reuse};
 use chimera_core::persona::Persona;
 use chimera_core::prompt::{ANALYSIS_NUM_PREDICT, REPORT_NUM_PREDICT, effective_num_predict};
+use chimera_core::workflow::{self, Workflow};
 
 use crate::args::{BackendArgs, BackendConfig, OptionArgs, Plain};
 use crate::exit::Exit;
@@ -113,6 +115,42 @@ pub fn check_has_artifacts(dirs: &[PathBuf], opts: &CollectOptions) -> anyhow::R
     )
 }
 
+/// `--workflow NAME|FILE`, shared by `agent`, `bench`, `multi` and `sweep`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct WorkflowChoice {
+    /// The steps each agent runs: a built-in (analyst — the seed's two calls, the default;
+    /// analyst-chat; tool-loop; handoff) or a TOML workflow file (docs/WORKFLOWS.md).
+    #[arg(long, value_name = "NAME|FILE", default_value = workflow::DEFAULT_WORKFLOW)]
+    pub workflow: String,
+}
+
+impl WorkflowChoice {
+    /// The workflow, read and validated; a single agent cannot take hand-offs.
+    pub fn single_agent(&self) -> anyhow::Result<Workflow> {
+        let w = workflow::resolve(&self.workflow).context("--workflow")?;
+        if let Some(from) = w.handoff_sources().first() {
+            anyhow::bail!(
+                "--workflow {}: a step takes a hand-off from the agent '{from}'; hand-offs run between the agents of                  `chimera multi` (give the workflow to an agent of an --agents-file with an agent labelled '{from}')",
+                self.workflow
+            );
+        }
+        Ok(w)
+    }
+}
+
+/// Options a workflow's steps would send that the backend cannot (checked like the flags).
+pub fn check_steps_sent(
+    choice: crate::args::BackendChoice,
+    spec: &AgentSpec,
+    prefix: &str,
+) -> anyhow::Result<()> {
+    for step in &spec.workflow.steps {
+        let options = spec.options.merged(&step.options);
+        select::check_sent(choice, &options, &format!("{prefix}workflow step '{}': ", step.name))?;
+    }
+    Ok(())
+}
+
 /// The flags `agent` and `bench` share: data, persona, output budgets, quiet, backend, options.
 #[derive(clap::Args, Debug)]
 pub struct WorkflowArgs {
@@ -120,6 +158,8 @@ pub struct WorkflowArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub persona: PersonaArgs,
+    #[command(flatten)]
+    pub workflow: WorkflowChoice,
     #[command(flatten)]
     pub budget: BudgetArgs,
     /// Replace the --out folder when it holds the results of an earlier run (only a folder of
@@ -157,6 +197,7 @@ impl WorkflowArgs {
         specs: impl FnOnce(&dyn Fn(&str, GenOptions) -> anyhow::Result<AgentSpec>) -> anyhow::Result<S>,
     ) -> anyhow::Result<WorkflowConfig<S>> {
         let persona = self.persona.persona()?;
+        let workflow = self.workflow.single_agent()?;
         self.budget.validate()?;
         let backend = self.backend.config()?;
         let out = OutDir::new(out).with(if self.force { Reuse::Replace } else { Reuse::Refuse }, false);
@@ -164,8 +205,10 @@ impl WorkflowArgs {
         let data = self.data.config()?;
         let agent = |label: &str, options: GenOptions| {
             let mut spec = AgentSpec::new(label, persona.clone(), &backend.model, options);
+            spec.workflow = workflow.clone();
             self.budget.apply(&mut spec);
             select::check_sent(backend.choice, &spec.options, &format!("{label}: "))?;
+            check_steps_sent(backend.choice, &spec, &format!("{label}: "))?;
             for w in self.budget.warnings(&spec) {
                 eprintln!("warning: {w}");
             }
@@ -303,7 +346,8 @@ pub async fn execute(cfg: Config) -> anyhow::Result<Exit> {
         s.note(selected.note);
         let (events, cancel) = (s.events.clone(), s.cancel.clone());
         let outcome =
-            run_agent(AgentRun { spec, backend, data_dirs, collect, out_dir, events, cancel }).await;
+            run_agent(AgentRun { spec, backend, data_dirs, collect, out_dir, events, cancel, handoff: None })
+                .await;
         (outcome, s.cancel.is_cancelled())
     })
     .await;

@@ -313,6 +313,7 @@ pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<Capacity
         data_dirs: cfg.data.dirs.clone(),
         collect: cfg.data.collect.clone(),
         events: session.events.clone(),
+        handoffs: Default::default(),
     });
     let rec = run_capacity(&plan, job, &session.cancel, &session.events).await?;
     if let Err(e) = chimera_core::capacity::plot::write_plots(&rec, &cfg.out.path) {

@@ -1,10 +1,12 @@
 //! `chimera demo`: the main job on a fresh machine. Checks the embedded model is present (or
 //! says how to get it), runs a small real sweep on the embedded engine, writes its results as
 //! a benchmark folder (`bench_data/reports`, `bench_data/csv_data`), runs the `chimera_homo`
-//! scenario (collector + insight agents at once) over that folder, and writes the summary,
-//! plots and one HTML report into `--out`.
+//! scenario (collector + insight agents at once) over that folder, then the `tool-loop` and
+//! `handoff` workflows (two more agents at once), and writes the summary, plots and one HTML
+//! report into `--out`.
 
 mod artifacts;
+mod workflows;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -20,6 +22,7 @@ use chimera_core::persona::Persona;
 use chimera_core::sweep::SweepPlan;
 use chimera_core::sweep::grid::Grid;
 use chimera_core::sweep::run::{DEFAULT_PROMPT, SweepConfig, Warmup};
+use chimera_core::workflow;
 use serde_json::json;
 
 use crate::args::BackendConfig;
@@ -64,6 +67,8 @@ struct Plan {
     agent_min_ctx: u32,
     /// Also search how many agent sessions at once the engine carries (full demo only).
     capacity: bool,
+    /// Output budget of each call of the workflow stage (tool-loop: 4 calls, handoff: 2).
+    workflow_num_predict: i64,
 }
 
 const QUICK: Plan = Plan {
@@ -74,6 +79,7 @@ const QUICK: Plan = Plan {
     agent_num_predict: Some(96),
     agent_min_ctx: 2048,
     capacity: false,
+    workflow_num_predict: 32,
 };
 
 const FULL: Plan = Plan {
@@ -84,6 +90,7 @@ const FULL: Plan = Plan {
     agent_num_predict: None,
     agent_min_ctx: 4096,
     capacity: true,
+    workflow_num_predict: 128,
 };
 
 /// The seed fixed for every sweep point and every agent call (reproducible text).
@@ -149,7 +156,10 @@ fn multi_config(
     let agents = scenario
         .agents(&common, &chimera, &GenOptions::default(), [None, None])
         .into_iter()
-        .map(|def| Ok(multi::AgentPlan { persona: Persona::builtin(&def.persona)?, def }))
+        .map(|def| {
+            let workflow = workflow::builtin(workflow::DEFAULT_WORKFLOW).expect("built in");
+            Ok(multi::AgentPlan { persona: Persona::builtin(&def.persona)?, def, workflow })
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(multi::Config {
         scenario: ScenarioName::Builtin(scenario),
@@ -294,9 +304,24 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             eprintln!("warning: the capacity search did not finish: {e:#}");
         }
     }
+
+    // 5. the tool-loop and handoff workflows, two agents at once
+    let workflows_dir = out.join("workflows");
+    let mut workflows_status = Status::Ok;
+    if multi_status != Status::Interrupted {
+        let wcfg = workflows::config(&mcfg, plan.workflow_num_predict, workflows_dir.clone())?;
+        say(
+            args.quiet,
+            &format!("demo: workflows tool-loop + handoff at once → {}", workflows_dir.display()),
+        );
+        workflows_status = multi::execute(&wcfg, &session).await?.status();
+        if let Err(e) = html::write_report(&workflows_dir, "Chimera demo — workflows") {
+            eprintln!("warning: {e}");
+        }
+    }
     session.finish().await;
 
-    // 5. plots and HTML reports
+    // 6. plots and HTML reports
     match html::write_report(&multi_dir, "Chimera demo — chimera_homo") {
         Ok(_) => {}
         // Some plot could not be drawn: everything else is written; say so and go on.
@@ -305,11 +330,11 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
     }
     let md = demo_summary(out, summary, &multi_dir, sweep_secs, multi_secs, t0.elapsed().as_secs_f64());
     chimera_core::fsutil::write_atomic(&out.join("summary.md"), md.as_bytes())?;
-    let report = root_report(out, &md, &sweep_dir, &multi_dir)?;
+    let report = root_report(out, &md, &sweep_dir, &multi_dir, &workflows_dir)?;
     println!("demo finished in {:.0} s", t0.elapsed().as_secs_f64());
     println!("summary: {}", out.join("summary.md").display());
     println!("report:  {}", report.display());
-    Ok(Exit::from(swept.status.worst(multi_status)))
+    Ok(Exit::from(swept.status.worst(multi_status).worst(workflows_status)))
 }
 
 fn rel(out: &Path, p: &Path) -> String {
@@ -402,7 +427,17 @@ fn demo_summary(
             "- `capacity/`: capacity.md, capacity.json, plots/latency_throughput.png, report.html"
         );
     }
+    let wf_dir = out.join("workflows");
+    if wf_dir.is_dir() {
+        let _ = writeln!(
+            m,
+            "- `workflows/`: two more agents at once, one running the `tool-loop` workflow (tool results in a growing \
+             conversation), one `handoff` (the collector's analysis handed to InsightAgent); each agent's metrics.json \
+             records its steps and session"
+        );
+    }
     let mut reports: Vec<String> = walk_md(&multi_dir.join("run_1")).iter().map(|p| rel(out, p)).collect();
+    reports.extend(walk_md(&wf_dir.join("run_1")).iter().map(|p| rel(out, p)));
     reports.sort();
     for r in reports {
         let _ = writeln!(m, "  - `{r}`");
@@ -426,7 +461,13 @@ fn walk_md(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// One HTML page: the demo summary, then the sweep's and the agents' sections.
-fn root_report(out: &Path, md: &str, sweep_dir: &Path, multi_dir: &Path) -> anyhow::Result<PathBuf> {
+fn root_report(
+    out: &Path,
+    md: &str,
+    sweep_dir: &Path,
+    multi_dir: &Path,
+    workflows_dir: &Path,
+) -> anyhow::Result<PathBuf> {
     let body: String = md.lines().skip(1).collect::<Vec<_>>().join("\n");
     let mut page = Page {
         title: "Chimera demo".into(),
@@ -437,7 +478,12 @@ fn root_report(out: &Path, md: &str, sweep_dir: &Path, multi_dir: &Path) -> anyh
             blocks: vec![html::Block::Markdown(body)],
         }],
     };
-    for (prefix, dir, title) in [("sweep", sweep_dir, "Sweep"), ("multi", multi_dir, "Agents")] {
+    let dirs = [
+        ("sweep", sweep_dir, "Sweep"),
+        ("multi", multi_dir, "Agents"),
+        ("workflows", workflows_dir, "Workflows"),
+    ];
+    for (prefix, dir, title) in dirs {
         if let Ok(p) = html::page_for_dir(dir, title) {
             for mut s in p.sections {
                 s.id = format!("{prefix}-{}", s.id);

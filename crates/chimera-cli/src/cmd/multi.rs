@@ -3,7 +3,7 @@
 //! progress, Ctrl-C that keeps finished runs, and an exit code that says whether all went well.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -11,11 +11,12 @@ use chimera_core::agent::AgentSpec;
 use chimera_core::backend::{Backend, BackendKind};
 use chimera_core::manifest::HostInfo;
 use chimera_core::multi::jobs::{WorkflowAgent, WorkflowJob};
-use chimera_core::multi::spec::{AgentDef, Scenario, load_agents_file, validate_agents};
+use chimera_core::multi::spec::{AgentDef, Scenario, check_handoffs, load_agents_file, validate_agents};
 use chimera_core::multi::{AgentSlot, MultiPlan, MultiSummary, ScenarioName, run_multi};
 use chimera_core::outdir::{OutDir, Reuse};
 use chimera_core::persona::Persona;
 use chimera_core::records::multi::{ManifestAgent, ManifestServer, MultiManifest};
+use chimera_core::workflow::{self, Workflow};
 
 use chimera_core::records::traffic::{LoadModel, LoadRecord, Spread};
 use chimera_core::traffic::arrivals::{Arrival, Stop};
@@ -23,7 +24,7 @@ use chimera_core::traffic::record::run_load;
 use chimera_core::traffic::run::LevelPlan;
 use chimera_core::traffic::slo::Slo;
 
-use super::agent::{DataArgs, DataConfig};
+use super::agent::{DataArgs, DataConfig, WorkflowChoice};
 use super::capacity::LoadArgs;
 use crate::args::{
     BackendArgs, BackendChoice, BackendConfig, Chimera2Args, ChimeraArgs, JsonOut, OptionArgs, Plain,
@@ -38,11 +39,14 @@ use crate::session::Session;
 pub struct Args {
     #[command(flatten)]
     pub data: DataArgs,
+    /// Every agent's workflow unless its [[agents]] table names one (`workflow = ...`).
+    #[command(flatten)]
+    pub workflow: WorkflowChoice,
     /// Built-in scenario: baseline_vs_chimera, chimera_hetero or chimera_homo (`-` or `_`).
     #[arg(long, default_value = "chimera_hetero", value_parser = parse_scenario)]
     pub scenario: Scenario,
     /// TOML file of agents (any number): [[agents]] label, persona, persona_file, backend, url,
-    /// model, [agents.options]. Replaces --scenario.
+    /// model, workflow, [agents.options]. Replaces --scenario.
     #[arg(long, value_name = "FILE")]
     pub agents_file: Option<PathBuf>,
     /// Deprecated spelling of --agents-file (`--agents N` is an agent count elsewhere).
@@ -116,11 +120,12 @@ fn choice_of(kind: Option<BackendKind>, default: BackendChoice) -> BackendChoice
     }
 }
 
-/// One agent as planned: the user's definition and its persona, read.
+/// One agent as planned: the user's definition, its persona and its workflow, read.
 #[derive(Debug, Clone)]
 pub struct AgentPlan {
     pub def: AgentDef,
     pub persona: Persona,
+    pub workflow: Workflow,
 }
 
 /// `chimera multi`, validated: who runs, on what, how often, where results go.
@@ -180,6 +185,8 @@ impl Args {
                 (ScenarioName::Builtin(self.scenario), defs)
             }
         };
+        let default_workflow = workflow::resolve(&self.workflow.workflow).context("--workflow")?;
+        let file_dir = self.agents_file.as_ref().or(self.agents_file_old.as_ref()).and_then(|p| p.parent());
         let agents = defs
             .into_iter()
             .map(|def| {
@@ -188,13 +195,26 @@ impl Args {
                     None => Persona::builtin(&def.persona),
                 }
                 .with_context(|| format!("agent '{}'", def.label))?;
-                Ok(AgentPlan { def, persona })
+                let workflow = match &def.workflow {
+                    None => default_workflow.clone(),
+                    Some(w) => {
+                        agent_workflow(w, file_dir).with_context(|| format!("agent '{}'", def.label))?
+                    }
+                };
+                Ok(AgentPlan { def, persona, workflow })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let sources: Vec<(&str, Vec<&str>)> =
+            agents.iter().map(|a| (a.def.label.as_str(), a.workflow.handoff_sources())).collect();
+        check_handoffs(&sources)?;
         let backend = self.backend.config()?;
         for a in &agents {
             let choice = choice_of(a.def.backend, backend.choice);
             select::check_sent(choice, &a.def.options, &format!("agent '{}': ", a.def.label))?;
+            for step in &a.workflow.steps {
+                let whose = format!("agent '{}', workflow step '{}': ", a.def.label, step.name);
+                select::check_sent(choice, &a.def.options.merged(&step.options), &whose)?;
+            }
         }
         let out = self.out.clone().unwrap_or_else(|| default_out(&scenario));
         let out = OutDir::new(out).with(if self.force { Reuse::Replace } else { Reuse::Refuse }, false);
@@ -246,6 +266,18 @@ impl Args {
     }
 }
 
+/// An agent's `workflow`: a built-in name, else a file relative to the agents file's folder.
+fn agent_workflow(w: &str, file_dir: Option<&Path>) -> anyhow::Result<Workflow> {
+    if workflow::builtin(w).is_some() {
+        return Ok(workflow::resolve(w)?);
+    }
+    let path = match file_dir {
+        Some(d) if Path::new(w).is_relative() => d.join(w),
+        _ => PathBuf::from(w),
+    };
+    Ok(workflow::resolve(&path.to_string_lossy())?)
+}
+
 /// A server: one backend instance (= one connection pool) shared by its agents.
 struct Server {
     backend: Arc<dyn Backend>,
@@ -260,7 +292,7 @@ async fn build_agents(cfg: &Config) -> anyhow::Result<(Vec<WorkflowAgent>, Vec<A
     let mut servers: BTreeMap<(String, String), Server> = BTreeMap::new();
     let mut agents = Vec::new();
     let mut slots = Vec::new();
-    for AgentPlan { def: d, persona } in &cfg.agents {
+    for AgentPlan { def: d, persona, workflow } in &cfg.agents {
         let choice = choice_of(d.backend, cfg.backend.choice);
         let url = d.url.clone().or_else(|| cfg.backend.url.clone());
         let key = (format!("{choice:?}"), url.clone().unwrap_or_default());
@@ -272,7 +304,8 @@ async fn build_agents(cfg: &Config) -> anyhow::Result<(Vec<WorkflowAgent>, Vec<A
         }
         let srv = &servers[&key];
         let model = d.model.clone().unwrap_or_else(|| cfg.backend.model.clone());
-        let spec = AgentSpec::new(d.label.clone(), persona.clone(), model, d.options.clone());
+        let mut spec = AgentSpec::new(d.label.clone(), persona.clone(), model, d.options.clone());
+        spec.workflow = workflow.clone();
         let endpoint = srv.backend.endpoint();
         slots.push(AgentSlot {
             label: d.label.clone(),
@@ -312,6 +345,8 @@ async fn manifest(
             .iter()
             .map(|a| ManifestAgent {
                 model: Some(a.spec.model.clone()),
+                workflow: (a.spec.workflow.name != workflow::DEFAULT_WORKFLOW)
+                    .then(|| a.spec.workflow.name.clone()),
                 ..ManifestAgent::new(
                     &a.spec.label,
                     &a.spec.persona.key,
@@ -425,6 +460,7 @@ pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<MultiSum
         data_dirs: cfg.data.dirs.clone(),
         collect: cfg.data.collect.clone(),
         events: session.events.clone(),
+        handoffs: Default::default(),
     });
     Ok(run_multi(&plan, job, session.cancel.clone(), &session.events).await?)
 }
@@ -481,6 +517,7 @@ async fn execute_load(cfg: &Config, load: &LoadConfig, session: &Session) -> any
         data_dirs: cfg.data.dirs.clone(),
         collect: cfg.data.collect.clone(),
         events: session.events.clone(),
+        handoffs: Default::default(),
     });
     Ok(run_load(&plan, load.quantile, Some(manifest), job, &session.cancel, &session.events).await?)
 }

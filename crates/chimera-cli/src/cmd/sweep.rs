@@ -103,6 +103,9 @@ pub struct Args {
     pub quiet: bool,
     #[command(flatten)]
     pub multi: ScenarioArgs,
+    /// The agents' workflow with --agent-data (each run executes it).
+    #[command(flatten)]
+    pub workflow: super::agent::WorkflowChoice,
 }
 
 impl Args {
@@ -127,6 +130,12 @@ impl Args {
     }
 
     fn sweep_config(&self, model: &str) -> anyhow::Result<SweepConfig> {
+        if self.agent_data.is_none() && self.workflow.workflow != chimera_core::workflow::DEFAULT_WORKFLOW {
+            anyhow::bail!(
+                "--workflow {} needs --agent-data DIR: without it each point is one generation call, not an agent",
+                self.workflow.workflow
+            );
+        }
         let prompt = match (&self.prompt, &self.prompt_file) {
             (Some(p), _) => p.clone(),
             (None, Some(f)) => std::fs::read_to_string(f)
@@ -146,7 +155,13 @@ impl Args {
                     (None, Some(k)) => Persona::builtin(k).context("--agent-persona")?,
                     (None, None) => Persona::collector(),
                 };
-                Some(AgentWorkload { persona, data_dirs: vec![dir.clone()], out_dir: self.out.clone() })
+                let workflow = self.workflow.single_agent()?;
+                Some(AgentWorkload {
+                    persona,
+                    workflow,
+                    data_dirs: vec![dir.clone()],
+                    out_dir: self.out.clone(),
+                })
             }
         };
         Ok(SweepConfig {
@@ -173,13 +188,16 @@ impl Args {
         let backend = self.backend.config()?;
         let grid = self.grid()?;
         let config = self.sweep_config(&backend.model)?;
-        let scenario = self.multi.workload(
+        let mut scenario = self.multi.workload(
             self.agent_data.as_deref(),
             self.agent_persona.as_deref(),
             self.agent_persona_file.as_deref(),
             &grid.fixed,
             &self.out,
         )?;
+        if let Some(s) = &mut scenario {
+            s.workflow = self.workflow.single_agent()?;
+        }
         let json = self.json.as_deref().map(|j| JsonOut::parse("--json", j)).transpose()?;
         let reuse = match (self.resume, self.force) {
             (true, _) => Reuse::Resume,

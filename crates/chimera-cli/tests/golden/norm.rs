@@ -50,6 +50,7 @@ pub const CLIENT_KEYS: &[&str] = &[
     "mean_ttft_ms",
     "e2e_ms",
     "wall_secs",
+    "wall_ms",
     "stage_secs",
     "secs",
     "solo_secs",

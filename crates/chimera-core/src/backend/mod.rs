@@ -42,19 +42,65 @@ impl std::fmt::Display for BackendKind {
 }
 
 /// Chat role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     System,
+    #[default]
     User,
     Assistant,
+    /// A tool's result, answering an assistant turn's tool call.
+    Tool,
 }
 
-/// One chat message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One chat message. The tool fields are empty except on an assistant turn that calls tools
+/// and on a tool result; each API receives them in its own shape (see the clients).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub role: Role,
     pub content: String,
+    /// The tools an assistant turn calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCallMsg>,
+    /// On a tool result: the tool's name (Ollama) and the id of the call it answers (OpenAI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl Message {
+    /// A plain message.
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Message { role, content: content.into(), ..Default::default() }
+    }
+
+    /// The message as a chat API takes it: `role`, `content`, the tool calls each shaped by
+    /// `call` (when there are any), and the tool-result field `(name, value)` when set.
+    pub(crate) fn to_wire(
+        &self,
+        call: impl Fn(&ToolCallMsg) -> serde_json::Value,
+        result_field: (&str, Option<&String>),
+    ) -> serde_json::Value {
+        let mut v = serde_json::json!({"role": self.role, "content": self.content});
+        if !self.tool_calls.is_empty() {
+            v["tool_calls"] = self.tool_calls.iter().map(call).collect();
+        }
+        if let (name, Some(value)) = result_field {
+            v[name] = serde_json::json!(value);
+        }
+        v
+    }
+}
+
+/// A tool call as a model made it (or as a workflow scripted it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallMsg {
+    /// The call's id (OpenAI's `id`; generated when the server gives none).
+    pub id: String,
+    pub name: String,
+    /// The arguments: a JSON object, or the text a server streamed when it is not valid JSON.
+    pub arguments: serde_json::Value,
 }
 
 /// What the model is asked: a system + prompt pair (Ollama `/api/generate`), or chat messages
@@ -74,6 +120,10 @@ pub struct GenRequest {
     pub options: GenOptions,
     /// Ollama `keep_alive` (e.g. "5m", "0"); `None` = server default.
     pub keep_alive: Option<String>,
+    /// Tool definitions offered to the model (`tools` of a chat request; the same shape for
+    /// Ollama and OpenAI). Empty = none sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<serde_json::Value>,
 }
 
 impl GenRequest {
@@ -84,6 +134,18 @@ impl GenRequest {
             input: Input::Generate { system: system.map(str::to_string), prompt: prompt.to_string() },
             options,
             keep_alive: None,
+            tools: Vec::new(),
+        }
+    }
+
+    /// A chat request.
+    pub fn chat(model: &str, messages: Vec<Message>, options: GenOptions) -> Self {
+        GenRequest {
+            model: model.to_string(),
+            input: Input::Chat { messages },
+            options,
+            keep_alive: None,
+            tools: Vec::new(),
         }
     }
 
@@ -104,9 +166,9 @@ impl GenRequest {
             Input::Generate { system, prompt } => {
                 let mut v = Vec::new();
                 if let Some(s) = system {
-                    v.push(Message { role: Role::System, content: s.clone() });
+                    v.push(Message::new(Role::System, s.clone()));
                 }
-                v.push(Message { role: Role::User, content: prompt.clone() });
+                v.push(Message::new(Role::User, prompt.clone()));
                 v
             }
         }

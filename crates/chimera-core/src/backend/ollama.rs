@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use super::http::{self, Flow, HttpClient, LineParser, ServerUrl};
 use super::{
     Backend, BackendError, BackendInfo, BackendKind, CallFailure, CallRecord, CallRecorder, GenRequest,
-    Input, ServerTimings, Timeouts, TokenSink,
+    Input, Message, ServerTimings, Timeouts, TokenSink, ToolCallMsg,
 };
 use crate::options::Api;
 
@@ -261,8 +261,11 @@ impl OllamaClient {
                 }
             }
             Input::Chat { messages } => {
-                body.insert("messages".into(), json!(messages));
+                body.insert("messages".into(), messages.iter().map(wire_message).collect());
             }
+        }
+        if !req.tools.is_empty() {
+            body.insert("tools".into(), json!(req.tools));
         }
         body.insert("stream".into(), json!(true));
         let options = req.options.wire(Api::Ollama);
@@ -274,6 +277,13 @@ impl OllamaClient {
         }
         Value::Object(body)
     }
+}
+
+/// A chat message as Ollama takes it: tool calls as `{"function": {"name", "arguments"}}`
+/// (arguments an object), a tool result with `tool_name`.
+fn wire_message(m: &Message) -> Value {
+    let call = |c: &ToolCallMsg| json!({"function": {"name": c.name, "arguments": c.arguments}});
+    m.to_wire(call, ("tool_name", m.tool_name.as_ref()))
 }
 
 /// Ollama accepts `keep_alive` as a duration string ("5m") or a number of seconds (0, -1).
@@ -313,6 +323,21 @@ struct ChatMsg<'a> {
     content: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     thinking: Option<Cow<'a, str>>,
+    #[serde(default)]
+    tool_calls: Vec<WireToolCall>,
+}
+
+/// `message.tool_calls[]` of a chat stream line.
+#[derive(Deserialize)]
+struct WireToolCall {
+    function: WireFunction,
+}
+
+#[derive(Deserialize)]
+struct WireFunction {
+    name: String,
+    #[serde(default)]
+    arguments: Value,
 }
 
 /// One NDJSON line of `/api/generate` or `/api/chat`.
@@ -362,6 +387,13 @@ impl LineParser for NdjsonParser {
             Some(m) => (m.content.as_deref(), m.thinking.as_deref()),
             None => (l.response.as_deref(), l.thinking.as_deref()),
         };
+        for c in l.message.iter().flat_map(|m| &m.tool_calls) {
+            rec.tool_call(ToolCallMsg {
+                id: String::new(),
+                name: c.function.name.clone(),
+                arguments: c.function.arguments.clone(),
+            });
+        }
         if let Some(c) = rec.token(thinking.unwrap_or_default(), true) {
             sink(c);
         }

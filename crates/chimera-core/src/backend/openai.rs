@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::http::{self, Flow, HttpClient, LineParser, ServerUrl};
 use super::{
     Backend, BackendError, BackendInfo, BackendKind, CallFailure, CallRecord, CallRecorder, GenRequest,
-    ServerTimings, Timeouts, TokenSink,
+    Message, ServerTimings, Timeouts, TokenSink, ToolCallMsg,
 };
 use crate::options::Api;
 
@@ -108,7 +108,10 @@ impl OpenAiClient {
     pub fn request_body(req: &GenRequest) -> Value {
         let mut b = Map::new();
         b.insert("model".into(), json!(req.model));
-        b.insert("messages".into(), json!(req.messages()));
+        b.insert("messages".into(), req.messages().iter().map(wire_message).collect());
+        if !req.tools.is_empty() {
+            b.insert("tools".into(), json!(req.tools));
+        }
         b.insert("stream".into(), json!(true));
         b.insert("stream_options".into(), json!({"include_usage": true}));
         b.extend(req.options.wire(Api::Openai));
@@ -141,6 +144,16 @@ impl OpenAiClient {
     }
 }
 
+/// A chat message as OpenAI takes it: tool calls with `id`, `type` and the arguments as JSON
+/// text; a tool result with `tool_call_id`.
+fn wire_message(m: &Message) -> Value {
+    let call = |c: &ToolCallMsg| {
+        let args = c.arguments.as_str().map_or_else(|| c.arguments.to_string(), str::to_string);
+        json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": args}})
+    };
+    m.to_wire(call, ("tool_call_id", m.tool_call_id.as_ref()))
+}
+
 /// Map an HTTP error status to a typed error (OpenAI error bodies: `{"error":{"message":…}}`).
 fn status_error(status: u16, body: String, url: &str, model: Option<&str>) -> BackendError {
     let v = serde_json::from_str::<Value>(&body).ok();
@@ -165,12 +178,33 @@ fn status_error(status: u16, body: String, url: &str, model: Option<&str>) -> Ba
 
 #[derive(Deserialize)]
 struct Delta<'a> {
+    #[serde(default)]
+    tool_calls: Vec<ToolCallDelta>,
     #[serde(borrow, default)]
     content: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     reasoning_content: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     reasoning: Option<Cow<'a, str>>,
+}
+
+/// `delta.tool_calls[]`: pieces of a call, joined by `index`.
+#[derive(Deserialize)]
+struct ToolCallDelta {
+    #[serde(default)]
+    index: usize,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<FunctionDelta>,
+}
+
+#[derive(Deserialize)]
+struct FunctionDelta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -185,6 +219,14 @@ struct Choice<'a> {
 struct Usage {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+/// `usage.prompt_tokens_details`: the prompt tokens served from the server's cache.
+#[derive(Deserialize)]
+struct PromptDetails {
+    cached_tokens: Option<u64>,
 }
 
 /// llama-server's per-request timings (milliseconds).
@@ -251,6 +293,15 @@ impl LineParser for SseParser {
                 if let Some(t) = rec.token(d.content.as_deref().unwrap_or_default(), false) {
                     sink(t);
                 }
+                for tc in &d.tool_calls {
+                    let f = tc.function.as_ref();
+                    rec.tool_call_delta(
+                        tc.index,
+                        tc.id.as_deref(),
+                        f.and_then(|f| f.name.as_deref()),
+                        f.and_then(|f| f.arguments.as_deref()).unwrap_or_default(),
+                    );
+                }
             }
             if c.finish_reason.is_some() {
                 self.finished = true;
@@ -258,9 +309,13 @@ impl LineParser for SseParser {
             }
         }
         if let Some(u) = ev.usage {
+            // `prompt_tokens` counts the cached ones too; prompt_eval_count counts evaluated
+            // tokens only (as Ollama), so the cached part is taken out.
+            let cached = u.prompt_tokens_details.and_then(|d| d.cached_tokens);
             rec.server_timings(ServerTimings {
-                prompt_eval_count: u.prompt_tokens,
+                prompt_eval_count: u.prompt_tokens.map(|p| p - cached.unwrap_or(0).min(p)),
                 eval_count: u.completion_tokens,
+                prompt_cached_count: cached,
                 ..Default::default()
             });
         }

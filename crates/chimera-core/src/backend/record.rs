@@ -5,7 +5,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{BackendError, BackendKind, CallFailure, GenRequest, TokenChunk};
+use super::{BackendError, BackendKind, CallFailure, GenRequest, TokenChunk, ToolCallMsg};
 use crate::metrics;
 use crate::options::GenOptions;
 
@@ -52,6 +52,9 @@ pub struct CallRecord {
     /// second send.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<CallRetry>,
+    /// Tool calls the model made (native tool calling), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCallMsg>,
 }
 
 /// The first attempt of a call that was retried on a fresh connection.
@@ -142,6 +145,7 @@ impl CallRecorder {
                 completed: false,
                 error: None,
                 retry: None,
+                tool_calls: Vec::new(),
             },
             truncation_reported: None,
         }
@@ -182,6 +186,33 @@ impl CallRecorder {
             self.rec.text.push_str(text);
         }
         Some(TokenChunk { text, thinking, index, at_ms: at })
+    }
+
+    /// A whole tool call (Ollama sends each call complete).
+    pub fn tool_call(&mut self, call: ToolCallMsg) {
+        self.rec.tool_calls.push(call);
+    }
+
+    /// A piece of the `index`-th tool call (OpenAI streams the arguments as text fragments):
+    /// the id and name when given, the fragment appended to the arguments' text.
+    pub fn tool_call_delta(&mut self, index: usize, id: Option<&str>, name: Option<&str>, fragment: &str) {
+        let calls = &mut self.rec.tool_calls;
+        while calls.len() <= index {
+            calls.push(ToolCallMsg {
+                arguments: serde_json::Value::String(String::new()),
+                ..Default::default()
+            });
+        }
+        let c = &mut calls[index];
+        if let Some(id) = id.filter(|s| !s.is_empty()) {
+            c.id = id.to_string();
+        }
+        if let Some(n) = name.filter(|s| !s.is_empty()) {
+            c.name.push_str(n);
+        }
+        if let serde_json::Value::String(a) = &mut c.arguments {
+            a.push_str(fragment);
+        }
     }
 
     /// Set the server's timings (merged: fields already set are kept unless `t` sets them).
@@ -226,6 +257,17 @@ impl CallRecorder {
     /// The stream ended with its final chunk.
     pub fn finish(mut self) -> CallRecord {
         self.close();
+        for (i, c) in self.rec.tool_calls.iter_mut().enumerate() {
+            // Streamed argument text becomes JSON when it is; an invalid call stays text.
+            if let serde_json::Value::String(a) = &c.arguments {
+                if let Ok(v @ serde_json::Value::Object(_)) = serde_json::from_str(a) {
+                    c.arguments = v;
+                }
+            }
+            if c.id.is_empty() {
+                c.id = format!("call_{i}");
+            }
+        }
         self.rec.completed = true;
         self.rec
     }

@@ -36,6 +36,7 @@ fn parse(body: &[u8], cuts: &[usize], mut parser: impl LineParser) -> Result<Out
         input: Input::Generate { system: None, prompt: "p".into() },
         options: Default::default(),
         keep_alive: None,
+        tools: Vec::new(),
     };
     let mut rec = CallRecorder::start(BackendKind::Ollama, "http://127.0.0.1:1", &req);
     let sunk = Mutex::new(Vec::new());

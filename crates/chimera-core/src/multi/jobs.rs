@@ -2,8 +2,9 @@
 //! ([`crate::agent::run_agent`], the production job), and [`CallsJob`], a fixed list of
 //! generation calls per agent (used by tests and the scaling benchmark).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
@@ -16,6 +17,7 @@ use crate::inventory::CollectOptions;
 use crate::latency::CallSamples;
 use crate::options::GenOptions;
 use crate::records::multi::{CallsRecord, FailedAt, Phase};
+use crate::workflow::{HandoffLink, Handoffs};
 
 /// One agent of a [`CallsJob`]: its backend (share one `Arc` per server = one pool), model,
 /// options and the (system, prompt) pairs it sends in order.
@@ -126,13 +128,34 @@ pub struct WorkflowAgent {
     pub backend: Arc<dyn Backend>,
 }
 
-/// The production job: each agent runs the whole workflow (ingest → analysis → report →
-/// grounding) over `data_dirs` and writes its report in the seed layout.
+/// The production job: each agent runs its workflow (ingest → the workflow's steps →
+/// grounding) over `data_dirs` and writes its report in the seed layout. Agents exchange
+/// hand-offs on one board: the n-th run of an agent in a phase publishes to, and reads from,
+/// that phase's n-th round.
 pub struct WorkflowJob {
     pub agents: Vec<WorkflowAgent>,
     pub data_dirs: Vec<PathBuf>,
     pub collect: CollectOptions,
     pub events: Events,
+    pub handoffs: HandoffRounds,
+}
+
+/// The hand-off board of a [`WorkflowJob`] and how many times each agent ran in each phase.
+#[derive(Debug, Default)]
+pub struct HandoffRounds {
+    board: Arc<Handoffs>,
+    runs: Mutex<HashMap<(usize, Phase), u64>>,
+}
+
+impl HandoffRounds {
+    /// The link for agent `agent`'s next run in `phase`.
+    fn next(&self, agent: usize, phase: Phase) -> HandoffLink {
+        let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
+        let n = runs.entry((agent, phase)).or_insert(0);
+        let round = *n * 2 + u64::from(phase == Phase::Concurrent);
+        *n += 1;
+        HandoffLink { board: Arc::clone(&self.board), round }
+    }
 }
 
 /// A one-token call with `options` (load-time options included), so the server loads the
@@ -150,7 +173,7 @@ impl AgentJob for WorkflowJob {
         warm(a.backend.as_ref(), &a.spec.model, &a.spec.options).await
     }
 
-    async fn run(&self, agent: usize, _phase: Phase, out_dir: PathBuf) -> JobOutcome {
+    async fn run(&self, agent: usize, phase: Phase, out_dir: PathBuf) -> JobOutcome {
         let Some(a) = self.agents.get(agent) else {
             return JobOutcome { error: Some(format!("no agent #{agent}")), ..Default::default() };
         };
@@ -163,6 +186,7 @@ impl AgentJob for WorkflowJob {
             events: self.events.clone(),
             // The multi-agent scheduler stops an agent by dropping it (see `run_multi`).
             cancel: CancellationToken::new(),
+            handoff: Some(self.handoffs.next(agent, phase)),
         })
         .await;
         let (ttft_max_ms, itl_p99_ms) = session_latency(&out.calls);

@@ -55,6 +55,7 @@ impl Scenario {
             url,
             model: None,
             options,
+            workflow: None,
         };
         match self {
             Scenario::BaselineVsChimera => vec![
@@ -114,6 +115,10 @@ pub struct AgentDef {
     /// Generation options (Ollama names); unset = server default.
     #[serde(default)]
     pub options: GenOptions,
+    /// The agent's workflow: a built-in name or a TOML file (relative to the agents file);
+    /// absent = the command's `--workflow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
 }
 
 fn default_persona() -> String {
@@ -130,7 +135,7 @@ pub enum SpecError {
     #[error("cannot read agents file {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error(
-        "agents file {path} is not valid: {detail}. Expected [[agents]] tables with label, persona, backend, url, model and [agents.options]"
+        "agents file {path} is not valid: {detail}. Expected [[agents]] tables with label, persona, backend, url, model, workflow and [agents.options]"
     )]
     Parse { path: PathBuf, detail: String },
     #[error("no agents defined; add at least one [[agents]] table")]
@@ -145,6 +150,23 @@ pub enum SpecError {
     EmptyLabel,
     #[error("agent '{label}': {source}")]
     Option { label: String, source: crate::options::OptionError },
+    #[error(
+        "agent '{label}' takes a hand-off from '{from}', which is not an agent listed before it; hand-offs go from an agent to one listed after it (the solo phase runs them in order)"
+    )]
+    Handoff { label: String, from: String },
+}
+
+/// Every hand-off comes from an agent listed earlier: `agents` are (label, labels its workflow
+/// takes hand-offs from), in order. (A later or unknown source would wait for ever.)
+pub fn check_handoffs(agents: &[(&str, Vec<&str>)]) -> Result<(), SpecError> {
+    for (i, (label, sources)) in agents.iter().enumerate() {
+        for from in sources {
+            if !agents[..i].iter().any(|(l, _)| l == from) {
+                return Err(SpecError::Handoff { label: label.to_string(), from: from.to_string() });
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]

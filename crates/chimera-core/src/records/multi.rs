@@ -90,7 +90,7 @@ impl From<FailedAt> for String {
 }
 
 /// Which phase a job runs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Solo,
@@ -368,6 +368,9 @@ pub struct ManifestAgent {
     pub options: GenOptions,
     /// `options` as the seed report's configuration line.
     pub configuration: String,
+    /// The agent's workflow when it is not the default (`analyst`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
 }
 
 impl ManifestAgent {
@@ -381,6 +384,7 @@ impl ManifestAgent {
             tuned_by_sweep: None,
             options: options.clone(),
             configuration: options.describe(),
+            workflow: None,
         }
     }
 }

@@ -11,6 +11,7 @@ use super::SweepError;
 use crate::multi::spec::Scenario;
 use crate::options::GenOptions;
 use crate::persona::Persona;
+use crate::workflow::Workflow;
 
 /// When to make an unmeasured warm-up call before a point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -47,6 +48,9 @@ pub struct SweepConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentWorkload {
     pub persona: Persona,
+    /// The steps each run executes (not written to the sweep's files; `--workflow` gives it).
+    #[serde(skip, default = "crate::workflow::default_workflow")]
+    pub workflow: Workflow,
     pub data_dirs: Vec<PathBuf>,
     /// Each run's report goes to `out_dir/agents/<point label>/run_<n>/` (see
     /// [`super::run::point_dir`]).
@@ -64,6 +68,9 @@ pub struct ScenarioWorkload {
     pub n_agents: usize,
     /// One persona per agent.
     pub personas: Vec<Persona>,
+    /// Every agent's workflow (not written to the sweep's files; `--workflow` gives it).
+    #[serde(skip, default = "crate::workflow::default_workflow")]
+    pub workflow: Workflow,
     /// The grid's fixed options: what the untuned agent (the baseline of
     /// `baseline_vs_chimera`) uses at every point, and what every agent has underneath.
     pub fixed: GenOptions,
@@ -183,6 +190,7 @@ pub(crate) mod tests {
     /// A workload for tests: fixed num_predict 16, agent B's num_ctx 4096.
     pub(crate) fn work(scenario: Scenario, n: usize) -> ScenarioWorkload {
         ScenarioWorkload {
+            workflow: crate::workflow::default_workflow(),
             scenario,
             n_agents: n,
             personas: ScenarioWorkload::default_personas(scenario, n),

@@ -116,8 +116,9 @@ struct AgentMeasure<'a> {
 
 impl AgentMeasure<'_> {
     async fn one(&self, p: &Point, run: usize) -> RunSample {
-        let spec =
+        let mut spec =
             AgentSpec::new(p.label.clone(), self.agent.persona.clone(), &self.cfg.model, p.options.clone());
+        spec.workflow = self.agent.workflow.clone();
         let out_dir =
             self.agent.out_dir.join("agents").join(point_dir(&p.label)).join(format!("run_{}", run + 1));
         let outcome = run_agent(AgentRun {
@@ -128,6 +129,7 @@ impl AgentMeasure<'_> {
             out_dir,
             events: self.events.clone(),
             cancel: self.cancel.clone(),
+            handoff: None,
         })
         .await;
         RunSample::from_agent(run, &outcome)

@@ -61,19 +61,21 @@ impl ScenarioMeasure<'_> {
             agents: agents
                 .iter()
                 .enumerate()
-                .map(|(i, a)| WorkflowAgent {
-                    spec: AgentSpec::new(
+                .map(|(i, a)| {
+                    let mut spec = AgentSpec::new(
                         a.label.clone(),
                         a.persona.clone(),
                         &self.cfg.model,
                         a.options.clone(),
-                    ),
-                    backend: Arc::clone(self.backend(i)),
+                    );
+                    spec.workflow = self.work.workflow.clone();
+                    WorkflowAgent { spec, backend: Arc::clone(self.backend(i)) }
                 })
                 .collect(),
             data_dirs: self.work.data_dirs.clone(),
             collect: CollectOptions::default(),
             events,
+            handoffs: Default::default(),
         }
     }
 }

@@ -186,6 +186,7 @@ mod tests {
             Grid::from_lists(&[("num_ctx".into(), parse_values("256,512"))]).unwrap().points(false).unwrap();
         let mut p = PointResult::new(&pts[0], 1, None, vec![sample(0, 10.0, 50.0)]);
         let agents = crate::sweep::config::ScenarioWorkload {
+            workflow: crate::workflow::default_workflow(),
             scenario: Scenario::ChimeraHomo,
             n_agents: 2,
             personas: vec![crate::persona::Persona::collector(); 2],

@@ -72,6 +72,7 @@ mod tests {
     fn multi_agent_markdown_names_the_scenario_and_shows_efficiency() {
         let grid = Grid::from_lists(&[("num_ctx".into(), parse_values("256,512"))]).unwrap();
         let work = ScenarioWorkload {
+            workflow: crate::workflow::default_workflow(),
             scenario: Scenario::ChimeraHomo,
             n_agents: 2,
             personas: ScenarioWorkload::default_personas(Scenario::ChimeraHomo, 2),

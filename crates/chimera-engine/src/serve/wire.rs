@@ -121,6 +121,7 @@ pub fn parse_generate(body: &[u8]) -> Result<Call, BadRequest> {
             input: Input::Generate { system: b.system.filter(|s| !s.is_empty()), prompt },
             options,
             keep_alive: keep_alive_of(b.keep_alive)?,
+            tools: Vec::new(),
         },
         stream: b.stream.unwrap_or(true),
         load_only,
@@ -139,13 +140,14 @@ pub fn parse_chat(body: &[u8]) -> Result<Call, BadRequest> {
             "system" => Role::System,
             "user" => Role::User,
             "assistant" => Role::Assistant,
+            "tool" => Role::Tool,
             other => {
                 return Err(BadRequest(format!(
-                    "unsupported message role '{other}' (use system, user or assistant)"
+                    "unsupported message role '{other}' (use system, user, assistant or tool)"
                 )));
             }
         };
-        messages.push(Message { role, content: m.content });
+        messages.push(Message::new(role, m.content));
     }
     let load_only = messages.is_empty();
     Ok(Call {
@@ -154,6 +156,7 @@ pub fn parse_chat(body: &[u8]) -> Result<Call, BadRequest> {
             input: Input::Chat { messages },
             options,
             keep_alive: keep_alive_of(b.keep_alive)?,
+            tools: Vec::new(),
         },
         stream: b.stream.unwrap_or(true),
         load_only,

@@ -94,6 +94,8 @@ impl ScenarioArgs {
             scenario,
             n_agents: n,
             personas,
+            // Set from --workflow by the caller.
+            workflow: chimera_core::workflow::default_workflow(),
             fixed: fixed.clone(),
             second,
             data_dirs: vec![data.to_path_buf()],

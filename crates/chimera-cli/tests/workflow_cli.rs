@@ -1,0 +1,169 @@
+//! `--workflow` through the real binary against scripted loopback Ollama servers: a bad
+//! workflow file fails before any request (exit 2) naming the line; `agent --workflow
+//! tool-loop` records its steps and session; `multi` runs per-agent workflows from the agents
+//! file, with a hand-off, and refuses a hand-off from an agent listed later.
+
+mod common;
+
+use chimera_testkit::{Final, Reply, Request, Script, ScriptedServer, Step, Timings};
+use common::{CORPUS, chimera, json_file, run, text};
+use serde_json::json;
+
+fn handler(req: &Request) -> Reply {
+    match req.path.as_str() {
+        "/api/version" => Reply::Json(json!({"version": "0.12.0-scripted"})),
+        "/api/tags" => Reply::Json(json!({"models": [{"name": "gemma3:270m", "digest": "d", "size": 1}]})),
+        "/api/generate" | "/api/chat" => {
+            let t = Timings {
+                eval_count: 3,
+                eval_duration_ns: 30_000_000,
+                prompt_eval_count: 100,
+                ..Default::default()
+            };
+            let word = if req.body.contains("Technical report on the data above") {
+                "REPORT-OF-A "
+            } else {
+                "answer "
+            };
+            Reply::Ollama(Script::new().at_ms(2, Step::token(word)).at_ms(4, Step::Done(Final::stop(t))))
+        }
+        _ => Reply::JsonStatus(404, json!({"error": "not found"})),
+    }
+}
+
+fn generations(srv: &ScriptedServer) -> Vec<Request> {
+    srv.requests().into_iter().filter(|r| r.path == "/api/generate" || r.path == "/api/chat").collect()
+}
+
+#[tokio::test]
+async fn a_bad_workflow_fails_before_any_request_naming_the_line() {
+    let srv = ScriptedServer::start(handler).await;
+    let dir = tempfile::tempdir().unwrap();
+    let wf = dir.path().join("w.toml");
+    std::fs::write(&wf, "[[steps]]\nname = \"a\"\nuser = \"{dta}\"\n").unwrap();
+    let mut cmd = chimera();
+    cmd.args(["agent", CORPUS, "--backend", "ollama", "--url", &srv.url(), "--workflow"])
+        .arg(&wf)
+        .arg("--out")
+        .arg(dir.path().join("out"));
+    let o = run(cmd).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("w.toml, line 1: step 'a': unknown placeholder {dta}"), "{}", text(&o));
+    assert!(srv.requests().is_empty(), "nothing was sent");
+    // A sweep without --agent-data runs no agent: a workflow there would be ignored, so it is refused.
+    let mut cmd = chimera();
+    cmd.args([
+        "sweep",
+        "--backend",
+        "ollama",
+        "--url",
+        &srv.url(),
+        "--num-ctx",
+        "256,512",
+        "--workflow",
+        "tool-loop",
+    ]);
+    let o = run(cmd).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--workflow tool-loop needs --agent-data DIR"), "{}", text(&o));
+    assert!(srv.requests().is_empty(), "nothing was sent");
+    let mut cmd = chimera();
+    cmd.args(["agent", CORPUS, "--backend", "ollama", "--url", &srv.url(), "--workflow", "tool-lop"]);
+    let o = run(cmd).await;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("unknown workflow 'tool-lop'; use analyst, analyst-chat, tool-loop or handoff"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[tokio::test]
+async fn agent_runs_the_tool_loop_and_records_steps_and_session() {
+    let srv = ScriptedServer::start(handler).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut cmd = chimera();
+    cmd.args([
+        "agent",
+        CORPUS,
+        "--backend",
+        "ollama",
+        "--url",
+        &srv.url(),
+        "--workflow",
+        "tool-loop",
+        "--out",
+    ])
+    .arg(&out);
+    let o = run(cmd).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let m = json_file(&out.join("metrics.json"));
+    assert_eq!(m["workflow"], "tool-loop");
+    let steps: Vec<(String, u64)> = m["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap().to_string(), s["messages"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [("overview".into(), 2), ("lookup".into(), 6), ("lookup".into(), 10), ("lookup".into(), 14)]
+    );
+    assert_eq!(m["session"]["llm_calls"], 4);
+    assert_eq!(m["session"]["tokens_out"], 12);
+    assert!(m["session"]["think_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(generations(&srv).len(), 4);
+}
+
+#[tokio::test]
+async fn multi_runs_per_agent_workflows_with_a_hand_off() {
+    let srv = ScriptedServer::start(handler).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("follow.toml"),
+        "[[steps]]\nname = \"next\"\nhandoff_from = \"Agent A\"\nuser = \"A wrote:\\n{handoff}\\nWhat next?\"\n",
+    )
+    .unwrap();
+    let agents = format!(
+        "[[agents]]\nlabel = \"Agent A\"\nbackend = \"ollama\"\nurl = \"{0}\"\n\n[[agents]]\nlabel = \"Agent B\"\npersona = \"insight\"\nbackend = \"ollama\"\nurl = \"{0}\"\nworkflow = \"follow.toml\"\n",
+        srv.url()
+    );
+    let file = dir.path().join("agents.toml");
+    std::fs::write(&file, &agents).unwrap();
+    let out = dir.path().join("multi");
+    let mut cmd = chimera();
+    cmd.args(["multi", CORPUS, "--agents-file"])
+        .arg(&file)
+        .args(["--no-warmup", "--quiet", "--out"])
+        .arg(&out);
+    let o = run(cmd).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let asks: Vec<Request> =
+        generations(&srv).into_iter().filter(|r| r.body.contains("What next?")).collect();
+    assert_eq!(asks.len(), 2, "solo and concurrent");
+    for r in &asks {
+        assert!(r.body.contains("```text\\n**1. Executive Summary**\\nREPORT-OF-A\\n```"), "{}", r.body);
+    }
+    let m = json_file(&out.join("run_1").join("agent-b").join("metrics.json"));
+    assert_eq!(m["workflow"], "follow");
+    assert_eq!(m["steps"][0]["handoff_from"], "Agent A");
+
+    // B listed first: its hand-off would wait for ever; refused before any request.
+    let n = srv.requests().len();
+    let swapped = agents
+        .replacen("Agent A", "Agent X", 1)
+        .replace("\"Agent B\"", "\"Agent A\"")
+        .replace("Agent X", "Agent B");
+    std::fs::write(&file, swapped).unwrap();
+    let mut cmd = chimera();
+    cmd.args(["multi", CORPUS, "--agents-file"]).arg(&file).arg("--out").arg(dir.path().join("m2"));
+    let o = run(cmd).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("takes a hand-off from 'Agent A', which is not an agent listed before it"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(srv.requests().len(), n);
+}
