@@ -1,5 +1,5 @@
-//! GGUF metadata read without loading the model (architecture, quantisation, size label,
-//! trained context length), for `/api/tags`, `/api/show` and manifests.
+//! GGUF metadata read without loading the model (architecture, names, quantisation, size label,
+//! trained context length, chat template), for `/api/tags`, `/api/show` and manifests.
 
 use std::path::Path;
 
@@ -10,10 +10,14 @@ use llama_cpp_2::gguf::GgufContext;
 pub struct ModelMeta {
     pub architecture: Option<String>,
     pub name: Option<String>,
+    /// `general.basename` (`gemma-3`, `smollm2`): what `serve` names the model after.
+    pub basename: Option<String>,
     pub size_label: Option<String>,
     pub quantization: Option<String>,
     pub context_length: Option<u64>,
     pub n_tensors: i64,
+    /// `tokenizer.chat_template` (Jinja); None for base models.
+    pub chat_template: Option<String>,
 }
 
 /// Name of llama.cpp's `general.file_type` value.
@@ -60,6 +64,8 @@ pub fn read(path: &Path) -> Option<ModelMeta> {
     let context_length = architecture.as_ref().and_then(|a| u(&format!("{a}.context_length"))).map(u64::from);
     Some(ModelMeta {
         name: s("general.name"),
+        basename: s("general.basename"),
+        chat_template: s("tokenizer.chat_template"),
         size_label: s("general.size_label"),
         quantization: u("general.file_type").and_then(file_type_name).map(str::to_string),
         context_length,
