@@ -127,3 +127,12 @@ fn chimera_agent_and_multi_over_openai_on_serve() {
     models.sort();
     assert_eq!(models, ["gemma3:270m", "smollm2:135m"]);
 }
+
+#[test]
+fn a_models_folder_without_gguf_files_is_refused_before_listening() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("notes.txt"), "no model here").unwrap();
+    let o = chimera().args(["serve", "--port", "0", "--models"]).arg(d.path()).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no .gguf file in this folder"), "{}", text(&o));
+}

@@ -2,7 +2,7 @@
 //! Every instance for the same GGUF shares one loaded model and its scheduler.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,6 +12,7 @@ use chimera_core::backend::{
 };
 
 use crate::engine::{self, KeepAlive, LoadedModel, Registry};
+use crate::meta;
 use crate::model::{self, ModelError};
 use crate::template::{self, Framing};
 
@@ -30,12 +31,18 @@ pub const ENGINE_VERSION_SHORT: &str = env!("CARGO_PKG_VERSION");
 pub struct EmbeddedBackend {
     path: PathBuf,
     keep_alive_default: KeepAlive,
+    /// The name the GGUF header gives the model (`smollm2:135m`), read once.
+    header_name: Arc<OnceLock<String>>,
 }
 
 impl EmbeddedBackend {
     /// An engine on the GGUF at `path` (loaded lazily on the first call, once per process).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        EmbeddedBackend { path: path.into(), keep_alive_default: KeepAlive::Forever }
+        EmbeddedBackend {
+            path: path.into(),
+            keep_alive_default: KeepAlive::Forever,
+            header_name: Arc::new(OnceLock::new()),
+        }
     }
 
     /// Discover the default model (`--model-path`, `CHIMERA_MODEL_PATH`, cache, PyPI package).
@@ -84,11 +91,19 @@ impl EmbeddedBackend {
         }
     }
 
-    /// True when `name` designates this engine's model.
+    /// The name the model's GGUF header gives it, as `serve` lists it (`gemma3:270m`,
+    /// `smollm2:135m`; see [`meta::name_from_meta`]).
+    pub fn name(&self) -> &str {
+        self.header_name.get_or_init(|| meta::name_from_meta(meta::read(&self.path).as_ref(), &self.path))
+    }
+
+    /// True when `name` designates this engine's model: a default model name (`gemma3:270m`),
+    /// the file's path or stem, or the name its header gives it ([`Self::name`]).
     pub fn serves(&self, name: &str) -> bool {
         model::name_matches_default(name)
             || Path::new(name) == self.path
             || self.path.file_stem().is_some_and(|s| s.to_string_lossy() == name)
+            || name.trim() == self.name()
     }
 
     /// Notes to record with results made on this backend (e.g. num_gpu being ignored).

@@ -1,5 +1,6 @@
 //! GGUF metadata read without loading the model (architecture, names, quantisation, size label,
-//! trained context length, chat template), for `/api/tags`, `/api/show` and manifests.
+//! trained context length, chat template), for `/api/tags`, `/api/show` and manifests, and the
+//! name a model is served under.
 
 use std::path::Path;
 
@@ -74,6 +75,29 @@ pub fn read(path: &Path) -> Option<ModelMeta> {
     })
 }
 
+/// The file's stem (`SmolLM2-135M-Instruct.Q4_1`), or the whole path without one.
+pub fn file_stem(p: &Path) -> String {
+    p.file_stem().map_or_else(|| p.display().to_string(), |s| s.to_string_lossy().into_owned())
+}
+
+/// A model's name as Ollama spells its library names: the header's `general.basename`,
+/// lower-cased without dashes or spaces, `:` and its `general.size_label` lower-cased
+/// (`gemma-3` + `270M` → `gemma3:270m`, `smollm2` + `135M` → `smollm2:135m`); without a
+/// basename, the file's stem; without a size label, `:latest`.
+pub fn name_from_meta(meta: Option<&ModelMeta>, path: &Path) -> String {
+    let base = meta
+        .and_then(|m| m.basename.as_deref())
+        .map(|b| b.to_lowercase().chars().filter(|c| !matches!(c, '-' | ' ' | '_')).collect::<String>())
+        .filter(|b| !b.is_empty());
+    let Some(base) = base else { return file_stem(path) };
+    let tag = meta
+        .and_then(|m| m.size_label.as_deref())
+        .map(|s| s.trim().to_lowercase().replace(' ', "-"))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "latest".into());
+    format!("{base}:{tag}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +108,25 @@ mod tests {
         let p = d.path().join("x.gguf");
         std::fs::write(&p, b"definitely not gguf").unwrap();
         assert!(read(&p).is_none());
+    }
+
+    fn meta(base: Option<&str>, size: Option<&str>) -> ModelMeta {
+        ModelMeta {
+            basename: base.map(str::to_string),
+            size_label: size.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn names_follow_ollama_spelling() {
+        let p = Path::new("/m/SmolLM2-135M-Instruct.Q4_1.gguf");
+        assert_eq!(name_from_meta(Some(&meta(Some("gemma-3"), Some("270M"))), p), "gemma3:270m");
+        assert_eq!(name_from_meta(Some(&meta(Some("smollm2"), Some("135M"))), p), "smollm2:135m");
+        assert_eq!(name_from_meta(Some(&meta(Some("Llama-3.2"), Some("1B"))), p), "llama3.2:1b");
+        assert_eq!(name_from_meta(Some(&meta(Some("qwen"), None)), p), "qwen:latest");
+        assert_eq!(name_from_meta(Some(&meta(None, Some("1B"))), p), "SmolLM2-135M-Instruct.Q4_1");
+        assert_eq!(name_from_meta(None, p), "SmolLM2-135M-Instruct.Q4_1");
     }
 
     #[test]

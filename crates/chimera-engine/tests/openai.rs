@@ -6,8 +6,9 @@
 
 use std::path::PathBuf;
 
-use chimera_core::backend::{GenRequest, Input, Message, Role};
+use chimera_core::backend::{Backend, GenRequest, Input, Message, Role, no_sink};
 use chimera_core::options::GenOptions;
+use chimera_engine::EmbeddedBackend;
 use chimera_engine::engine::Registry;
 use chimera_engine::model::{self, SMOLLM2_FILE, SMOLLM2_SETUP};
 use chimera_engine::serve::{self, ServeConfig, ServeHandle};
@@ -136,6 +137,17 @@ async fn openai_routes_on_two_models_each_under_its_own_name() {
     let events = post_sse(&url, "/v1/chat/completions", sbody).await;
     assert!(events.iter().all(|e| e.get("usage").is_none()), "no usage unless asked");
 
+    // Ollama's chat on the instruct model goes through the same template: the same answer.
+    let (st, o) = post(
+        &url,
+        "/api/chat",
+        json!({"model": "smollm2:135m", "stream": false, "messages": chat_body("m", question, 0)["messages"],
+               "options": {"num_predict": 16, "temperature": 0, "seed": 1}}),
+    )
+    .await;
+    assert_eq!(st, 200, "{o}");
+    assert_eq!((o["message"]["content"].as_str(), o["done_reason"].as_str()), (Some(answer), Some("stop")));
+
     // /v1/completions: the prompt as is, so a base model continues it exactly as Ollama's
     // generate does (no system prompt: the same text, greedy).
     let prompt_text = "The capital of France is";
@@ -186,10 +198,10 @@ async fn openai_routes_on_two_models_each_under_its_own_name() {
     h.shutdown().await.unwrap();
 }
 
-fn chat(messages: &[(Role, &str)]) -> GenRequest {
+fn chat(model: &str, messages: &[(Role, &str)]) -> GenRequest {
     let messages = messages.iter().map(|(role, c)| Message { role: *role, content: c.to_string() }).collect();
     GenRequest {
-        model: "m".into(),
+        model: model.into(),
         input: Input::Chat { messages },
         options: GenOptions::default(),
         keep_alive: None,
@@ -200,12 +212,15 @@ fn chat(messages: &[(Role, &str)]) -> GenRequest {
 fn smollm2_chat_template_renders_as_the_template_says() {
     let (m, _) = Registry::global().get_or_load(&smollm2()).unwrap();
     let t = m.chat_template.as_ref().expect("SmolLM2's GGUF carries a chat template");
-    let req = chat(&[
-        (Role::System, "Be brief."),
-        (Role::User, "Hi"),
-        (Role::Assistant, "Hello."),
-        (Role::User, "Sky colour?"),
-    ]);
+    let req = chat(
+        "m",
+        &[
+            (Role::System, "Be brief."),
+            (Role::User, "Hi"),
+            (Role::Assistant, "Hello."),
+            (Role::User, "Sky colour?"),
+        ],
+    );
     let r = template::render_for(&req, Framing::Template, &m.model, Some(t)).unwrap();
     // What the GGUF's Jinja template gives for these messages with add_generation_prompt.
     let expected = "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n\
@@ -232,4 +247,27 @@ fn smollm2_chat_template_renders_as_the_template_says() {
     assert!(g3.chat_template.is_none());
     let r = template::render_for(&req, Framing::Template, &g3.model, None).unwrap();
     assert_eq!(r.text, "Be brief.\n\nUser: Hi\nAssistant: Hello.\nUser: Sky colour?\nAssistant:");
+}
+
+/// The in-process engine (`--backend embedded --model-path …`) knows the model by the name its
+/// header gives, and frames its messages with the template.
+#[tokio::test]
+async fn in_process_engine_answers_smollm2_by_its_name() {
+    let e = EmbeddedBackend::new(smollm2());
+    assert_eq!(e.name(), "smollm2:135m");
+    assert!(e.serves("smollm2:135m") && !e.serves("llama3:8b"));
+    let mut req = chat(
+        "smollm2:135m",
+        &[
+            (Role::System, "You answer in one short sentence."),
+            (Role::User, "What is the capital of France?"),
+        ],
+    );
+    req.options =
+        GenOptions { num_predict: Some(16), temperature: Some(0.0), seed: Some(1), ..Default::default() };
+    let r = e.generate(&req, &no_sink).await.unwrap();
+    assert!(r.text.contains("Paris"), "{:?}", r.text);
+    assert_eq!(r.done_reason.as_deref(), Some("stop"));
+    let unknown = GenRequest::generate("llama3:8b", None, "x", GenOptions::default());
+    assert!(e.generate(&unknown, &no_sink).await.is_err());
 }

@@ -9,7 +9,7 @@ mod openai;
 mod openai_wire;
 mod wire;
 
-pub use models::{Models, NameClash, ServedModel, name_from_meta};
+pub use models::{Models, NameClash, ServedModel};
 pub use openai_wire::{OpenAiCall, parse_chat_completion, parse_completion};
 pub use wire::{BadRequest, parse_chat, parse_generate};
 
@@ -46,7 +46,7 @@ pub struct ServeConfig {
     /// Requests allowed to wait for a slot; more answer 503.
     pub queue: usize,
     /// The GGUFs to serve (see `model::discover`), each under the name its header gives
-    /// ([`name_from_meta`]); the first is loaded at start (`preload`), the others on their
+    /// ([`crate::meta::name_from_meta`]); the first is loaded at start (`preload`), the others on their
     /// first request.
     pub model_paths: Vec<PathBuf>,
     /// Largest accepted request body, bytes (larger: 413).
