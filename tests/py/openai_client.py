@@ -9,19 +9,13 @@ model under its own name; stream_options.include_usage with prompt_tokens_detail
 (the same prompt again is served from the cache); llama-server's `timings`; text completions;
 an unknown model is a NotFoundError with code model_not_found; a bad option a BadRequestError.
 """
-import sys
 
 import openai
 
+from checks import check, run
+
 SMOL = "smollm2:135m"
 GEMMA = "gemma3:270m"
-
-
-def check(cond, what):
-    if not cond:
-        print(f"FAIL: {what}", flush=True)
-        sys.exit(1)
-    print(f"ok: {what}", flush=True)
 
 
 def main(url):
@@ -86,7 +80,4 @@ def main(url):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        print(__doc__)
-        sys.exit(2)
-    main(sys.argv[1].rstrip("/"))
+    run(main, __doc__)
