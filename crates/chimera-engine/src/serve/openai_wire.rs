@@ -86,16 +86,12 @@ fn parse_body(body: &[u8]) -> Result<Body, BadRequest> {
 /// The options of an OpenAI body: each option of chimera's table under the name the OpenAI API
 /// gives it (`temperature`, `top_p`, `seed`, `stop`, … and `max_tokens` — or
 /// `max_completion_tokens` — for num_predict), checked by the table's rules. Load-time options
-/// have no OpenAI field and other fields are ignored, as llama-server does; `n` above 1,
-/// `tools` and `echo` are refused, since serve cannot honour them.
+/// have no OpenAI field and other fields are ignored, as llama-server does — `tools` too: serve
+/// has no native tool calling, so its answers carry no tool calls and a client scripts its tool
+/// steps (as with serve's Ollama routes); `n` above 1 and `echo` are refused.
 fn options(rest: &Map<String, Value>) -> Result<GenOptions, BadRequest> {
     if rest.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
         return Err(BadRequest("n: only one choice per request is supported (n = 1)".into()));
-    }
-    if rest.get("tools").and_then(Value::as_array).is_some_and(|t| !t.is_empty()) {
-        return Err(BadRequest(
-            "tools: chimera serve has no native tool calling; send the tool results as messages".into(),
-        ));
     }
     if rest.get("echo").and_then(Value::as_bool) == Some(true) {
         return Err(BadRequest("echo is not supported".into()));
@@ -409,6 +405,11 @@ mod tests {
         let e = |b: &[u8]| parse_completion(b).unwrap_err().0;
         assert!(e(br#"{"model":"m"}"#).contains("prompt is required"));
         assert!(e(br#"{"model":"m","prompt":["a","b"]}"#).contains("one prompt"));
+        // Tools are ignored (no native tool calling): the call runs without them.
+        let c = parse_chat_completion(
+            br#"{"model":"m","tools":[{"type":"function","function":{"name":"f"}}],"messages":[{"role":"user","content":"x"}]}"#,
+        );
+        assert!(c.is_ok(), "{c:?}");
         let c = parse_completion(br#"{"model":"m","prompt":["Once"]}"#).unwrap();
         assert_eq!(c.req.input, Input::Generate { system: None, prompt: "Once".into() });
     }
