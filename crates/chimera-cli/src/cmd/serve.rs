@@ -109,7 +109,7 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             cfg.host
         );
     }
-    let (paths, queue, deadline) = (cfg.model_paths.clone(), cfg.queue, cfg.shutdown_deadline);
+    let (queue, deadline) = (cfg.queue, cfg.shutdown_deadline);
     let handle = serve::spawn(cfg).await?;
     let models: Vec<String> = handle
         .models()
@@ -119,7 +119,6 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             format!("{} from {}, parallel {parallel}", m.name, m.path().display())
         })
         .collect();
-    debug_assert_eq!(models.len(), paths.len());
     println!(
         "chimera serve: listening on {} (Ollama and OpenAI APIs; model {}; queue {queue}; CPU only, no GPU in this build)",
         handle.url(),
