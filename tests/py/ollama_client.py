@@ -9,20 +9,14 @@ reproduces the text; the same prompt again is served from the prompt cache (chim
 malformed body is a 400 with Ollama's {"error": ...} shape.
 """
 import json
-import sys
 import urllib.error
 import urllib.request
 
 import ollama
 
+from checks import check, run
+
 MODEL = "gemma3:270m"
-
-
-def check(cond, what):
-    if not cond:
-        print(f"FAIL: {what}", flush=True)
-        sys.exit(1)
-    print(f"ok: {what}", flush=True)
 
 
 def raw_generate(url, body):
@@ -100,7 +94,4 @@ def main(url):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        print(__doc__)
-        sys.exit(2)
-    main(sys.argv[1].rstrip("/"))
+    run(main, __doc__)

@@ -2,7 +2,7 @@
 //! Every instance for the same GGUF shares one loaded model and its scheduler.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,8 +12,9 @@ use chimera_core::backend::{
 };
 
 use crate::engine::{self, KeepAlive, LoadedModel, Registry};
+use crate::meta;
 use crate::model::{self, ModelError};
-use crate::template;
+use crate::template::{self, Framing};
 
 /// Version string reported by the embedded engine (also says there is no GPU).
 pub const ENGINE_VERSION: &str = concat!(
@@ -30,12 +31,18 @@ pub const ENGINE_VERSION_SHORT: &str = env!("CARGO_PKG_VERSION");
 pub struct EmbeddedBackend {
     path: PathBuf,
     keep_alive_default: KeepAlive,
+    /// The name the GGUF header gives the model (`smollm2:135m`), read once.
+    header_name: Arc<OnceLock<String>>,
 }
 
 impl EmbeddedBackend {
     /// An engine on the GGUF at `path` (loaded lazily on the first call, once per process).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        EmbeddedBackend { path: path.into(), keep_alive_default: KeepAlive::Forever }
+        EmbeddedBackend {
+            path: path.into(),
+            keep_alive_default: KeepAlive::Forever,
+            header_name: Arc::new(OnceLock::new()),
+        }
     }
 
     /// Discover the default model (`--model-path`, `CHIMERA_MODEL_PATH`, cache, PyPI package).
@@ -84,11 +91,19 @@ impl EmbeddedBackend {
         }
     }
 
-    /// True when `name` designates this engine's model.
+    /// The name the model's GGUF header gives it, as `serve` lists it (`gemma3:270m`,
+    /// `smollm2:135m`; see [`meta::name_from_meta`]).
+    pub fn name(&self) -> &str {
+        self.header_name.get_or_init(|| meta::name_from_meta(meta::read(&self.path).as_ref(), &self.path))
+    }
+
+    /// True when `name` designates this engine's model: a default model name (`gemma3:270m`),
+    /// the file's path or stem, or the name its header gives it ([`Self::name`]).
     pub fn serves(&self, name: &str) -> bool {
         model::name_matches_default(name)
             || Path::new(name) == self.path
             || self.path.file_stem().is_some_and(|s| s.to_string_lossy() == name)
+            || name.trim() == self.name()
     }
 
     /// Notes to record with results made on this backend (e.g. num_gpu being ignored).
@@ -101,16 +116,16 @@ impl EmbeddedBackend {
     }
 
     /// Run a call whose text pieces are delivered to `on_piece` (used by `serve`): load the
-    /// model if needed, queue the job on the model's scheduler, stream its pieces. Dropping the
-    /// returned future cancels the request (its slot is freed at the next step).
+    /// model if needed, render the prompt (`framing`: the model's chat template, or raw text),
+    /// queue the job on the model's scheduler, stream its pieces. Dropping the returned future
+    /// cancels the request (its slot is freed at the next step). The caller has checked that
+    /// `req.model` names this model (`serve` by its list of names, `generate` by [`Self::serves`]).
     pub(crate) async fn run_call(
         &self,
         req: &GenRequest,
+        framing: Framing,
         mut on_piece: impl FnMut(&str),
     ) -> Result<engine::Outcome, BackendError> {
-        if !self.serves(&req.model) {
-            return Err(BackendError::ModelNotFound { model: req.model.clone(), url: self.endpoint() });
-        }
         req.options.validate().map_err(|e| BackendError::InvalidRequest(e.to_string()))?;
         let keep = match req.keep_alive.as_deref() {
             None => self.keep_alive_default,
@@ -120,10 +135,16 @@ impl EmbeddedBackend {
                 ))
             })?,
         };
-        let rendered = template::render(req);
-        let job = engine::Job { prompt: rendered.text, stops: rendered.stops, options: req.options.clone() };
         let mut events = loop {
             let (model, load) = self.load().await?;
+            let rendered = template::render_for(req, framing, &model.model, model.chat_template.as_ref())
+                .map_err(|e| BackendError::InvalidRequest(e.to_string()))?;
+            let job = engine::Job {
+                prompt: rendered.text,
+                stops: rendered.stops,
+                parse_special: rendered.parse_special,
+                options: req.options.clone(),
+            };
             // Before any context is built for it: a num_ctx the model or the memory cannot hold
             // is refused (serve answers 400), never allocated.
             if let Some(n) = req.options.num_ctx {
@@ -138,7 +159,7 @@ impl EmbeddedBackend {
                 .map_err(BackendError::InvalidRequest)?;
             }
             // The model may be unloaded between loading and submitting (keep_alive): load again.
-            if let Some(rx) = Registry::global().submit(&self.path, job.clone(), load) {
+            if let Some(rx) = Registry::global().submit(&self.path, job, load) {
                 break rx;
             }
         };
@@ -191,8 +212,12 @@ impl Backend for EmbeddedBackend {
 
     async fn generate(&self, req: &GenRequest, on_token: TokenSink<'_>) -> Result<CallRecord, CallFailure> {
         let mut rec = CallRecorder::start(BackendKind::Embedded, &self.endpoint(), req);
+        if !self.serves(&req.model) {
+            let e = BackendError::ModelNotFound { model: req.model.clone(), url: self.endpoint() };
+            return Err(rec.fail(e));
+        }
         let result = self
-            .run_call(req, |piece| {
+            .run_call(req, Framing::Template, |piece| {
                 if let Some(c) = rec.token(piece, false) {
                     on_token(c);
                 }

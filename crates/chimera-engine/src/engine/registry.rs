@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatTemplate, LlamaModel};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::job::{Event, Job, Request};
@@ -31,6 +31,8 @@ pub struct LoadedModel {
     pub n_swa: u32,
     /// KV-cache bytes per token of context (see `plan::kv_bytes_per_token`).
     pub kv_bytes_per_token: u64,
+    /// The chat template the GGUF carries (`tokenizer.chat_template`); None for base models.
+    pub chat_template: Option<LlamaChatTemplate>,
 }
 
 impl LoadedModel {
@@ -194,6 +196,7 @@ impl Registry {
         let loaded = Arc::new(LoadedModel {
             n_swa: arch_meta(&model, "attention.sliding_window").unwrap_or(0) as u32,
             kv_bytes_per_token: kv_bytes(&model),
+            chat_template: model.chat_template(None).ok(),
             model,
             path: path.to_path_buf(),
             load_duration: t0.elapsed(),

@@ -221,7 +221,7 @@ impl<'m> Worker<'m> {
     /// answer it with the error that keeps it from running).
     fn start(&mut self, req: Request, load: Duration) {
         let model: &'m LlamaModel = &self.model.model;
-        let tokens = model.vocab().tokenize(req.job.prompt.as_bytes(), true, false);
+        let tokens = model.vocab().tokenize(req.job.prompt.as_bytes(), true, req.job.parse_special);
         if tokens.is_empty() {
             self.answer(&req, Err(EngineError::EmptyPrompt));
             return;

@@ -1,9 +1,16 @@
-//! `chimera serve`: Ollama's HTTP API on the embedded engine (generate, chat, tags, ps, show,
-//! version), with a bounded queue (503 when full), a request-size limit, keep_alive and
-//! graceful shutdown. [`spawn`] starts it in-process (tests use 127.0.0.1:0).
+//! `chimera serve`: Ollama's HTTP API (`ollama`) and OpenAI's (`openai`) on the embedded
+//! engine, for one or several models (`models`), with a bounded queue (503 when full), a
+//! request-size limit, keep_alive and graceful shutdown. [`spawn`] starts it in-process (tests
+//! use 127.0.0.1:0). This module holds what both APIs share: admission and running a call.
 
+mod models;
+mod ollama;
+mod openai;
+mod openai_wire;
 mod wire;
 
+pub use models::{Models, NameClash, ServedModel};
+pub use openai_wire::{OpenAiCall, parse_chat_completion, parse_completion};
 pub use wire::{BadRequest, parse_chat, parse_generate};
 
 use std::convert::Infallible;
@@ -11,23 +18,20 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
-use chimera_core::backend::BackendError;
-use serde_json::{Value, json};
-use tokio::sync::{OnceCell, oneshot};
+use chimera_core::backend::{BackendError, GenRequest};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::oneshot;
 
-use crate::backend::EmbeddedBackend;
-use crate::engine::{self, KeepAlive, Registry};
-use crate::meta::{self, ModelMeta};
-use crate::model;
+use crate::engine::{self, KeepAlive, Outcome, Registry};
+use crate::template::Framing;
 
 /// Settings of one server.
 #[derive(Debug, Clone)]
@@ -41,8 +45,10 @@ pub struct ServeConfig {
     pub parallel: Option<usize>,
     /// Requests allowed to wait for a slot; more answer 503.
     pub queue: usize,
-    /// The GGUF to serve (see `model::discover`).
-    pub model_path: PathBuf,
+    /// The GGUFs to serve (see `model::discover`), each under the name its header gives
+    /// ([`crate::meta::name_from_meta`]); the first is loaded at start (`preload`), the others on their
+    /// first request.
+    pub model_paths: Vec<PathBuf>,
     /// Largest accepted request body, bytes (larger: 413).
     pub max_body_bytes: usize,
     /// keep_alive when a request sets none (Ollama: 5 minutes).
@@ -57,7 +63,7 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
-    /// Defaults for `model_path`: 127.0.0.1, any free port, default parallel, queue 512 (Ollama's
+    /// Defaults for serving `model_path` alone: 127.0.0.1, any free port, default parallel, queue 512 (Ollama's
     /// OLLAMA_MAX_QUEUE), 10 MiB bodies, keep_alive 5 minutes, no preload.
     pub fn new(model_path: impl Into<PathBuf>) -> Self {
         ServeConfig {
@@ -65,7 +71,7 @@ impl ServeConfig {
             port: 0,
             parallel: None,
             queue: 512,
-            model_path: model_path.into(),
+            model_paths: vec![model_path.into()],
             max_body_bytes: 10 * 1024 * 1024,
             keep_alive: KeepAlive::For(Duration::from_secs(engine::defaults::KEEP_ALIVE_SECS)),
             preload: false,
@@ -82,11 +88,16 @@ pub enum ServeError {
     Bind { addr: String, source: std::io::Error },
     #[error("cannot load the model: {0}")]
     Preload(String),
+    #[error("no model to serve: pass --model-path FILE.gguf or --models DIR")]
+    NoModel,
+    #[error(transparent)]
+    Names(#[from] NameClash),
 }
 
 /// A running server; dropping it without `shutdown` leaves it running until the runtime stops.
 pub struct ServeHandle {
     pub addr: SocketAddr,
+    models: Vec<Arc<ServedModel>>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -95,6 +106,11 @@ impl ServeHandle {
     /// `http://addr`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The models served, in order, with the names they answer to.
+    pub fn models(&self) -> &[Arc<ServedModel>] {
+        &self.models
     }
 
     /// Stop accepting connections, let running requests finish, and wait.
@@ -112,40 +128,14 @@ impl ServeHandle {
     }
 }
 
-struct AppState {
-    engine: EmbeddedBackend,
+pub(crate) struct AppState {
+    models: Models,
     pending: AtomicUsize,
     limit: usize,
-    meta: OnceCell<Option<ModelMeta>>,
-    digest: OnceCell<String>,
-}
-
-impl AppState {
-    async fn meta(&self) -> Option<ModelMeta> {
-        self.meta
-            .get_or_init(|| async {
-                let p = self.engine.model_path().to_path_buf();
-                tokio::task::spawn_blocking(move || meta::read(&p)).await.ok().flatten()
-            })
-            .await
-            .clone()
-    }
-
-    async fn digest(&self) -> String {
-        self.digest
-            .get_or_init(|| async {
-                let p = self.engine.model_path().to_path_buf();
-                tokio::task::spawn_blocking(move || model::sha256_of(&p).unwrap_or_default())
-                    .await
-                    .unwrap_or_default()
-            })
-            .await
-            .clone()
-    }
 }
 
 /// Counts a request as pending until dropped.
-struct Pending(Arc<AppState>);
+pub(crate) struct Pending(Arc<AppState>);
 
 impl Drop for Pending {
     fn drop(&mut self) {
@@ -160,22 +150,17 @@ pub async fn spawn(config: ServeConfig) -> Result<ServeHandle, ServeError> {
         .await
         .map_err(|source| ServeError::Bind { addr: addr.clone(), source })?;
     let local = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
-    let mut engine = EmbeddedBackend::new(config.model_path.clone()).with_keep_alive(config.keep_alive);
-    if let Some(n) = config.parallel {
-        engine = engine.with_parallel(n);
+    if config.model_paths.is_empty() {
+        return Err(ServeError::NoModel);
     }
+    let models = Models::new(&config.model_paths, config.parallel, config.keep_alive)?;
     if config.preload {
-        engine.preload().await.map_err(|e| ServeError::Preload(e.to_string()))?;
+        let first = &models.all()[0].engine;
+        first.preload().await.map_err(|e| ServeError::Preload(e.to_string()))?;
     }
     // After the load: the default depends on the model (engine::default_parallel).
-    let parallel = Registry::global().parallel(&config.model_path);
-    let state = Arc::new(AppState {
-        engine,
-        pending: AtomicUsize::new(0),
-        limit: parallel + config.queue,
-        meta: OnceCell::new(),
-        digest: OnceCell::new(),
-    });
+    let parallel: usize = models.all().iter().map(|m| Registry::global().parallel(m.path())).sum();
+    let state = Arc::new(AppState { models, pending: AtomicUsize::new(0), limit: parallel + config.queue });
     let app = router(state.clone(), config.max_body_bytes);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let reaper = tokio::spawn(async {
@@ -191,7 +176,7 @@ pub async fn spawn(config: ServeConfig) -> Result<ServeHandle, ServeError> {
         reaper.abort();
         r
     });
-    Ok(ServeHandle { addr: local, stop: Some(stop_tx), task })
+    Ok(ServeHandle { addr: local, models: state.models.all().to_vec(), stop: Some(stop_tx), task })
 }
 
 /// Serve connections until `stop` fires: each connection must send a complete request head
@@ -245,250 +230,170 @@ async fn accept_loop(
 fn router(state: Arc<AppState>, max_body: usize) -> Router {
     Router::new()
         .route("/", get(|| async { "Ollama is running" }).head(|| async { StatusCode::OK }))
-        .route("/api/version", get(version))
-        .route("/api/tags", get(tags))
-        .route("/api/ps", get(ps))
-        .route("/api/show", post(show))
-        .route("/api/generate", post(generate))
-        .route("/api/chat", post(chat))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "404 page not found") })
+        .route("/api/version", get(ollama::version))
+        .route("/api/tags", get(ollama::tags))
+        .route("/api/ps", get(ollama::ps))
+        .route("/api/show", post(ollama::show))
+        .route("/api/generate", post(ollama::generate))
+        .route("/api/chat", post(ollama::chat))
+        .route("/v1/models", get(openai::models))
+        .route("/v1/models/{*id}", get(openai::model))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/completions", post(openai::completions))
+        .fallback(fallback)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
 
-fn error(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, axum::Json(json!({ "error": msg.into() }))).into_response()
+/// Unknown routes: 404 in the shape of the API the path belongs to.
+async fn fallback(uri: axum::http::Uri) -> Response {
+    let f = Failure::new(StatusCode::NOT_FOUND, "404 page not found");
+    if uri.path().starts_with("/v1/") { openai::failure(&f) } else { ollama::failure(&f) }
 }
 
-fn body_error(r: BytesRejection) -> Response {
-    let status = r.status();
-    let msg = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        "request body too large".to_string()
-    } else {
-        r.body_text()
+/// A request refused or failed before its answer started; each API renders it in its own
+/// error shape (Ollama `{"error": "..."}`, OpenAI `{"error": {"message", "type", "code"}}`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Failure {
+    pub status: StatusCode,
+    pub message: String,
+    /// OpenAI's error code (`model_not_found`), when there is one.
+    pub code: Option<&'static str>,
+}
+
+impl Failure {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Failure { status, message: message.into(), code: None }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Failure::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// A body axum could not read (too large: 413).
+    pub fn body(r: &axum::extract::rejection::BytesRejection) -> Self {
+        let status = r.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            Failure::new(status, "request body too large")
+        } else {
+            Failure::new(status, r.body_text())
+        }
+    }
+
+    fn model_not_found(asked: &str, models: &Models) -> Self {
+        Failure {
+            status: StatusCode::NOT_FOUND,
+            message: format!("model '{asked}' not found; this server serves: {}", models.names()),
+            code: Some("model_not_found"),
+        }
+    }
+
+    /// An engine error: 404 unknown model, 400 invalid request, else 500.
+    pub fn backend(e: &BackendError) -> Self {
+        match e {
+            BackendError::ModelNotFound { model, .. } => Failure {
+                status: StatusCode::NOT_FOUND,
+                message: format!("model '{model}' not found"),
+                code: Some("model_not_found"),
+            },
+            BackendError::InvalidRequest(m) => Failure::bad_request(m.clone()),
+            other => Failure::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        }
+    }
+}
+
+/// Checks before a call, in order: the model is served (404), the queue has room (503), and a
+/// num_ctx fits the model's trained context (400, read from the GGUF header before anything is
+/// allocated; the engine checks it again with the memory). The request counts as pending until
+/// the returned guard is dropped.
+pub(crate) async fn admit(
+    st: &Arc<AppState>,
+    req: &GenRequest,
+) -> Result<(Arc<ServedModel>, Pending), Failure> {
+    let Some(model) = st.models.find(&req.model) else {
+        return Err(Failure::model_not_found(&req.model, &st.models));
     };
-    error(status, msg)
-}
-
-fn backend_error(e: &BackendError) -> Response {
-    match e {
-        BackendError::ModelNotFound { model, .. } => error(
-            StatusCode::NOT_FOUND,
-            format!("model '{model}' not found; this server serves '{}'", model::DEFAULT_MODEL_NAME),
-        ),
-        BackendError::InvalidRequest(m) => error(StatusCode::BAD_REQUEST, m.clone()),
-        other => error(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
-    }
-}
-
-async fn version() -> Response {
-    axum::Json(json!({ "version": crate::backend::ENGINE_VERSION_SHORT })).into_response()
-}
-
-async fn model_entry(st: &AppState) -> Value {
-    let path = st.engine.model_path();
-    let md = std::fs::metadata(path).ok();
-    let modified = md.as_ref().and_then(|m| m.modified().ok()).map(|t| {
-        chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-    });
-    let meta = st.meta().await.unwrap_or_default();
-    json!({
-        "name": model::DEFAULT_MODEL_NAME,
-        "model": model::DEFAULT_MODEL_NAME,
-        "modified_at": modified,
-        "size": md.map(|m| m.len()).unwrap_or(0),
-        "digest": st.digest().await,
-        "details": details(&meta),
-    })
-}
-
-fn details(meta: &ModelMeta) -> Value {
-    let family = meta.architecture.clone().unwrap_or_default();
-    json!({
-        "parent_model": "",
-        "format": "gguf",
-        "family": family,
-        "families": [family],
-        "parameter_size": meta.size_label.clone().unwrap_or_default(),
-        "quantization_level": meta.quantization.clone().unwrap_or_default(),
-    })
-}
-
-async fn tags(State(st): State<Arc<AppState>>) -> Response {
-    axum::Json(json!({ "models": [model_entry(&st).await] })).into_response()
-}
-
-async fn ps(State(st): State<Arc<AppState>>) -> Response {
-    let path = st.engine.model_path().to_path_buf();
-    let mut models = Vec::new();
-    for l in Registry::global().loaded().into_iter().filter(|l| l.path == path) {
-        let mut e = model_entry(&st).await;
-        e["size"] = json!(l.file_size_bytes);
-        e["size_vram"] = json!(0);
-        e["expires_at"] = json!(l.expires_at.map_or_else(
-            || "2318-01-01T00:00:00Z".to_string(),
-            |t| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-        ));
-        e["context_length"] = json!(l.context.map_or(engine::defaults::NUM_CTX, |c| c.n_ctx_slot));
-        models.push(e);
-    }
-    axum::Json(json!({ "models": models })).into_response()
-}
-
-async fn show(State(st): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(r) => return body_error(r),
-    };
-    let v: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid request body: {e}")),
-    };
-    let Some(name) = v.get("model").or_else(|| v.get("name")).and_then(Value::as_str) else {
-        return error(StatusCode::BAD_REQUEST, "model is required");
-    };
-    if !st.engine.serves(name) {
-        return error(StatusCode::NOT_FOUND, format!("model '{name}' not found"));
-    }
-    let meta = st.meta().await.unwrap_or_default();
-    let arch = meta.architecture.clone().unwrap_or_default();
-    let mut info = serde_json::Map::new();
-    info.insert("general.architecture".into(), json!(arch));
-    if let Some(n) = &meta.name {
-        info.insert("general.name".into(), json!(n));
-    }
-    if let Some(c) = meta.context_length {
-        info.insert(format!("{arch}.context_length"), json!(c));
-    }
-    json_ok(json!({
-        "modelfile": format!("FROM {}\n", st.engine.model_path().display()),
-        "parameters": format!("num_ctx {}", engine::defaults::NUM_CTX),
-        "template": "{{ if .System }}{{ .System }}\n\n{{ end }}{{ .Prompt }}",
-        "details": details(&meta),
-        "model_info": info,
-        "capabilities": ["completion"],
-    }))
-}
-
-fn json_ok(v: Value) -> Response {
-    axum::Json(v).into_response()
-}
-
-async fn generate(State(st): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
-    match body {
-        Ok(b) => run_call(st, wire::parse_generate(&b), false).await,
-        Err(r) => body_error(r),
-    }
-}
-
-async fn chat(State(st): State<Arc<AppState>>, body: Result<Bytes, BytesRejection>) -> Response {
-    match body {
-        Ok(b) => run_call(st, wire::parse_chat(&b), true).await,
-        Err(r) => body_error(r),
-    }
-}
-
-async fn run_call(st: Arc<AppState>, call: Result<wire::Call, BadRequest>, chat: bool) -> Response {
-    let t0 = Instant::now();
-    let call = match call {
-        Ok(c) => c,
-        Err(BadRequest(m)) => return error(StatusCode::BAD_REQUEST, m),
-    };
-    if !st.engine.serves(&call.req.model) {
-        return error(StatusCode::NOT_FOUND, format!("model '{}' not found", call.req.model));
-    }
     if st.pending.fetch_add(1, Ordering::SeqCst) >= st.limit {
         st.pending.fetch_sub(1, Ordering::SeqCst);
-        return error(
+        return Err(Failure::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "server busy, please try again. maximum pending requests exceeded",
-        );
+        ));
     }
     let pending = Pending(st.clone());
-    if call.load_only {
-        return load_only(&st, &call, chat).await;
-    }
-    // A num_ctx past the model's trained context (read from the GGUF header) is a 400 before
-    // the stream starts; the engine checks it again, with the memory, before any allocation.
-    if let (Some(n), Some(trained)) =
-        (call.req.options.num_ctx, st.meta().await.and_then(|m| m.context_length))
+    if let (Some(n), Some(trained)) = (req.options.num_ctx, model.meta().await.and_then(|m| m.context_length))
     {
         let trained = u32::try_from(trained).unwrap_or(u32::MAX);
         if let Err(m) = engine::check_num_ctx(n, trained, 1, 0, None) {
-            return error(StatusCode::BAD_REQUEST, format!("invalid request: {m}"));
+            return Err(Failure::bad_request(format!("invalid request: {m}")));
         }
     }
-    let model_name = call.req.model.clone();
-    if !call.stream {
-        let mut text = String::new();
-        let r = st.engine.run_call(&call.req, |p| text.push_str(p)).await;
-        drop(pending);
-        return match r {
-            Ok(o) => {
-                let mut m = wire::chunk(&model_name, chat, &text, true);
-                wire::finish(&mut m, &o, t0.elapsed());
-                json_ok(Value::Object(m))
-            }
-            Err(e) => backend_error(&e),
-        };
-    }
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+    Ok((model, pending))
+}
+
+/// What a running call produces: text pieces, then its end.
+pub(crate) enum Streamed {
+    Piece(String),
+    Done(Result<Outcome, BackendError>),
+}
+
+/// Run `req` on `model` in a task of its own; its pieces and end arrive on the returned
+/// channel. Dropping the receiver (the client went away) stops the engine at its next token.
+pub(crate) fn spawn_call(
+    model: Arc<ServedModel>,
+    req: GenRequest,
+    framing: Framing,
+    pending: Pending,
+) -> UnboundedReceiver<Streamed> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         let _pending = pending;
-        let run = st.engine.run_call(&call.req, |p| {
-            let _ = tx.send(wire::line(&wire::chunk(&model_name, chat, p, false)));
+        let run = model.engine.run_call(&req, framing, |p| {
+            let _ = tx.send(Streamed::Piece(p.to_string()));
         });
         let r = tokio::select! {
             r = run => r,
-            // The client went away: dropping `run` stops the engine at its next token.
             _ = tx.closed() => return,
         };
-        let last = match r {
-            Ok(o) => {
-                let mut m = wire::chunk(&model_name, chat, "", true);
-                wire::finish(&mut m, &o, t0.elapsed());
-                m
-            }
-            Err(e) => {
-                let mut m = serde_json::Map::new();
-                m.insert("error".into(), json!(e.to_string()));
-                m
-            }
-        };
-        let _ = tx.send(wire::line(&last));
+        let _ = tx.send(Streamed::Done(r));
     });
-    let stream =
-        futures::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx)) },
-        );
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/x-ndjson")
-        .body(Body::from_stream(stream))
-        .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "cannot build the response"))
+    rx
 }
 
-/// Ollama's empty-prompt request: load the model (or unload it with keep_alive 0).
-async fn load_only(st: &AppState, call: &wire::Call, chat: bool) -> Response {
-    let unload = call
-        .req
-        .keep_alive
-        .as_deref()
-        .and_then(engine::parse_keep_alive)
-        .is_some_and(|k| k == KeepAlive::For(Duration::ZERO));
-    let reason = if unload {
-        Registry::global().release(st.engine.model_path(), KeepAlive::For(Duration::ZERO));
-        "unload"
-    } else {
-        if let Err(e) = st.engine.preload().await {
-            return backend_error(&e);
-        }
-        let keep = call.req.keep_alive.as_deref().and_then(engine::parse_keep_alive);
-        Registry::global().release(st.engine.model_path(), keep.unwrap_or(st.engine.keep_alive_default()));
-        "load"
-    };
-    let mut m = wire::chunk(&call.req.model, chat, "", true);
-    m.insert("done_reason".into(), json!(reason));
-    json_ok(Value::Object(m))
+/// Run `req` to its end and return the whole text with the outcome.
+pub(crate) async fn run_to_end(
+    model: &ServedModel,
+    req: &GenRequest,
+    framing: Framing,
+    pending: Pending,
+) -> Result<(String, Outcome), BackendError> {
+    let mut text = String::new();
+    let r = model.engine.run_call(req, framing, |p| text.push_str(p)).await;
+    drop(pending);
+    r.map(|o| (text, o))
+}
+
+/// A streamed response: each event of `rx` rendered to bytes by `render` as it arrives.
+pub(crate) fn streaming(
+    rx: UnboundedReceiver<Streamed>,
+    content_type: &'static str,
+    render: impl FnMut(Streamed) -> Bytes + Send + 'static,
+) -> Response {
+    let stream = futures::stream::unfold((rx, render), |(mut rx, mut render)| async move {
+        let ev = rx.recv().await?;
+        Some((Ok::<_, Infallible>(render(ev)), (rx, render)))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| {
+            ollama::failure(&Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "cannot build the response"))
+        })
+}
+
+/// Seconds since the Unix epoch (OpenAI's `created`).
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

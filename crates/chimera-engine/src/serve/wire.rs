@@ -23,6 +23,8 @@ struct GenerateBody {
     #[serde(default)]
     system: Option<String>,
     #[serde(default)]
+    raw: Option<bool>,
+    #[serde(default)]
     stream: Option<bool>,
     #[serde(default)]
     options: Option<Map<String, Value>>,
@@ -57,6 +59,8 @@ pub struct Call {
     pub stream: bool,
     /// No prompt / no messages: Ollama's "load" (or "unload" with keep_alive 0) request.
     pub load_only: bool,
+    /// `"raw": true` on generate: the prompt goes to the model as is, without template.
+    pub raw: bool,
     pub ignored_options: Vec<String>,
 }
 
@@ -125,6 +129,7 @@ pub fn parse_generate(body: &[u8]) -> Result<Call, BadRequest> {
         },
         stream: b.stream.unwrap_or(true),
         load_only,
+        raw: b.raw.unwrap_or(false),
         ignored_options,
     })
 }
@@ -160,6 +165,7 @@ pub fn parse_chat(body: &[u8]) -> Result<Call, BadRequest> {
         },
         stream: b.stream.unwrap_or(true),
         load_only,
+        raw: false,
         ignored_options,
     })
 }
