@@ -71,10 +71,16 @@ pub fn apply_chat_template(
 ) -> Result<String, TemplateError> {
     let chat = messages
         .iter()
-        .map(|m| LlamaChatMessage::new(role_name(m.role), m.content.clone()))
+        .map(|m| LlamaChatMessage::new(role_name(m.role), format!("{}{}", m.content, calls_text(m))))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TemplateError(format!("a message contains a NUL byte ({e})")))?;
     model.apply_chat_template(template, &chat, true).map_err(|e| TemplateError(e.to_string()))
+}
+
+/// An assistant turn's tool calls as text (` [calls NAME ARGS]` each): the model cannot make
+/// them natively, so both framings show them after the turn's content.
+fn calls_text(m: &Message) -> String {
+    m.tool_calls.iter().map(|c| format!(" [calls {} {}]", c.name, c.arguments)).collect()
 }
 
 /// The role's name in chat templates ("system", "user", "assistant": its serde name).
@@ -107,10 +113,7 @@ pub fn render(req: &GenRequest) -> Rendered {
                 text.push_str(label);
                 text.push_str(": ");
                 text.push_str(m.content.trim());
-                // A tool call the model cannot make natively is shown as text.
-                for c in &m.tool_calls {
-                    text.push_str(&format!(" [calls {} {}]", c.name, c.arguments));
-                }
+                text.push_str(&calls_text(m));
                 text.push('\n');
             }
             text.push_str("Assistant:");

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use chimera_core::backend::{Backend, GenRequest, Input, Message, Role, no_sink};
+use chimera_core::backend::{Backend, GenRequest, Message, Role, no_sink};
 use chimera_core::options::GenOptions;
 use chimera_engine::EmbeddedBackend;
 use chimera_engine::engine::Registry;
@@ -199,13 +199,8 @@ async fn openai_routes_on_two_models_each_under_its_own_name() {
 }
 
 fn chat(model: &str, messages: &[(Role, &str)]) -> GenRequest {
-    let messages = messages.iter().map(|(role, c)| Message { role: *role, content: c.to_string() }).collect();
-    GenRequest {
-        model: model.into(),
-        input: Input::Chat { messages },
-        options: GenOptions::default(),
-        keep_alive: None,
-    }
+    let messages = messages.iter().map(|(role, c)| Message::new(*role, *c)).collect();
+    GenRequest::chat(model, messages, GenOptions::default())
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chimera_core::backend::{GenRequest, Input, Message, Role};
+use chimera_core::backend::{GenRequest, Message, Role};
 use chimera_core::options::{Api, GenOptions, OPTIONS, Wire};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -121,9 +121,9 @@ fn role_of(r: &str) -> Result<Role, BadRequest> {
         "system" | "developer" => Ok(Role::System),
         "user" => Ok(Role::User),
         "assistant" => Ok(Role::Assistant),
+        "tool" => Ok(Role::Tool),
         other => Err(BadRequest(format!(
-            "unsupported message role '{other}' (use system, developer, user or assistant; serve has no \
-             native tool calling)"
+            "unsupported message role '{other}' (use system, developer, user, assistant or tool)"
         ))),
     }
 }
@@ -162,13 +162,12 @@ pub fn parse_chat_completion(body: &[u8]) -> Result<OpenAiCall, BadRequest> {
     let options = options(&b.rest)?;
     let mut messages = Vec::new();
     for m in b.messages.unwrap_or_default() {
-        messages.push(Message { role: role_of(&m.role)?, content: text_of(m.content)? });
+        messages.push(Message::new(role_of(&m.role)?, text_of(m.content)?));
     }
     if messages.is_empty() {
         return Err(BadRequest("messages is required (at least one message)".into()));
     }
-    let req =
-        GenRequest { model: model_of(b.model)?, input: Input::Chat { messages }, options, keep_alive: None };
+    let req = GenRequest::chat(&model_of(b.model)?, messages, options);
     Ok(OpenAiCall { req, endpoint: Endpoint::Chat, stream, include_usage })
 }
 
@@ -187,12 +186,7 @@ pub fn parse_completion(body: &[u8]) -> Result<OpenAiCall, BadRequest> {
         }
         _ => return Err(BadRequest("prompt is required (a text)".into())),
     };
-    let req = GenRequest {
-        model: model_of(b.model)?,
-        input: Input::Generate { system: None, prompt },
-        options,
-        keep_alive: None,
-    };
+    let req = GenRequest::generate(&model_of(b.model)?, None, &prompt, options);
     Ok(OpenAiCall { req, endpoint: Endpoint::Completion, stream, include_usage })
 }
 
@@ -347,7 +341,7 @@ pub fn error_body(status: u16, message: &str, code: Option<&str>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chimera_core::backend::ServerTimings;
+    use chimera_core::backend::{Input, ServerTimings};
 
     fn outcome() -> Outcome {
         Outcome {
@@ -395,7 +389,9 @@ mod tests {
         let e = |b: &[u8]| parse_chat_completion(b).unwrap_err().0;
         assert_eq!(e(br#"{"messages":[{"role":"user","content":"x"}]}"#), "model is required");
         assert!(e(br#"{"model":"m","messages":[]}"#).contains("messages is required"));
-        assert!(e(br#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#).contains("role 'tool'"));
+        assert!(
+            e(br#"{"model":"m","messages":[{"role":"function","content":"x"}]}"#).contains("role 'function'")
+        );
         assert!(e(br#"{"model":"m","n":2,"messages":[{"role":"user","content":"x"}]}"#).contains("n = 1"));
         assert!(
             e(br#"{"model":"m","temperature":-1,"messages":[{"role":"user","content":"x"}]}"#)
