@@ -3,6 +3,7 @@
 //! curve (`saturation`, pure), the orchestration over [`crate::traffic::run`] (`run`), and the
 //! Markdown and plot of the answer (`report`, `plot`).
 
+pub mod level;
 pub mod plot;
 pub mod report;
 pub mod run;

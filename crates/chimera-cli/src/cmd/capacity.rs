@@ -241,7 +241,7 @@ impl Args {
 
 /// One human line about the answer.
 pub fn headline(r: &CapacityRecord) -> String {
-    use chimera_core::capacity::run::level_name;
+    use chimera_core::capacity::level::level_name;
     match (r.max_level, r.first_failing) {
         (Some(m), f) => format!(
             "capacity: {} meets the SLO{} — {} sessions/min sustained, {} agents in flight{}{}",

@@ -12,7 +12,7 @@ use crate::plots::png::svg_to_png;
 use crate::plots::{PlotError, fit_range};
 use crate::records::traffic::{Axis, CapacityRecord};
 
-use super::run::meets;
+use super::level::meets;
 
 const BLUE: RGBColor = RGBColor(52, 101, 164);
 const RED: RGBColor = RGBColor(192, 57, 43);

@@ -6,7 +6,7 @@ use crate::export::table::{Align, Table};
 use crate::records::traffic::{Axis, CapacityRecord, LevelSummary, LoadRecord};
 use crate::stats::Summary;
 
-use super::run::{interval_text, level_name, meets};
+use super::level::{interval_text, level_name, meets};
 
 fn opt(x: Option<f64>, decimals: usize) -> String {
     x.map_or_else(|| "–".into(), |v| format!("{v:.decimals$}"))

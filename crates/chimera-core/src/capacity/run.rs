@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
+use super::level::{interval_text, level_name, meets};
 use super::saturation::{CurvePoint, saturation};
 use super::search::{Measured, SearchPlan, bracket, next_level};
 use crate::events::{Event, Events, NoteLevel};
@@ -150,18 +151,6 @@ pub fn conclude(rec: &mut CapacityRecord) {
     rec.saturation_level = saturation(&curve);
 }
 
-/// A level counts as meeting the SLO when its pooled pass rate reaches the quantile and the
-/// client kept to its schedule (a client that fell behind proves nothing about the server).
-pub fn meets(l: &crate::records::traffic::LevelSummary) -> bool {
-    l.meets_slo && !l.client_behind
-}
-
-/// `[0.81, 0.97]`, or `–`.
-pub fn interval_text(l: &crate::records::traffic::LevelSummary) -> String {
-    l.pass_interval
-        .map_or_else(|| "–".into(), |iv| format!("[{:.1} %, {:.1} %]", iv.low * 100.0, iv.high * 100.0))
-}
-
 fn write(plan: &CapacityPlan, rec: &CapacityRecord) -> Result<(), CapacityError> {
     export::write(&Json, rec, &plan.out_dir.join("capacity.json"))?;
     crate::fsutil::write_atomic(&plan.out_dir.join("capacity.md"), super::report::markdown(rec).as_bytes())
@@ -258,12 +247,4 @@ pub async fn run_capacity(
     conclude(&mut rec);
     write(plan, &rec)?;
     Ok(rec)
-}
-
-/// `4 sessions/s` or `concurrency 3`.
-pub fn level_name(axis: Axis, level: f64) -> String {
-    match axis {
-        Axis::Concurrency => format!("concurrency {level}"),
-        Axis::Rate => format!("{level:.3} sessions/s"),
-    }
 }
