@@ -250,11 +250,13 @@ mod tests {
                 .contains("invalid options")
         );
         assert!(
-            parse_chat(br#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#)
+            parse_chat(br#"{"model":"m","messages":[{"role":"robot","content":"x"}]}"#)
                 .unwrap_err()
                 .0
-                .contains("role")
+                .contains("unsupported message role 'robot'")
         );
+        // Tool results are messages too (a workflow's tool steps send them).
+        assert!(parse_chat(br#"{"model":"m","messages":[{"role":"tool","content":"x"}]}"#).is_ok());
         assert_eq!(parse_generate(b"").unwrap_err().0, "missing request body");
     }
 
