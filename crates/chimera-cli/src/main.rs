@@ -3,6 +3,7 @@
 //! Exit codes (a documented contract): 0 ok, 1 a gate failed or some agent/run failed,
 //! 2 error (bad input, nothing could run), 130 interrupted.
 
+mod alloc;
 mod args;
 mod cmd;
 mod exit;
@@ -14,11 +15,8 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::exit::Exit;
 
-/// mimalloc instead of the system allocator: `chimera inventory` allocates and frees many small
-/// values on several threads, and with glibc's malloc it took 1.6x the CPU time (BENCHMARKS.md,
-/// "Inventory", with and without). Built without transparent huge pages (`no_thp`): with them
-/// the inventory's peak RSS was 25–40 % higher and no faster (BENCHMARKS.md, "Near-idle
-/// re-run and the allocator's huge pages"). llama.cpp's own C++ allocations are not affected.
+/// mimalloc instead of the system allocator, returning freed memory at once: why, with the
+/// figures, in `alloc.rs`. llama.cpp's own C++ allocations are not affected.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -62,6 +60,7 @@ enum Command {
 }
 
 fn main() {
+    alloc::configure();
     let cli = Cli::parse();
     // One async thread: the work here is I/O (streams, files written per run); everything
     // CPU-heavy (llama.cpp, parsing the corpus) runs on blocking threads. Measured in
