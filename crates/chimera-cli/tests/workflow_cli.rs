@@ -114,6 +114,24 @@ async fn agent_runs_the_tool_loop_and_records_steps_and_session() {
     assert_eq!(m["session"]["tokens_out"], 12);
     assert!(m["session"]["think_ms"].as_f64().unwrap() > 0.0);
     assert_eq!(generations(&srv).len(), 4);
+    // The report renders the steps and the session; the server gave no cache figure.
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for want in [
+        "## Workflow Steps",
+        "Workflow `tool-loop`, measured in this run",
+        "| overview | 0.00 |",
+        "| lookup #2 | ",
+        "| 1 | 10 | ",
+        "| lookup_metric(metric=tokens_per_s) — scripted | – |",
+        "| session | sessions | session wall ms | think ms | turns | LLM calls | tokens out | prompt tokens new | prompt tokens cached | cached share |",
+        "| 4 | 4 | 12 | 400 | not reported | not reported |",
+        "| lookup #3 | ",
+        "kept for the conversation's 3 later turn(s)",
+    ] {
+        assert!(report.contains(want), "{want:?} missing from:\n{report}");
+    }
+    std::fs::write("/tmp/wf3_toolloop_report.md", &report).ok();
+    std::fs::copy(out.join("metrics.json"), "/tmp/wf3_toolloop_metrics.json").ok();
 }
 
 #[tokio::test]
@@ -166,4 +184,64 @@ async fn multi_runs_per_agent_workflows_with_a_hand_off() {
         text(&o)
     );
     assert_eq!(srv.requests().len(), n);
+}
+
+/// `sweep --resume` continues only the workflow the finished points ran: another built-in, or the
+/// same workflow file with other contents, is refused before any request (exit 2), saying what
+/// differs and what to do; the same one resumes.
+#[tokio::test]
+async fn sweep_resume_refuses_another_workflow() {
+    let srv = ScriptedServer::start(handler).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let wf = dir.path().join("mine.toml");
+    std::fs::write(&wf, "[[steps]]\nname = \"ask\"\nuser = \"Data:\\n{data}\\nSay one thing.\"\n").unwrap();
+    let sweep = |workflow: &str, extra: &[&str]| {
+        let mut c = chimera();
+        c.args(["sweep", "--backend", "ollama", "--url", &srv.url(), "--agent-data", CORPUS])
+            .args([
+                "--num-ctx",
+                "512,1024",
+                "--runs",
+                "1",
+                "--no-baseline",
+                "--quiet",
+                "--workflow",
+                workflow,
+            ])
+            .args(extra)
+            .arg("--out")
+            .arg(&out);
+        c
+    };
+    let path = wf.to_str().unwrap();
+    let o = run(sweep(path, &[])).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let lines = std::fs::read_to_string(out.join("points.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(first["workflow"]["name"], "mine");
+    assert_eq!(first["workflow"]["sha256"].as_str().unwrap().len(), 64);
+    let n = generations(&srv).len();
+    assert!(n >= 2, "one single-call workflow per point (and warm-ups): {n}");
+
+    let o = run(sweep("tool-loop", &["--resume"])).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = text(&o);
+    assert!(err.contains("ran the workflow 'mine' (TOML sha256 "), "{err}");
+    assert!(err.contains("but this command runs 'tool-loop' (TOML sha256 "), "{err}");
+    assert!(err.contains("pass the same --workflow (with the same file contents)"), "{err}");
+
+    // The same file, edited: another hash.
+    std::fs::write(&wf, "[[steps]]\nname = \"ask\"\nuser = \"Data:\\n{data}\\nSay two things.\"\n").unwrap();
+    let o = run(sweep(path, &["--resume"])).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(generations(&srv).len(), n, "nothing was sent");
+
+    // Unchanged: resumes (nothing left to measure).
+    std::fs::write(&wf, "[[steps]]\nname = \"ask\"\nuser = \"Data:\\n{data}\\nSay one thing.\"\n").unwrap();
+    let o = run(sweep(path, &["--resume"])).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(generations(&srv).len(), n);
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("## Workflow sessions per point"), "{summary}");
 }

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod compare;
 pub mod inventory;
 pub mod multi;
+pub mod session;
 pub mod sweep;
 pub mod traffic;
 

@@ -47,4 +47,9 @@ pub enum SweepError {
          pass --runs {have} to continue it, or start again with --force (or another --out)"
     )]
     OtherRuns { label: String, have: usize, want: usize },
+    #[error(
+        "--resume: the finished point {label} ran the workflow {have} but this command runs {want}; \
+         pass the same --workflow (with the same file contents) to continue it, or start again with --force (or another --out)"
+    )]
+    OtherWorkflow { label: String, have: String, want: String },
 }

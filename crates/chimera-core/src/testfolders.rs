@@ -81,6 +81,7 @@ fn run_record(run: u32, efficiency: f64) -> RunRecord {
         failed_stage: None,
         report: Some(format!("run_{run}/agent-a/report.md")),
         latency: None,
+        session: None,
     };
     RunRecord {
         schema: RUN_SCHEMA.into(),

@@ -56,6 +56,7 @@ fn sample(run: usize, tok_s: f64, ttft: f64) -> RunSample {
         prompt_eval_ms: Some(20.0),
         eval_ms: Some(900.0),
         latency: None,
+        sessions: Vec::new(),
     }
 }
 

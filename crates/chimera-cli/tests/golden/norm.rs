@@ -90,6 +90,8 @@ pub const MD_COLUMNS: &[(&str, Mask)] = &[
     ("e2e p50 / p90 / p99 ms", Mask::Nums),
     ("client chunks/s", Mask::Nums),
     ("e2e ms", Mask::Nums),
+    ("step wall ms", Mask::Nums),
+    ("session wall ms", Mask::Nums),
     ("wall s", Mask::Nums),
     ("Wall s", Mask::Nums),
     ("Solo s", Mask::Nums),

@@ -21,7 +21,7 @@ use crate::prompt::{self, PromptPlan, estimate_tokens, fence};
 use crate::records::agent::{SessionMetrics, StepRecord, ToolUse};
 use crate::workflow::parse::placeholder_re;
 use crate::workflow::tools::{self, ToolCall};
-use crate::workflow::{Conversation, SeedPrompt, Step, StepPrompt, StepStage, ToolMode};
+use crate::workflow::{Conversation, SeedPrompt, Step, StepPrompt, StepStage, ToolMode, budget};
 
 /// What a template may insert, for one turn.
 struct Vars<'a> {
@@ -79,7 +79,7 @@ pub(super) async fn run_steps(
     let mut history: Vec<Message> = Vec::new();
     let mut previous: Option<String> = None;
     let mut result = Ok(());
-    'steps: for step in &wf.steps {
+    'steps: for (at, step) in wf.steps.iter().enumerate() {
         let until = step.until.as_deref().and_then(|u| Regex::new(u).ok());
         for turn in 1..=step.turns {
             let think_ms = step.think.map_or(0.0, |t| t.sample(&mut rng));
@@ -87,9 +87,8 @@ pub(super) async fn run_steps(
             // turn's first request; building the prompt happens within it.
             let since = st.last_call_end.unwrap_or(t0);
             let ready_at = since + Duration::from_secs_f64(think_ms / 1000.0);
-            let r =
-                run_turn(run, st, inv, step, turn, (think_ms, ready_at), &mut history, previous.as_deref())
-                    .await;
+            let r = run_turn(run, st, inv, at, turn, (think_ms, ready_at), &mut history, previous.as_deref())
+                .await;
             match r {
                 Ok(out) => {
                     let stop = until.as_ref().is_some_and(|re| re.is_match(&out));
@@ -123,13 +122,14 @@ async fn run_turn(
     run: &AgentRun<'_>,
     st: &mut State,
     inv: &Arc<Inventory>,
-    step: &Step,
+    at: usize,
     turn: u32,
     (think_ms, ready_at): (f64, Instant),
     history: &mut Vec<Message>,
     previous: Option<&str>,
 ) -> Result<String, Failure> {
     let spec = run.spec;
+    let step = &spec.workflow.steps[at];
     let stage = stage_of(step.stage);
     st.current = stage;
     st.out.steps.push(StepRecord {
@@ -168,18 +168,39 @@ async fn run_turn(
     if step.conversation == Conversation::Fresh {
         history.clear();
     }
-    let hist_tokens = history_tokens(history);
+    // The context this turn's data may not use: the conversation so far, this turn's tool
+    // messages (sent after its prompt), and the room the conversation's later turns need.
+    let (own, later, later_turns) = {
+        let step_np = |s: &Step| {
+            let default = match s.stage {
+                StepStage::Analysis => spec.analysis_num_predict,
+                StepStage::Report => spec.report_num_predict,
+            };
+            prompt::effective_num_predict(spec.options.merged(&s.options).num_predict, default, ctx)
+        };
+        let sizes = budget::Sizes {
+            num_predict: &step_np,
+            tool_result: &|c| tools::run(c, &inv.facts),
+            seed_text: &|k| prompt::seed_text_tokens(k == SeedPrompt::Report, &spec.label),
+        };
+        let own = budget::turn_cost(&spec.workflow.steps, at, turn, 0, &sizes);
+        let (later, later_turns) = budget::conversation_reserve(&spec.workflow.steps, at, turn, &sizes);
+        (own.tool + own.request_only, later, later_turns)
+    };
+    let hist_tokens = history_tokens(history) + own + later;
     let (i, label) = (Arc::clone(inv), spec.label.clone());
     let (p, prompt_of) = (previous.map(str::to_string), step.prompt.clone());
     let vars_tool = match step.tool.as_ref().map(|t| t.mode) {
         Some(ToolMode::Scripted) => scripted_result.clone(),
         _ => None,
     };
-    let plan: PromptPlan = off_thread(move || match prompt_of {
-        StepPrompt::Seed(SeedPrompt::Analysis) => prompt::analysis_prompt(&persona, &i, ctx, np),
+    let mut plan: PromptPlan = off_thread(move || match prompt_of {
+        StepPrompt::Seed(SeedPrompt::Analysis) => {
+            prompt::analysis_prompt_taking(&persona, &i, ctx, np, hist_tokens)
+        }
         StepPrompt::Seed(SeedPrompt::Report) => {
             let parsed = analysis::parse(p.as_deref().unwrap_or(""));
-            prompt::report_prompt(&persona, &label, &i, &parsed, ctx, np)
+            prompt::report_prompt_taking(&persona, &label, &i, &parsed, ctx, np, hist_tokens)
         }
         StepPrompt::Template { text, primer } => {
             let vars = Vars {
@@ -194,6 +215,14 @@ async fn run_turn(
         }
     })
     .await;
+    (plan.reserved_later_tokens, plan.later_turns) = (later, later_turns);
+    if later > 0 && !plan.omitted.is_empty() {
+        st.out.notes.push(format!(
+            "step '{}' turn {turn}: data cut to fit num_ctx {ctx} with ≈{later} tokens kept for the conversation's {later_turns} later turn(s); left out: {}",
+            step.name,
+            plan.omitted.join(", ")
+        ));
+    }
     let mut opts = options.clone();
     opts.num_predict = Some(plan.num_predict);
     history.push(Message::new(Role::User, plan.prompt.clone()));

@@ -10,6 +10,7 @@ mod compare;
 pub mod findings;
 pub mod latency;
 mod multi;
+pub mod session;
 mod sweep;
 
 use std::fmt::Write as _;

@@ -55,6 +55,7 @@ pub fn outcome_from_calls(calls: &[CallRecord], error: Option<String>) -> JobOut
         itl_p99_ms,
         report_path: None,
         latency: Some(CallSamples::of_calls(calls)),
+        session: None,
     }
 }
 
@@ -201,6 +202,7 @@ impl AgentJob for WorkflowJob {
             ttft_ms: out.metrics.ttft_ms,
             report_path: out.report_path.is_file().then_some(out.report_path),
             latency: Some(CallSamples::of_calls(&out.calls)),
+            session: out.session,
         }
     }
 }

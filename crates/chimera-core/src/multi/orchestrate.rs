@@ -21,6 +21,7 @@ use super::summary::summarize_runs;
 use crate::events::{Event, Events, NoteLevel};
 use crate::export::{self, Json, Markdown};
 use crate::latency::CallSamples;
+use crate::records::agent::SessionMetrics;
 use crate::records::multi::{
     AgentRunRecord, FailedAt, MultiSummary, OriginalFigure, Phase, PhaseResult, RUN_SCHEMA, RunRecord,
     RunStatus, WarmupRecord,
@@ -50,6 +51,9 @@ pub struct JobOutcome {
     /// older files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<CallSamples>,
+    /// The workflow session's figures (agent workflows only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionMetrics>,
 }
 
 /// One agent's workflow, run many times. Implementations never panic on bad input (a panic is
@@ -125,6 +129,7 @@ fn phase_result(out: JobOutcome, secs: f64, root: &Path) -> PhaseResult {
         error: out.error,
         failed_stage: out.failed_stage,
         latency: out.latency,
+        session: out.session,
         report: out
             .report_path
             .map(|p| p.strip_prefix(root).map(Path::to_path_buf).unwrap_or(p).to_string_lossy().into_owned()),

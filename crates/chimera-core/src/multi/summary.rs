@@ -11,6 +11,7 @@ use crate::records::multi::{
     AgentAggregate, Aggregates, MultiSummary, PhaseResult, RunBrief, RunRecord, RunStatus, SUMMARY_SCHEMA,
     SummaryAgent,
 };
+use crate::records::session::SessionStats;
 use crate::stats::{Summary, summarize};
 
 impl MultiSummary {
@@ -71,6 +72,8 @@ pub fn summarize_runs(plan: &MultiPlan, records: &[RunRecord]) -> MultiSummary {
                     .count() as u32,
                 latency_solo: pooled(ok_solo()),
                 latency_concurrent: pooled(ok_conc()),
+                session_solo: SessionStats::of(ok_solo().filter_map(|p| p.session.as_ref())),
+                session_concurrent: SessionStats::of(ok_conc().filter_map(|p| p.session.as_ref())),
             }
         })
         .collect();

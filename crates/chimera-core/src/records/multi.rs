@@ -6,6 +6,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::agent::SessionMetrics;
+use super::session::SessionStats;
 use super::{Kind, Record};
 use crate::backend::{BackendInfo, CallRecord};
 use crate::events::Stage;
@@ -126,6 +128,9 @@ pub struct PhaseResult {
     /// older files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<CallSamples>,
+    /// The agent's workflow session (agent workflows only; absent in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionMetrics>,
 }
 
 /// One agent across the phases of one run.
@@ -286,6 +291,12 @@ pub struct AgentAggregate {
     /// The same over its completed concurrent phases.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_concurrent: Option<LatencyStats>,
+    /// Its workflow sessions of the completed solo phases, pooled over the runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_solo: Option<SessionStats>,
+    /// The same over its completed concurrent phases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_concurrent: Option<SessionStats>,
 }
 
 /// The root `summary.json`.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use super::agent::AgentOutcome;
+use super::agent::{AgentOutcome, SessionMetrics};
 use super::multi::{RunBrief, RunRecord, RunStatus};
 use super::{Kind, Record};
 use crate::backend::CallRecord;
@@ -19,6 +19,7 @@ use crate::options::GenOptions;
 use crate::stats::{Summary, Uncertain, mean, summarize};
 use crate::sweep::config::{PlannedAgent, ScenarioWorkload, SweepConfig};
 use crate::sweep::grid::{Grid, Point};
+use crate::workflow::WorkflowId;
 
 /// One measured run of a point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,6 +40,10 @@ pub struct RunSample {
     /// older files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<CallSamples>,
+    /// The workflow sessions of the run (one agent workflow, or every agent's concurrent
+    /// phase); absent for single calls and in older files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<SessionMetrics>,
 }
 
 impl RunSample {
@@ -57,6 +62,7 @@ impl RunSample {
             prompt_eval_ms: rec.server.prompt_eval_duration_ns.map(ns_to_ms),
             eval_ms: rec.server.eval_duration_ns.map(ns_to_ms),
             latency: Some(CallSamples::of_calls([rec])),
+            sessions: Vec::new(),
         }
     }
 
@@ -78,6 +84,7 @@ impl RunSample {
             prompt_eval_ms: m.prompt_eval_ms,
             eval_ms: m.eval_duration_ms,
             latency: Some(CallSamples::of_calls(&o.calls)),
+            sessions: o.session.iter().cloned().collect(),
         }
     }
 }
@@ -104,6 +111,10 @@ pub struct PointResult {
     /// it, `throughput_tok_s` is the aggregate throughput and `ttft_ms` the mean across agents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi: Option<MultiPoint>,
+    /// The workflow each run executed (agent and scenario sweeps; absent for single calls and in
+    /// older files): `--resume` refuses another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowId>,
 }
 
 impl Record for PointResult {
@@ -132,6 +143,7 @@ impl PointResult {
             runs,
             finished_at: Utc::now(),
             multi: None,
+            workflow: None,
         }
     }
 
@@ -175,6 +187,10 @@ pub struct MultiRun {
     /// written: each agent's run record holds them).
     #[serde(skip)]
     pub latency: Option<CallSamples>,
+    /// The agents' concurrent-phase workflow sessions (for [`MultiRun::sample`]; not written:
+    /// each agent's run record holds them).
+    #[serde(skip)]
+    pub sessions: Vec<SessionMetrics>,
 }
 
 impl MultiRun {
@@ -192,6 +208,7 @@ impl MultiRun {
                 acc.merge(s);
                 Some(acc)
             }),
+            sessions: conc.iter().filter_map(|c| c.session.clone()).collect(),
             agents: rec
                 .agents
                 .iter()
@@ -233,6 +250,7 @@ impl MultiRun {
             prompt_eval_ms: None,
             eval_ms: None,
             latency: self.latency.clone(),
+            sessions: self.sessions.clone(),
         }
     }
 }
@@ -428,6 +446,7 @@ mod tests {
             failed_stage: None,
             report: None,
             latency: None,
+            session: None,
         }
     }
 

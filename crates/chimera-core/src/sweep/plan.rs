@@ -12,6 +12,7 @@ use crate::events::{CancellationToken, Event, Events, NoteLevel};
 use crate::manifest::Manifest;
 use crate::multi::Scenario;
 use crate::outcome::Status;
+use crate::workflow::WorkflowId;
 
 use super::SweepError;
 use super::config::{ScenarioWorkload, SweepConfig};
@@ -91,6 +92,12 @@ pub async fn run_plan(
     }
     check_same_workload(&store, plan.scenario.as_ref())?;
     check_same_runs(&store, &points, cfg.runs)?;
+    store.workflow = match (&plan.scenario, &cfg.agent) {
+        (Some(w), _) => Some(w.workflow.id()),
+        (None, Some(a)) => Some(a.workflow.id()),
+        (None, None) => None,
+    };
+    check_same_workflow(&store)?;
     // Which backend ran is recorded even when it cannot describe itself.
     let info = first.info(Some(&cfg.model)).await.unwrap_or_else(|_| BackendInfo {
         kind: Some(first.kind()),
@@ -131,6 +138,23 @@ fn check_same_runs(store: &Store, points: &[Point], runs: usize) -> Result<(), S
     let other = store.results().iter().find(|p| keys.contains(p.key.as_str()) && p.runs.len() != runs);
     match other {
         Some(p) => Err(SweepError::OtherRuns { label: p.label.clone(), have: p.runs.len(), want: runs }),
+        None => Ok(()),
+    }
+}
+
+/// `--resume` must run the same workflow: a finished point's runs executed other steps (another
+/// built-in, or a workflow file whose text changed). Points of older files, which did not record
+/// it, are taken as they are.
+fn check_same_workflow(store: &Store) -> Result<(), SweepError> {
+    let name = |w: &Option<WorkflowId>| {
+        w.as_ref().map_or("no workflow (one call per run)".into(), ToString::to_string)
+    };
+    match store.results().iter().find(|p| p.workflow.is_some() && p.workflow != store.workflow) {
+        Some(p) => Err(SweepError::OtherWorkflow {
+            label: p.label.clone(),
+            have: name(&p.workflow),
+            want: name(&store.workflow),
+        }),
         None => Ok(()),
     }
 }

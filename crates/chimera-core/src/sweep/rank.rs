@@ -172,6 +172,7 @@ mod tests {
             prompt_eval_ms: None,
             eval_ms: None,
             latency: None,
+            sessions: Vec::new(),
         }];
         let r = rank(&p);
         assert_eq!(r.by_throughput, vec![0, 1]);

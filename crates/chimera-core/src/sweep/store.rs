@@ -10,6 +10,7 @@ use crate::export::{Csv, Exporter, Json};
 use crate::fsutil::write_atomic;
 use crate::load::{self, LoadError};
 use crate::records::sweep::PointResult;
+use crate::workflow::WorkflowId;
 
 use super::SweepError;
 
@@ -20,6 +21,8 @@ pub struct Store {
     done: Vec<PointResult>,
     /// Lines of `points.jsonl` that could not be parsed when resuming (a point cut off by a kill).
     pub skipped_lines: usize,
+    /// The workflow every appended point records (agent and scenario sweeps).
+    pub workflow: Option<WorkflowId>,
 }
 
 impl Store {
@@ -36,7 +39,7 @@ impl Store {
             return Err(SweepError::Exists(dir.display().to_string()));
         }
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        let s = Store { dir: dir.to_path_buf(), done: Vec::new(), skipped_lines: 0 };
+        let s = Store { dir: dir.to_path_buf(), done: Vec::new(), skipped_lines: 0, workflow: None };
         s.rewrite()?;
         Ok(s)
     }
@@ -60,7 +63,7 @@ impl Store {
                 Err(_) => skipped += 1,
             }
         }
-        let s = Store { dir: dir.to_path_buf(), done, skipped_lines: skipped };
+        let s = Store { dir: dir.to_path_buf(), done, skipped_lines: skipped, workflow: None };
         s.rewrite()?;
         Ok(s)
     }
@@ -94,8 +97,10 @@ impl Store {
         &self.done
     }
 
-    /// Append one finished point to both files and sync them to disk.
-    pub fn append(&mut self, p: PointResult) -> Result<(), SweepError> {
+    /// Append one finished point (stamped with [`Store::workflow`]) to both files and sync them
+    /// to disk.
+    pub fn append(&mut self, mut p: PointResult) -> Result<(), SweepError> {
+        p.workflow = self.workflow.clone();
         let line = Json::line(&p).map_err(|e| SweepError::Io(e.to_string()))?;
         append_sync(&Self::jsonl_path(&self.dir), &line)?;
         append_sync(&Self::csv_path(&self.dir), &Csv::line(&p).map_err(|e| SweepError::Io(e.to_string()))?)?;
@@ -136,6 +141,7 @@ mod tests {
             prompt_eval_ms: None,
             eval_ms: None,
             latency: None,
+            sessions: Vec::new(),
         }
     }
 

@@ -65,6 +65,7 @@ mod tests {
             mean_ttft_ms: Some(50.0),
             agents: vec![],
             latency: None,
+            sessions: Vec::new(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! validated before any request ([`parse`]), with four built-ins ([`builtin`]). The agent run
 //! ([`crate::agent`]) executes them; this module owns the description, not the execution.
 
+pub mod budget;
 pub mod builtin;
 pub mod handoff;
 pub mod parse;
@@ -31,6 +32,32 @@ pub struct Workflow {
     /// Seed of the think-time draws (the same seed draws the same times).
     pub seed: u64,
     pub steps: Vec<Step>,
+    /// SHA-256 of the TOML text it was read from (hex): with `name`, its identity in the files
+    /// of a sweep, so `--resume` with another workflow is refused.
+    #[serde(default)]
+    pub text_sha256: String,
+}
+
+/// A workflow's identity as a sweep records it: its name and the hash of its TOML text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowId {
+    pub name: String,
+    pub sha256: String,
+}
+
+impl Workflow {
+    /// Its name and text hash.
+    pub fn id(&self) -> WorkflowId {
+        WorkflowId { name: self.name.clone(), sha256: self.text_sha256.clone() }
+    }
+}
+
+impl std::fmt::Display for WorkflowId {
+    /// `tool-loop (TOML sha256 1a2b3c4d5e6f…)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let short = self.sha256.get(..12).unwrap_or(&self.sha256);
+        write!(f, "'{}' (TOML sha256 {short}…)", crate::export::table::inline(&self.name))
+    }
 }
 
 /// Which part of the agent's timing a step counts towards (`## Workflow Summary`'s

@@ -184,6 +184,10 @@ pub fn parse_workflow(
         description: raw.description,
         seed: raw.seed,
         steps,
+        text_sha256: {
+            use sha2::{Digest, Sha256};
+            Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+        },
     })
 }
 

@@ -18,6 +18,7 @@ use crate::manifest::Manifest;
 use crate::metrics::{FORMULAS_MD, ns_to_ms};
 use crate::prompt::fence;
 use crate::records::agent::{AGGREGATION_NOTE, AgentOutcome};
+use crate::records::session::SessionStats;
 
 /// Fact-table rows per metric in the report.
 const REPORT_FACT_ROWS: usize = 10;
@@ -92,6 +93,9 @@ struct View<'a> {
     calls: String,
     latency_calls: String,
     latency_all: String,
+    workflow: String,
+    steps: String,
+    session: String,
     prompts: Vec<String>,
     formulas: &'static str,
     manifest: ManifestView<'a>,
@@ -205,9 +209,17 @@ fn prompt_tokens_cell(t: &crate::backend::ServerTimings) -> String {
     }
 }
 
-/// The calls, each named by its kind (the workflow stage or step that made it).
+/// The calls, each named by the workflow step turn that made it (by its stage in records
+/// without steps).
 fn named_calls(out: &AgentOutcome) -> impl Iterator<Item = (String, &CallRecord)> {
-    out.call_stages.iter().map(ToString::to_string).zip(&out.calls)
+    let stage = |i: usize| out.call_stages.get(i).map_or_else(|| "call".to_string(), ToString::to_string);
+    super::session::call_names(&out.steps, out.calls.len(), stage).into_iter().zip(&out.calls)
+}
+
+/// The session's row (empty when no step started).
+fn session(out: &AgentOutcome) -> String {
+    let stats = out.session.as_ref().and_then(|s| SessionStats::of([s]));
+    super::session::session_table(stats.iter().map(|s| ("this run".to_string(), s)), "session")
 }
 
 fn prompts(out: &AgentOutcome) -> Vec<String> {
@@ -216,8 +228,16 @@ fn prompts(out: &AgentOutcome) -> Vec<String> {
         .iter()
         .zip(&out.call_stages)
         .map(|(p, stage)| {
+            let later = if p.reserved_later_tokens > 0 {
+                format!(
+                    ", ≈ {} tokens kept for the conversation's {} later turn(s)",
+                    p.reserved_later_tokens, p.later_turns
+                )
+            } else {
+                String::new()
+            };
             format!(
-                "{stage}: context {} tokens, output budget {} tokens, prompt ≈ {} tokens (estimated). Included: {}. Left out: {}.",
+                "{stage}: context {} tokens, output budget {} tokens{later}, prompt ≈ {} tokens (estimated). Included: {}. Left out: {}.",
                 p.ctx_tokens,
                 p.num_predict,
                 p.est_prompt_tokens,
@@ -286,6 +306,9 @@ impl Exporter<AgentReport<'_>> for Markdown {
                 [("all calls".to_string(), &CallSamples::of_calls(&out.calls).stats())],
                 "calls of",
             ),
+            workflow: super::findings::code(&out.workflow),
+            steps: super::session::steps_table(&out.steps, &out.calls),
+            session: session(out),
             prompts: prompts(out),
             formulas: FORMULAS_MD,
             manifest: ManifestView::of(manifest),

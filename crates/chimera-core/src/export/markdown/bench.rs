@@ -12,6 +12,7 @@ use crate::manifest::Manifest;
 use crate::metrics::{FORMULAS_MD, ns_to_ms};
 use crate::persona::Persona;
 use crate::records::bench::{BenchOutcome, BenchRecord, MetricComparison, Side, WARMUP_NUM_PREDICT};
+use crate::records::session::SessionStats;
 use crate::stats::{Summary, fmt_mean_sd};
 
 /// What the comparison report shows: the bench's outcome and manifest, the model and the
@@ -56,6 +57,7 @@ struct View<'a> {
     interrupted: bool,
     results: String,
     latency: String,
+    sessions: String,
     entries: String,
     warmup_tokens: i64,
     warmup_table: String,
@@ -125,6 +127,16 @@ fn latency(out: &BenchOutcome) -> String {
     };
     let rows = [side(Side::Baseline), side(Side::Chimera)];
     super::latency::distribution_table(rows.iter().map(|(n, s)| (n.clone(), s)), "config")
+}
+
+/// Per side, its workflow sessions over the measured runs (empty when no run recorded one).
+fn sessions(out: &BenchOutcome) -> String {
+    let side = |side: Side| {
+        let s = out.entries.iter().filter(|e| e.side == side).filter_map(|e| e.outcome.session.as_ref());
+        SessionStats::of(s).map(|s| (side.name().to_string(), s))
+    };
+    let rows: Vec<_> = [side(Side::Baseline), side(Side::Chimera)].into_iter().flatten().collect();
+    super::session::session_table(rows.iter().map(|(n, s)| (n.clone(), s)), "config")
 }
 
 fn entries(out: &BenchOutcome) -> String {
@@ -208,6 +220,7 @@ impl Markdown {
             interrupted: out.interrupted,
             results: results(out),
             latency: latency(out),
+            sessions: sessions(out),
             entries: entries(out),
             warmup_tokens: WARMUP_NUM_PREDICT,
             warmup_table: warmups(out),

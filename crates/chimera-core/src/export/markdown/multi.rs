@@ -8,6 +8,7 @@ use super::{Markdown, Parts, num, render, render_parts};
 use crate::export::table::{Align, Table};
 use crate::export::{ExportError, Exporter};
 use crate::records::multi::{MultiSummary, PhaseResult, RunRecord, RunStatus};
+use crate::records::session::SessionStats;
 use crate::stats::{Summary, fmt_mean_sd, fmt_opt_mean_sd};
 
 /// `12.35` or `–`.
@@ -50,6 +51,7 @@ struct RunView<'a> {
     first: &'a str,
     deltas: String,
     latency: String,
+    sessions: String,
 }
 
 fn phase_cell(p: &Option<PhaseResult>) -> String {
@@ -127,6 +129,29 @@ fn summary_latency(sm: &MultiSummary) -> String {
             .filter_map(move |(phase, s)| s.as_ref().map(|s| (format!("{} ({phase})", a.label), s)))
     });
     super::latency::distribution_table(rows, "agent (phase)")
+}
+
+/// Each agent's workflow session per phase (empty when no phase recorded one).
+fn run_sessions(r: &RunRecord) -> String {
+    let mut rows = Vec::new();
+    for a in &r.agents {
+        for (phase, p) in [("solo", &a.solo), ("concurrent", &a.concurrent)] {
+            if let Some(s) = p.as_ref().and_then(|p| SessionStats::of(p.session.as_ref())) {
+                rows.push((format!("{} ({phase})", a.label), s));
+            }
+        }
+    }
+    super::session::session_table(rows.iter().map(|(n, s)| (n.clone(), s)), "agent (phase)")
+}
+
+/// Each agent's workflow sessions per phase, pooled over the completed runs.
+fn summary_sessions(sm: &MultiSummary) -> String {
+    let rows = sm.per_agent.iter().flat_map(|a| {
+        [("solo", &a.session_solo), ("concurrent", &a.session_concurrent)]
+            .into_iter()
+            .filter_map(move |(phase, s)| s.as_ref().map(|s| (format!("{} ({phase})", a.label), s)))
+    });
+    super::session::session_table(rows, "agent (phase)")
 }
 
 /// Each agent against the first (empty with one agent).
@@ -225,6 +250,7 @@ impl Exporter<RunRecord> for Markdown {
             first: r.agents.first().map_or("", |a| a.label.as_str()),
             deltas: deltas(r),
             latency: run_latency(r),
+            sessions: run_sessions(r),
         };
         render("multi_run.md", &view).map(String::into_bytes)
     }
@@ -241,6 +267,7 @@ struct SummaryView {
     aggregates: String,
     per_agent: String,
     latency: String,
+    sessions: String,
     runs: String,
     failures: Vec<String>,
 }
@@ -367,6 +394,7 @@ impl Markdown {
             aggregates: aggregates(sm),
             per_agent: per_agent(sm),
             latency: summary_latency(sm),
+            sessions: summary_sessions(sm),
             runs: runs(sm),
             failures: sm
                 .runs

@@ -9,6 +9,7 @@ use super::{Markdown, Parts, render_parts};
 use crate::export::table::Table;
 use crate::export::{ExportError, Exporter};
 use crate::latency::{CallSamples, LatencyStats};
+use crate::records::session::SessionStats;
 use crate::records::sweep::{Margin, PointResult, SweepSummary};
 use crate::stats::{Summary, fmt_mean_sd, fmt_opt_mean_sd};
 use crate::sweep::config::{ScenarioWorkload, Warmup};
@@ -65,6 +66,7 @@ struct View<'a> {
     pareto: Vec<String>,
     every_point: String,
     latency: String,
+    sessions: String,
     scaling: Option<ScalingView>,
     formulas: &'static str,
 }
@@ -316,6 +318,7 @@ impl Markdown {
                 .collect(),
             every_point: every.block(),
             latency: latency(p),
+            sessions: sessions(p),
             scaling: s.scenario.as_ref().map(|w| scaling(s, w)),
             formulas: crate::metrics::FORMULAS_MD,
         };
@@ -337,6 +340,16 @@ fn latency(points: &[PointResult]) -> String {
         })
         .collect();
     super::latency::distribution_table(rows.iter().map(|(n, s)| (n.clone(), s)), "point")
+}
+
+/// Each point's workflow sessions over its runs (empty when no run recorded one: single-call
+/// sweeps and older files).
+fn sessions(points: &[PointResult]) -> String {
+    let rows: Vec<(String, SessionStats)> = points
+        .iter()
+        .filter_map(|p| Some((p.label.clone(), SessionStats::of(p.runs.iter().flat_map(|r| &r.sessions))?)))
+        .collect();
+    super::session::session_table(rows.iter().map(|(n, s)| (n.clone(), s)), "point")
 }
 
 /// `summary.md`, its plots linked after the composite ranking.
