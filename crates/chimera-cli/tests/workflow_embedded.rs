@@ -1,7 +1,10 @@
 //! The `tool-loop` and `handoff` workflows end to end on the real model (Gemma 3 270M) over the
 //! seed-101 corpus: in-process on the embedded engine, through `chimera serve` with the Ollama
-//! client, and with the real binary. Kept short for 2 CPU cores: num_ctx 1024, 8 output tokens
-//! per call, one llama.cpp thread, one test at a time.
+//! client, and with the real binary; through `chimera serve` also a user-written TOML workflow
+//! (a continued conversation, a tool step, think time). Kept short for 2 CPU cores: 8 output
+//! tokens per call, one llama.cpp thread, one test at a time. num_ctx 2048: tool-loop's three
+//! tool results alone take ≈ 1,200 estimated tokens, so at 1024 no room is left for any data
+//! and the later turns would still outgrow the context.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -22,7 +25,7 @@ const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpu
 
 fn spec(name: &str) -> AgentSpec {
     let options = GenOptions {
-        num_ctx: Some(1024),
+        num_ctx: Some(2048),
         temperature: Some(0.0),
         seed: Some(1),
         num_thread: Some(1),
@@ -51,6 +54,27 @@ async fn run(spec: &AgentSpec, backend: Arc<dyn Backend>, out: PathBuf) -> Agent
     })
     .await
 }
+
+/// A user's workflow: a continued conversation, a tool step, a think time.
+const USER_WORKFLOW: &str = r#"name = "mine"
+
+[[steps]]
+name = "ask"
+user = "Benchmark data:\n{data}\nWhich model is fastest?"
+
+[[steps]]
+name = "check"
+conversation = "continue"
+tool = "lookup_metric"
+args = { metric = "ttft_ms" }
+think = { dist = "fixed", ms = 20 }
+user = "Does the tool result agree? Quote one figure."
+
+[[steps]]
+name = "close"
+conversation = "continue"
+user = "One sentence of advice."
+"#;
 
 /// Both workflows completed every call with real server figures, and wrote their reports.
 fn check(tool_loop: &AgentOutcome, handoff: &AgentOutcome) {
@@ -89,20 +113,27 @@ async fn tool_loop_and_handoff_through_chimera_serve() {
     let client: Arc<dyn Backend> = Arc::new(OllamaClient::new(&url, Timeouts::default()));
     let dir = tempfile::tempdir().unwrap();
     let t = run(&spec("tool-loop"), Arc::clone(&client), dir.path().join("t")).await;
-    let h = run(&spec("handoff"), client, dir.path().join("h")).await;
+    let h = run(&spec("handoff"), Arc::clone(&client), dir.path().join("h")).await;
     check(&t, &h);
-    // The turns extend one conversation: the server reuses its cached prefix and says so —
-    // unless the conversation outgrew num_ctx and the server cut its start (then no prefix is
-    // shared, and the records must say the prompt was truncated). On seed-101 with num_ctx 1024
-    // the later turns of tool-loop are cut today (known defect: the first turn's {data} leaves
-    // too little room for the turns after it; see the closing note of issue 19).
-    let cached = t.session.as_ref().unwrap().prompt_tokens_cached.unwrap_or(0);
-    let truncated = t.calls.iter().any(|c| c.prompt_truncated);
-    assert!(
-        cached > 0 || truncated,
-        "{:?}",
-        t.calls.iter().map(|c| (&c.server, c.prompt_truncated)).collect::<Vec<_>>()
-    );
+    // The turns extend one conversation that fits num_ctx (the first turn's data left room for
+    // the turns after it): no prompt is cut, and every later turn reuses the cached prefix.
+    let figures = || t.calls.iter().map(|c| (&c.server, c.prompt_truncated)).collect::<Vec<_>>();
+    assert!(t.calls.iter().all(|c| !c.prompt_truncated), "{:?}", figures());
+    assert!(t.calls[1..].iter().all(|c| c.server.prompt_cached_count.unwrap_or(0) > 0), "{:?}", figures());
+    assert!(t.prompts[0].reserved_later_tokens > 0 && t.prompts[0].later_turns == 3, "{:?}", t.prompts[0]);
+
+    // A user-written workflow: a fresh question over the data, continued by a tool turn after a
+    // think time, then a follow-up in the same conversation.
+    let file = dir.path().join("mine.toml");
+    std::fs::write(&file, USER_WORKFLOW).unwrap();
+    let mut mine = spec("tool-loop");
+    mine.workflow = workflow::resolve(file.to_str().unwrap()).unwrap();
+    let u = run(&mine, client, dir.path().join("u")).await;
+    assert!(u.ok, "{:?}", u.error);
+    assert_eq!(u.steps.iter().map(|s| s.messages).collect::<Vec<_>>(), [2, 6, 8]);
+    assert_eq!(u.session.as_ref().unwrap().think_ms, 20.0);
+    assert!(u.calls.iter().all(|c| !c.prompt_truncated && c.server.eval_count.unwrap_or(0) > 0));
+    assert!(u.calls[1..].iter().all(|c| c.server.prompt_cached_count.unwrap_or(0) > 0), "{:?}", u.calls);
 
     // The real binary.
     let out = dir.path().join("cli");
