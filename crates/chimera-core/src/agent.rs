@@ -151,6 +151,7 @@ pub async fn run_agent(run: AgentRun<'_>) -> AgentOutcome {
             workflow: spec.workflow.name.clone(),
             steps: Vec::new(),
             session: None,
+            computed_findings: None,
         },
         inventory: None,
         current: Stage::Ingest,
@@ -436,11 +437,13 @@ async fn write_outputs(run: &AgentRun<'_>, st: &mut State, t0: Instant) {
 fn write_all(
     dir: &Path,
     spec: &AgentSpec,
-    outcome: AgentOutcome,
+    mut outcome: AgentOutcome,
     inventory: Option<&Inventory>,
     manifest: Manifest,
 ) -> Result<(), export::ExportError> {
     std::fs::create_dir_all(dir).map_err(WriteError::at(dir))?;
+    outcome.computed_findings =
+        inventory.map(|i| crate::findings::ComputedRecord::of(&crate::findings::compute(i)));
     let report = AgentReport {
         outcome: &outcome,
         agent_type: &spec.agent_type,

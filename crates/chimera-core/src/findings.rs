@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::facts::{FactGroup, fmt_group};
 use crate::inventory::{Inventory, Severity};
@@ -34,7 +34,7 @@ const DIRECTIONS: [(&str, bool); 12] = [
 ];
 
 /// One configuration's values of a metric, pooled over the files that hold them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigStat {
     /// `model=…, num_ctx=…` as the data names it.
     pub config: String,
@@ -56,7 +56,7 @@ impl ConfigStat {
 }
 
 /// A finding computed from the data.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Finding {
     /// The best and the worst of `configs` configurations of a metric.
@@ -87,11 +87,87 @@ pub enum Finding {
 }
 
 /// Everything computed, in the order the report lists it; `more_*` count what was left out.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Computed {
     pub findings: Vec<Finding>,
     pub more_spread: usize,
     pub more_outliers: usize,
+}
+
+/// How a best/worst margin is derived.
+pub const BEST_WORST_FORMULA: &str = "mean of each configuration's values over its files; Δ% = (best / worst − 1) · 100, σ propagated from sd / √n";
+/// How a spread warning is derived.
+pub const SPREAD_FORMULA: &str = "CV = sd / mean";
+/// How missing telemetry is derived.
+pub const MISSING_FORMULA: &str = "no measurement of these families in the inventory of every file analysed";
+/// How an outlier is found.
+pub const OUTLIER_FORMULA: &str = "modified z-score 0.6745 · (x − median) / MAD > 3.5 (Iglewicz & Hoaglin)";
+
+/// Where a computed finding comes from: the artifact files (and, for an outlier, the location in
+/// its file: column and row, or JSON path) and the formula that derived it (none for a count
+/// read from the files).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub files: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub formula: Option<String>,
+}
+
+impl Finding {
+    /// Its files, location and formula.
+    pub fn provenance(&self) -> Provenance {
+        let p = |files: Vec<&String>, location: Option<&String>, formula: Option<&str>| {
+            let mut files: Vec<String> = files.into_iter().cloned().collect();
+            files.sort();
+            files.dedup();
+            Provenance { files, location: location.cloned(), formula: formula.map(str::to_string) }
+        };
+        match self {
+            Finding::BestWorst { best, worst, .. } => {
+                p(best.files.iter().chain(&worst.files).collect(), None, Some(BEST_WORST_FORMULA))
+            }
+            Finding::Spread { stat, .. } => p(stat.files.iter().collect(), None, Some(SPREAD_FORMULA)),
+            Finding::ErrorRows { file, .. }
+            | Finding::EmptyCells { file, .. }
+            | Finding::Unreadable { file, .. } => p(vec![file], None, None),
+            Finding::MissingTelemetry { .. } => p(vec![], None, Some(MISSING_FORMULA)),
+            Finding::Outlier { file, location, .. } => p(vec![file], Some(location), Some(OUTLIER_FORMULA)),
+        }
+    }
+}
+
+/// A computed finding as `metrics.json` records it: the finding's fields and its provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FindingRecord {
+    #[serde(flatten)]
+    pub finding: Finding,
+    pub provenance: Provenance,
+}
+
+/// The computed findings in `metrics.json` (beside the rendered ones in report.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ComputedRecord {
+    pub findings: Vec<FindingRecord>,
+    /// Spread warnings and outliers beyond those listed.
+    pub more_spread: usize,
+    pub more_outliers: usize,
+}
+
+impl ComputedRecord {
+    /// `c` with each finding's provenance.
+    pub fn of(c: &Computed) -> Self {
+        ComputedRecord {
+            findings: c
+                .findings
+                .iter()
+                .map(|f| FindingRecord { finding: f.clone(), provenance: f.provenance() })
+                .collect(),
+            more_spread: c.more_spread,
+            more_outliers: c.more_outliers,
+        }
+    }
 }
 
 /// Raw samples (`stat = value`) of each (metric, unit, configuration keys) → configuration,
@@ -230,4 +306,58 @@ pub fn compute(inv: &Inventory) -> Computed {
     let more_outliers = outliers.len().saturating_sub(MAX_LISTED);
     findings.extend(outliers.into_iter().take(MAX_LISTED));
     Computed { findings, more_spread, more_outliers }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_carry_provenance_and_read_back() {
+        let stat = |config: &str, mean, files: &[&str]| ConfigStat {
+            config: config.into(),
+            n: 2,
+            mean,
+            sd: Some(1.0),
+            files: files.iter().map(|f| f.to_string()).collect(),
+        };
+        let c = Computed {
+            findings: vec![
+                Finding::BestWorst {
+                    metric: "ttft_ms".into(),
+                    unit: "ms".into(),
+                    higher_is_better: false,
+                    configs: 2,
+                    best: stat("q4", 10.0, &["b.csv", "a.csv"]),
+                    worst: stat("q8", 20.0, &["a.csv"]),
+                    delta_pct: Uncertain { value: -50.0, sd: 3.0 },
+                    exceeds_noise: Some(true),
+                },
+                Finding::Outlier {
+                    metric: "ttft_ms".into(),
+                    unit: "ms".into(),
+                    file: "a.csv".into(),
+                    location: "column ttft_ms, row 7".into(),
+                    value: 900.0,
+                    median: 10.0,
+                },
+                Finding::ErrorRows { file: "e.csv".into(), column: None, rows: 1, total: 4 },
+            ],
+            more_spread: 0,
+            more_outliers: 2,
+        };
+        let r = ComputedRecord::of(&c);
+        let p: Vec<&Provenance> = r.findings.iter().map(|f| &f.provenance).collect();
+        assert_eq!(p[0].files, ["a.csv", "b.csv"]);
+        assert_eq!(p[0].formula.as_deref(), Some(BEST_WORST_FORMULA));
+        assert_eq!(
+            (p[1].location.as_deref(), p[1].formula.as_deref()),
+            (Some("column ttft_ms, row 7"), Some(OUTLIER_FORMULA))
+        );
+        assert_eq!((p[2].files.as_slice(), p[2].formula.as_deref()), (&["e.csv".to_string()][..], None));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["findings"][0]["kind"], "best_worst");
+        assert_eq!(json["findings"][1]["provenance"]["location"], "column ttft_ms, row 7");
+        assert_eq!(serde_json::from_value::<ComputedRecord>(json).unwrap(), r);
+    }
 }

@@ -218,7 +218,7 @@ async fn run_turn(
     (plan.reserved_later_tokens, plan.later_turns) = (later, later_turns);
     if later > 0 && !plan.omitted.is_empty() {
         st.out.notes.push(format!(
-            "step '{}' turn {turn}: data cut to fit num_ctx {ctx} with ≈{later} tokens kept for the conversation's {later_turns} later turn(s); left out: {}",
+            "step '{}' turn {turn}: data cut to fit num_ctx {ctx} with ≈{later} tokens kept for the conversation's {later_turns} later turn(s); left out: {} (a larger --num-ctx keeps more)",
             step.name,
             plan.omitted.join(", ")
         ));

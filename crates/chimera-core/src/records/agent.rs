@@ -115,6 +115,11 @@ pub struct AgentOutcome {
     /// The session as a whole (absent when no step started).
     #[serde(default)]
     pub session: Option<SessionMetrics>,
+    /// The findings computed from the data (deterministic, no model), each with its provenance
+    /// (files, location, formula); written to the agent's own `metrics.json` when ingest
+    /// completed (absent in outcomes aggregated by bench, multi and sweep, and in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computed_findings: Option<crate::findings::ComputedRecord>,
 }
 
 fn default_workflow() -> String {

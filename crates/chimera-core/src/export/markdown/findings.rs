@@ -74,8 +74,7 @@ fn finding(f: &Finding) -> String {
                 noise(*exceeds_noise),
                 label(&[
                     artifacts(best.files.iter().chain(&worst.files)),
-                    "derived: mean of each configuration's values over its files; Δ% = (best / worst − 1) · 100, σ propagated from sd / √n"
-                        .into(),
+                    format!("derived: {}", crate::findings::BEST_WORST_FORMULA),
                 ])
             )
         }
@@ -86,7 +85,7 @@ fn finding(f: &Finding) -> String {
             s.n,
             fmt_num(s.mean),
             s.sd.map_or_else(|| "n/a".into(), fmt_num),
-            label(&[artifacts(&s.files), "derived: CV = sd / mean".into()])
+            label(&[artifacts(&s.files), format!("derived: {}", crate::findings::SPREAD_FORMULA)])
         ),
         Finding::ErrorRows { file, column, rows, total } => format!(
             "{}: {rows} of {total} rows have a filled {} column (failed runs in the data). {}",
@@ -106,9 +105,7 @@ fn finding(f: &Finding) -> String {
                 .map(|(f, what)| format!("{} ({})", inline(what), code(f)))
                 .collect::<Vec<_>>()
                 .join(", "),
-            label(&[
-                "derived: no measurement of these families in the inventory of every file analysed".into()
-            ])
+            label(&[format!("derived: {}", crate::findings::MISSING_FORMULA)])
         ),
         Finding::Unreadable { file, reason } => {
             format!("{} could not be used: {}. {}", code(file), inline(reason), label(&[artifacts([file])]))
@@ -121,7 +118,7 @@ fn finding(f: &Finding) -> String {
             fmt_num(*median),
             label(&[
                 format!("{} · {}", artifacts([file]), inline(location)),
-                "derived: modified z-score 0.6745 · (x − median) / MAD > 3.5 (Iglewicz & Hoaglin)".into(),
+                format!("derived: {}", crate::findings::OUTLIER_FORMULA),
             ])
         ),
     }
