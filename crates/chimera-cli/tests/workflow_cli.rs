@@ -243,3 +243,76 @@ async fn sweep_resume_refuses_another_workflow() {
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("## Workflow sessions per point"), "{summary}");
 }
+
+/// The OpenAI-compatible server's side: every step is a chat completion.
+fn openai(req: &Request) -> Reply {
+    match req.path.as_str() {
+        "/v1/models" => Reply::Json(json!({"data": [{"id": "gemma3:270m"}]})),
+        "/v1/chat/completions" => {
+            let t = Timings {
+                eval_count: 3,
+                eval_duration_ns: 3_000_000,
+                prompt_eval_count: 100,
+                ..Default::default()
+            };
+            Reply::OpenAi(Script::new().at_ms(2, Step::token("answer ")).at_ms(4, Step::Done(Final::stop(t))))
+        }
+        _ => Reply::JsonStatus(404, json!({"error": "not found"})),
+    }
+}
+
+/// The built-ins and a user-written workflow (a continued conversation, a tool step, a think time)
+/// run end to end through the binary with `--backend openai`: each request carries the message
+/// list the workflow implies, tool results as `tool` messages answering the assistant's call.
+#[tokio::test]
+async fn workflows_run_on_an_openai_compatible_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mine.toml");
+    std::fs::write(
+        &file,
+        "name = \"mine\"\n\n[[steps]]\nname = \"ask\"\nuser = \"Data:\\n{data}\\nWhich model is fastest?\"\n\n\
+         [[steps]]\nname = \"check\"\nconversation = \"continue\"\ntool = \"lookup_metric\"\nargs = { metric = \"ttft_ms\" }\n\
+         think = { dist = \"fixed\", ms = 30 }\nuser = \"Does the tool result agree?\"\n\n\
+         [[steps]]\nname = \"close\"\nconversation = \"continue\"\nuser = \"One sentence of advice.\"\n",
+    )
+    .unwrap();
+    let cases: [(&str, &[usize]); 3] =
+        [("tool-loop", &[2, 6, 10, 14]), ("handoff", &[2, 2]), (file.to_str().unwrap(), &[2, 6, 8])];
+    for (workflow, counts) in cases {
+        let srv = ScriptedServer::start(openai).await;
+        let out = dir.path().join(format!("out-{}", counts.len()));
+        let mut cmd = chimera();
+        cmd.args(["agent", CORPUS, "--backend", "openai", "--url", &srv.url(), "--workflow", workflow])
+            .arg("--out")
+            .arg(&out);
+        let o = run(cmd).await;
+        assert_eq!(o.status.code(), Some(0), "{workflow}: {}", text(&o));
+        let bodies: Vec<serde_json::Value> = srv
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/v1/chat/completions")
+            .filter_map(|r| r.json)
+            .collect();
+        let sent: Vec<usize> = bodies.iter().map(|b| b["messages"].as_array().unwrap().len()).collect();
+        assert_eq!(sent, counts, "{workflow}");
+        let m = json_file(&out.join("metrics.json"));
+        let recorded: Vec<u64> =
+            m["steps"].as_array().unwrap().iter().map(|s| s["messages"].as_u64().unwrap()).collect();
+        assert_eq!(recorded, counts.iter().map(|&c| c as u64).collect::<Vec<_>>(), "{workflow}");
+        if counts.len() == 3 {
+            // The tool turn: the assistant's call, then the result answering it by id.
+            let msgs = bodies[1]["messages"].as_array().unwrap();
+            let call = &msgs[4]["tool_calls"][0];
+            assert_eq!(
+                (msgs[4]["role"].as_str(), call["function"]["name"].as_str()),
+                (Some("assistant"), Some("lookup_metric"))
+            );
+            assert_eq!(msgs[5]["role"], "tool");
+            assert_eq!(msgs[5]["tool_call_id"], call["id"]);
+            assert!(msgs[5]["content"].as_str().unwrap().contains(" n="), "{}", msgs[5]);
+            assert_eq!(m["session"]["think_ms"], 30.0);
+            assert_eq!(m["workflow"], "mine");
+        }
+        srv.shutdown().await;
+    }
+}

@@ -3,8 +3,8 @@
 //! client, and with the real binary; through `chimera serve` also a user-written TOML workflow
 //! (a continued conversation, a tool step, think time). Kept short for 2 CPU cores: 8 output
 //! tokens per call, one llama.cpp thread, one test at a time. num_ctx 2048: tool-loop's three
-//! tool results alone take ≈ 1,200 estimated tokens, so at 1024 no room is left for any data
-//! and the later turns would still outgrow the context.
+//! later turns (messages, tool calls and results, answers) take ≈ 1,600 estimated tokens on
+//! seed-101, so at 1024 no room is left for any data and they would still outgrow the context.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
