@@ -316,3 +316,39 @@ async fn workflows_run_on_an_openai_compatible_server() {
         srv.shutdown().await;
     }
 }
+
+/// `multi --agents-file`: the plain options of the command line apply to every agent underneath
+/// its own `[agents.options]` (README), as they do for the built-in scenarios.
+#[tokio::test]
+async fn multi_agents_file_takes_the_command_lines_options_underneath() {
+    let srv = ScriptedServer::start(handler).await;
+    let dir = tempfile::tempdir().unwrap();
+    let agents = format!(
+        "[[agents]]\nlabel = \"Agent A\"\nbackend = \"ollama\"\nurl = \"{0}\"\n[agents.options]\nnum_predict = 5\n\n\
+         [[agents]]\nlabel = \"Agent B\"\nbackend = \"ollama\"\nurl = \"{0}\"\n",
+        srv.url()
+    );
+    let file = dir.path().join("agents.toml");
+    std::fs::write(&file, agents).unwrap();
+    let mut cmd = chimera();
+    cmd.args(["multi", CORPUS, "--agents-file"])
+        .arg(&file)
+        .args(["--no-warmup", "--no-solo", "--quiet", "--num-predict", "7", "--temperature", "0.25", "--out"])
+        .arg(dir.path().join("multi"));
+    let o = run(cmd).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let mut seen: Vec<(i64, f64)> = generations(&srv)
+        .iter()
+        .filter_map(|r| r.json.as_ref())
+        .map(|j| {
+            (
+                j["options"]["num_predict"].as_i64().unwrap_or(-1),
+                j["options"]["temperature"].as_f64().unwrap_or(-1.0),
+            )
+        })
+        .collect();
+    seen.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    seen.dedup();
+    // A keeps its own num_predict; both take the command line's temperature; B its num_predict.
+    assert_eq!(seen, [(5, 0.25), (7, 0.25)]);
+}

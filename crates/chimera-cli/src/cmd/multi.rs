@@ -174,7 +174,13 @@ impl Args {
             Some(path) => {
                 let name =
                     path.file_stem().map_or_else(|| "agents".into(), |s| s.to_string_lossy().into_owned());
-                (ScenarioName::AgentsFile(name), load_agents_file(path)?)
+                // The plain options apply to every agent underneath its own `[agents.options]`.
+                let common = self.common.options();
+                let mut defs = load_agents_file(path)?;
+                for d in &mut defs {
+                    d.options = common.merged(&d.options);
+                }
+                (ScenarioName::AgentsFile(name), defs)
             }
             None => {
                 let (common, chimera, chimera2) =
