@@ -397,9 +397,10 @@ pub struct CallsRecord {
     pub calls: Vec<CallRecord>,
 }
 
+/// Version 2: a call's `prompt_truncated` may be null (unknown); version 1 held a bool.
 impl Record for CallsRecord {
     const KIND: Kind = Kind::MultiCalls;
-    const SCHEMA_VERSION: u32 = 1;
+    const SCHEMA_VERSION: u32 = 2;
     const UNTAGGED_V1: bool = true;
 }
 
