@@ -164,7 +164,10 @@ fn main() {
 
     let mut rt = tokio::runtime::Builder::new_current_thread();
     if nice {
-        rayon::ThreadPoolBuilder::new().start_handler(|_| lower_priority()).build_global().expect("rayon pool");
+        rayon::ThreadPoolBuilder::new()
+            .start_handler(|_| lower_priority())
+            .build_global()
+            .expect("rayon pool");
         rt.on_thread_start(lower_priority);
     }
     let offset_before = wall_minus_mono();

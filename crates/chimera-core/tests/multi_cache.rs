@@ -27,7 +27,10 @@ async fn server(cold: usize, warm_cached: u64) -> ScriptedServer {
                           "done_reason": "stop", "prompt_eval_count": 1000 - cached,
                           "prompt_cached_count": cached, "eval_count": 2, "eval_duration": 2_000_000});
         Reply::Ollama(
-            Script::new().at_ms(5, Step::token("a ")).at_ms(6, Step::token("b")).then(Step::RawLine(last.to_string())),
+            Script::new()
+                .at_ms(5, Step::token("a "))
+                .at_ms(6, Step::token("b"))
+                .then(Step::RawLine(last.to_string())),
         )
     })
     .await

@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chimera_core::agent::{AgentRun, AgentSpec, run_agent};
-use chimera_core::backend::{
-    Backend, CallRecord, GenRequest, OllamaClient, OpenAiClient, Timeouts, no_sink,
-};
+use chimera_core::backend::{Backend, CallRecord, GenRequest, OllamaClient, OpenAiClient, Timeouts, no_sink};
 use chimera_core::events::{CancellationToken, Events};
 use chimera_core::inventory::CollectOptions;
 use chimera_core::options::GenOptions;
@@ -20,7 +18,12 @@ const SEED_101: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/cor
 
 /// Two tokens, then a final chunk counting `prompt` prompt tokens.
 fn script(prompt: u64) -> Script {
-    let t = Timings { prompt_eval_count: prompt, eval_count: 2, eval_duration_ns: 1_000_000, ..Default::default() };
+    let t = Timings {
+        prompt_eval_count: prompt,
+        eval_count: 2,
+        eval_duration_ns: 1_000_000,
+        ..Default::default()
+    };
     Script::new().at_ms(1, Step::token("a ")).at_ms(2, Step::token("b")).then(Step::Done(Final::stop(t)))
 }
 
@@ -58,11 +61,14 @@ fn openai_script(timings: serde_json::Value) -> Script {
     });
     Script::new()
         .at_ms(1, Step::token("a "))
-        .at_ms(2, Step::RawLine(format!(
-            "data: {}",
-            json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+        .at_ms(
+            2,
+            Step::RawLine(format!(
+                "data: {}",
+                json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
                    "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
-        )))
+            )),
+        )
         .then(Step::RawLine(format!("data: {usage}")))
         .then(Step::RawLine("data: [DONE]".into()))
 }
@@ -81,8 +87,10 @@ async fn openai_is_unknown_unless_the_server_says() {
     assert_eq!(r.prompt_truncated, None);
     assert!(r.truncation_unknown().unwrap().contains("OpenAI-compatible"), "{:?}", r.truncation_unknown());
     // chimera serve's extension says it, with the tokens dropped.
-    let r = openai(json!({"prompt_n": 900, "predicted_n": 2, "prompt_truncated": true, "prompt_tokens_dropped": 37}))
-        .await;
+    let r = openai(
+        json!({"prompt_n": 900, "predicted_n": 2, "prompt_truncated": true, "prompt_tokens_dropped": 37}),
+    )
+    .await;
     assert_eq!((r.prompt_truncated, r.prompt_tokens_dropped), (Some(true), Some(37)));
     assert_eq!(r.truncation_label(), "yes (37 prompt tokens dropped)");
     let r = openai(json!({"prompt_n": 900, "prompt_truncated": false, "prompt_tokens_dropped": 0})).await;
@@ -144,7 +152,8 @@ fn schema_1_files_with_a_bool_still_load() {
     v["schema_version"] = json!(1);
     v["calls"][0]["prompt_truncated"] = json!(true);
     v["calls"][1]["prompt_truncated"] = json!(false);
-    let r: AgentRecord = chimera_core::load::parse(&v.to_string(), std::path::Path::new("metrics.json")).unwrap();
+    let r: AgentRecord =
+        chimera_core::load::parse(&v.to_string(), std::path::Path::new("metrics.json")).unwrap();
     let t: Vec<_> = r.outcome.calls.iter().map(|c| c.prompt_truncated).collect();
     assert_eq!(t, vec![Some(true), Some(false)]);
 }

@@ -191,7 +191,7 @@ async fn our_ollama_client_reads_serve_like_ollama() {
     assert_eq!(tags.len(), 1);
     let o =
         GenOptions { num_predict: Some(4), temperature: Some(0.0), num_ctx: Some(512), ..Default::default() };
-    let req = GenRequest::generate("gemma3:270m", Some("Be brief."), "Water boils at", o);
+    let req = GenRequest::generate("gemma3:270m", Some("Be brief."), "Water boils at", o.clone());
     let seen = std::sync::Mutex::new(0u64);
     let rec = c.generate(&req, &|_c| *seen.lock().unwrap() += 1).await.unwrap();
     assert!(rec.completed);

@@ -390,7 +390,11 @@ mod tests {
         r.server_timings(ServerTimings { prompt_cached_count: Some(9), ..Default::default() });
         r.prompt_truncated(true);
         let rec = r.finish();
-        assert_eq!(rec.prompt_truncated, Some(true), "2 evaluated tokens < num_ctx, but the server said it truncated");
+        assert_eq!(
+            rec.prompt_truncated,
+            Some(true),
+            "2 evaluated tokens < num_ctx, but the server said it truncated"
+        );
         assert_eq!((rec.server.prompt_eval_count, rec.server.prompt_cached_count), (Some(2), Some(9)));
         let mut r = CallRecorder::start(BackendKind::Embedded, "embedded:x", &req);
         r.server_timings(ServerTimings { prompt_eval_count: Some(8), ..Default::default() });

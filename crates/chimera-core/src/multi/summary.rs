@@ -73,9 +73,9 @@ pub fn cache_warning(solo: &PhaseCache, concurrent: &PhaseCache) -> Option<Strin
 /// The prompt cache of the completed phases (None when no server reported its cache).
 fn cache_by_phase(done: &[&RunRecord]) -> Option<CacheByPhase> {
     let phases = |conc: bool| {
-        done.iter().flat_map(|r| &r.agents).filter_map(move |a| {
-            if conc { a.concurrent.as_ref() } else { a.solo.as_ref() }.filter(|p| p.ok)
-        })
+        done.iter()
+            .flat_map(|r| &r.agents)
+            .filter_map(move |a| if conc { a.concurrent.as_ref() } else { a.solo.as_ref() }.filter(|p| p.ok))
     };
     let (solo, concurrent) = (phase_cache(phases(false)), phase_cache(phases(true)));
     if solo.is_none() && concurrent.is_none() {

@@ -431,10 +431,16 @@ mod tests {
         assert_eq!(t["predicted_ms"], 50.0);
         assert_eq!(t["predicted_per_second"], 80.0); // 4 tokens in 50 ms
         assert_eq!(t["prompt_per_second"], 500.0); // 3 tokens in 6 ms
-        assert_eq!((t["prompt_truncated"].clone(), t["prompt_tokens_dropped"].clone()), (json!(false), json!(0)));
+        assert_eq!(
+            (t["prompt_truncated"].clone(), t["prompt_tokens_dropped"].clone()),
+            (json!(false), json!(0))
+        );
         let cut = Outcome { prompt_truncated: true, prompt_dropped: 17, ..outcome() };
         let t = timings(&cut);
-        assert_eq!((t["prompt_truncated"].clone(), t["prompt_tokens_dropped"].clone()), (json!(true), json!(17)));
+        assert_eq!(
+            (t["prompt_truncated"].clone(), t["prompt_tokens_dropped"].clone()),
+            (json!(true), json!(17))
+        );
     }
 
     #[test]
