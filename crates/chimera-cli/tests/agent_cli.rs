@@ -164,7 +164,7 @@ async fn bench_interleaves_warms_up_and_computes_the_delta() {
     assert!(gens[0]["options"].get("num_gpu").is_none(), "baseline sends server defaults");
 
     let m = json_file(&out.join("metrics.json"));
-    assert_eq!(m["schema_version"], 1);
+    assert_eq!(m["schema_version"], 2);
     assert_eq!(m["kind"], "chimera.bench");
     assert_eq!(m["entries"].as_array().unwrap().len(), 4);
     assert_eq!(m["warmups"].as_array().unwrap().len(), 4);

@@ -118,7 +118,7 @@ async fn tool_loop_and_handoff_through_chimera_serve() {
     // The turns extend one conversation that fits num_ctx (the first turn's data left room for
     // the turns after it): no prompt is cut, and every later turn reuses the cached prefix.
     let figures = || t.calls.iter().map(|c| (&c.server, c.prompt_truncated)).collect::<Vec<_>>();
-    assert!(t.calls.iter().all(|c| !c.prompt_truncated), "{:?}", figures());
+    assert!(t.calls.iter().all(|c| c.prompt_truncated == Some(false)), "{:?}", figures());
     assert!(t.calls[1..].iter().all(|c| c.server.prompt_cached_count.unwrap_or(0) > 0), "{:?}", figures());
     assert!(t.prompts[0].reserved_later_tokens > 0 && t.prompts[0].later_turns == 3, "{:?}", t.prompts[0]);
 
@@ -132,7 +132,7 @@ async fn tool_loop_and_handoff_through_chimera_serve() {
     assert!(u.ok, "{:?}", u.error);
     assert_eq!(u.steps.iter().map(|s| s.messages).collect::<Vec<_>>(), [2, 6, 8]);
     assert_eq!(u.session.as_ref().unwrap().think_ms, 20.0);
-    assert!(u.calls.iter().all(|c| !c.prompt_truncated && c.server.eval_count.unwrap_or(0) > 0));
+    assert!(u.calls.iter().all(|c| c.prompt_truncated == Some(false) && c.server.eval_count.unwrap_or(0) > 0));
     assert!(u.calls[1..].iter().all(|c| c.server.prompt_cached_count.unwrap_or(0) > 0), "{:?}", u.calls);
 
     // The real binary.

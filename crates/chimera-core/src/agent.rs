@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::records::agent::{AgentMetrics, AgentOutcome, AgentRecord};
 
-use crate::backend::{Backend, BackendInfo, GenRequest, TokenChunk};
+use crate::backend::{Backend, BackendInfo, CallRecord, GenRequest, TokenChunk};
 use crate::events::{CancellationToken, Event, Events, Stage};
 use crate::export::{self, AgentReport, Json, Markdown};
 use crate::fsutil::WriteError;
@@ -327,13 +327,7 @@ async fn call(
     }
     match res {
         Ok(rec) => {
-            if rec.prompt_truncated {
-                st.out.notes.push(format!(
-                    "{} prompt filled num_ctx ({} prompt tokens): the server truncated it",
-                    stage.as_str(),
-                    rec.server.prompt_eval_count.unwrap_or(0)
-                ));
-            }
+            truncation_note(&mut st.out.notes, stage, &rec);
             st.out.calls.push(rec);
             st.out.prompts.push(plan.clone());
             st.out.call_stages.push(stage);
@@ -347,6 +341,24 @@ async fn call(
             end(run, st, stage, t, false);
             Err(Failure { stage, message: f.error.to_string() })
         }
+    }
+}
+
+/// A note when the call's prompt was truncated (with the dropped tokens when the server says),
+/// or when whether it was cannot be known (once per reason: it is the same for every call).
+fn truncation_note(notes: &mut Vec<String>, stage: Stage, rec: &CallRecord) {
+    let note = match (rec.prompt_truncated, rec.truncation_unknown()) {
+        (Some(true), _) => format!(
+            "{} prompt truncated to fit the context ({}; {} prompt tokens evaluated)",
+            stage.as_str(),
+            rec.truncation_label(),
+            rec.server.prompt_eval_count.unwrap_or(0)
+        ),
+        (None, Some(why)) => format!("prompt truncation unknown: {why}"),
+        _ => return,
+    };
+    if !notes.contains(&note) {
+        notes.push(note);
     }
 }
 

@@ -184,7 +184,7 @@ async fn full_workflow_writes_the_seed_layout_with_real_values() {
     // metrics.json + manifest.
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&o.metrics_path).unwrap()).unwrap();
-    assert_eq!(m["schema_version"], 1);
+    assert_eq!(m["schema_version"], 2);
     assert_eq!(m["kind"], "chimera.agent");
     assert_eq!(m["files_analyzed"], 101);
     assert_eq!(m["metrics"]["tokens_generated"], 50);

@@ -337,7 +337,7 @@ async fn fake_ollama_speed_is_known_and_prompt_truncation_is_flagged() {
     assert_eq!(cold.decode_tok_s(), Some(500.0));
     assert_eq!(cold.server.load_duration_ns, Some(20_000_000));
     assert_eq!(warm.server.load_duration_ns, Some(0));
-    assert!(cold.prompt_truncated, "64 prompt tokens fill num_ctx=64");
+    assert_eq!(cold.prompt_truncated, Some(true), "64 prompt tokens fill num_ctx=64");
     assert!(cold.ttft_ms().unwrap() > warm.ttft_ms().unwrap());
     let big = GenRequest::generate(
         "gemma3:270m",
@@ -347,7 +347,7 @@ async fn fake_ollama_speed_is_known_and_prompt_truncation_is_flagged() {
     );
     let rec = c.generate(&big, &no_sink).await.unwrap();
     assert_eq!(rec.decode_tok_s(), Some(250.0));
-    assert!(!rec.prompt_truncated);
+    assert_eq!(rec.prompt_truncated, Some(false));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,4 +363,25 @@ async fn serial_server_queues_concurrent_calls_and_clients_share_a_pool() {
     assert!(fast.ttft_ms().unwrap() >= 100.0);
     // The second waits for the first to finish (~101 ms), then its own first token (100 ms).
     assert!(slow.ttft_ms().unwrap() >= 195.0, "queued call TTFT {:?}", slow.ttft_ms());
+}
+
+/// Tokens are stamped when their bytes were read, not when their line was parsed: two lines in
+/// one network read get the same stamp even when the sink spends 5 ms on the first one (before,
+/// the second token was stamped after the sink's 5 ms, a made-up inter-token gap).
+#[tokio::test]
+async fn tokens_are_stamped_at_arrival_not_after_earlier_lines_work() {
+    let script = Script::new()
+        .at_ms(5, Step::Batch(vec![Step::token("a"), Step::token("b")]))
+        .then(Step::Done(chimera_testkit::Final::stop(timings(2))));
+    let srv = serve(script).await;
+    let slow_sink = |c: TokenChunk<'_>| {
+        if c.index == 0 {
+            std::thread::sleep(ms(5));
+        }
+    };
+    let rec = OllamaClient::new(&srv.url(), timeouts(5000, 5000)).generate(&req(), &slow_sink).await.unwrap();
+    assert_eq!(rec.text, "ab");
+    let a = &rec.chunk_arrivals_ms;
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[0], a[1], "both lines arrived in one read: {a:?}");
 }

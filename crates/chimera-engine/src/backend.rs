@@ -228,6 +228,7 @@ impl Backend for EmbeddedBackend {
                 rec.server_timings(outcome.timings);
                 rec.done_reason(Some(outcome.done_reason.as_str().to_string()));
                 rec.prompt_truncated(outcome.prompt_truncated);
+                rec.prompt_tokens_dropped(outcome.prompt_dropped);
                 Ok(rec.finish())
             }
             Err(e) => Err(rec.fail(e)),

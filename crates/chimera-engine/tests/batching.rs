@@ -127,7 +127,8 @@ async fn memory_is_bounded_by_slots_times_num_ctx() {
         let s = &r.server;
         // The cache holds the prompt and every generated token but the last (sampled, not fed).
         let held = s.prompt_eval_count.unwrap() + s.prompt_cached_count.unwrap() + s.eval_count.unwrap() - 1;
-        assert!(r.prompt_truncated, "a 1,000-token prompt is cut to fit num_ctx 256");
+        assert_eq!(r.prompt_truncated, Some(true), "a 1,000-token prompt is cut to fit num_ctx 256");
+        assert!(r.prompt_tokens_dropped.unwrap() > 0, "the engine says how many tokens it dropped");
         assert!(held <= 256, "a slot never holds more than num_ctx tokens: {s:?}");
         assert_eq!(r.done_reason.as_deref(), Some("length"), "generation stops when the slot is full: {s:?}");
     }

@@ -97,7 +97,7 @@ async fn stop_sequences_chat_template_and_truncation() {
     let mut o = greedy(4);
     o.num_ctx = Some(128);
     let r = e.generate(&GenRequest::generate("gemma3:270m", None, &long, o), &no_sink).await.unwrap();
-    assert!(r.prompt_truncated);
+    assert_eq!(r.prompt_truncated, Some(true));
     assert!(r.server.prompt_eval_count.unwrap() < 128);
     // A num_ctx past the model's trained context is refused in-process too, never allocated.
     let mut o = greedy(1);

@@ -59,7 +59,7 @@ async fn only_the_shared_prefix_is_reused_after_an_edit_in_the_middle() {
     assert_eq!(again.server.prompt_cached_count, Some(common as u64));
     assert_eq!(again.server.prompt_eval_count, Some((n_edited - common) as u64));
     assert_eq!(again.text, cold.text, "the reused prefix gives the cold answer");
-    assert!(!again.prompt_truncated);
+    assert_eq!((again.prompt_truncated, again.prompt_tokens_dropped), (Some(false), Some(0)));
 
     // Asking the same again reuses all but the last prompt token.
     let same = call(&e, &edited).await;

@@ -191,7 +191,7 @@ async fn our_ollama_client_reads_serve_like_ollama() {
     assert_eq!(tags.len(), 1);
     let o =
         GenOptions { num_predict: Some(4), temperature: Some(0.0), num_ctx: Some(512), ..Default::default() };
-    let req = GenRequest::generate("gemma3:270m", Some("Be brief."), "Water boils at", o);
+    let req = GenRequest::generate("gemma3:270m", Some("Be brief."), "Water boils at", o.clone());
     let seen = std::sync::Mutex::new(0u64);
     let rec = c.generate(&req, &|_c| *seen.lock().unwrap() += 1).await.unwrap();
     assert!(rec.completed);
@@ -200,6 +200,15 @@ async fn our_ollama_client_reads_serve_like_ollama() {
     assert!(rec.decode_tok_s().unwrap() > 0.0);
     assert!(rec.ttft_ms().unwrap() > 0.0);
     assert_eq!(rec.done_reason.as_deref(), Some("length"));
+    assert_eq!((rec.prompt_truncated, rec.prompt_tokens_dropped), (Some(false), Some(0)));
+    // serve says when it cut a prompt, and by how much: the record carries both.
+    let small = GenOptions { num_ctx: Some(128), ..o.clone() };
+    let long = GenRequest::generate("gemma3:270m", None, &"word ".repeat(300), small);
+    let cut = c.generate(&long, &|_c| {}).await.unwrap();
+    let dropped = cut.prompt_tokens_dropped.unwrap();
+    assert_eq!(cut.prompt_truncated, Some(true), "{:?}", cut.server);
+    let kept = cut.server.prompt_eval_count.unwrap() + cut.server.prompt_cached_count.unwrap_or(0);
+    assert!(dropped > 100 && kept + dropped > 300, "{dropped} dropped, {kept} kept of ~300 words");
     let ps = c.ps().await.unwrap();
     assert_eq!(ps.len(), 1);
     let bad = GenRequest::generate("nope:1b", None, "x", GenOptions::default());

@@ -74,6 +74,6 @@ mod tls;
 
 pub use child::{ChildServer, serve_until_stdin_closes};
 pub use fake_ollama::{FAKE_DEFAULT_NUM_CTX, FAKE_MODEL_SIZE, FakeOllama, LatencyProfile};
-pub use script::{Final, Script, Step, Timings};
+pub use script::{FIRST_SEND_TAG, Final, Script, Step, Timings, first_send_stamp};
 pub use server::{Reply, Request, ScriptedServer, ServerOptions};
 pub use tls::TestCa;

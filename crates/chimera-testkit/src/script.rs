@@ -59,6 +59,24 @@ pub enum Step {
     Stall(Duration),
     /// The final chunk (Ollama `done: true` with durations; OpenAI finish_reason, usage, `[DONE]`).
     Done(Final),
+    /// A visible token saying when the server really wrote this stream's first token and when
+    /// it had read the request: [`FIRST_SEND_TAG`] then `<sent> <read>`, each in ns of the
+    /// system clock since the Unix epoch (`0 0` before any token). The clock is read just before
+    /// the first token's bytes are written to the socket, so a benchmark can measure a client's
+    /// first-token stamp against the real send instead of the script's offset (which adds this
+    /// server's own timer lateness). Parse it with [`first_send_stamp`].
+    FirstSendStamp,
+}
+
+/// Starts the text of a [`Step::FirstSendStamp`] token.
+pub const FIRST_SEND_TAG: &str = " [scripted first token sent/read at unix ns: ";
+
+/// The server's `(first token sent, request read)` times, in ns since the Unix epoch, from a
+/// streamed text that ends with a [`Step::FirstSendStamp`] token.
+pub fn first_send_stamp(text: &str) -> Option<(u128, u128)> {
+    let (_, rest) = text.rsplit_once(FIRST_SEND_TAG)?;
+    let mut it = rest.trim_end_matches(']').split_whitespace().map(|n| n.parse::<u128>().ok());
+    Some((it.next()??, it.next()??))
 }
 
 impl Step {
@@ -192,7 +210,7 @@ impl Renderer {
         })
     }
 
-    /// The bytes of one step (`Drop`, `Stall`, `Split` are handled by the writer).
+    /// The bytes of one step (`Drop`, `Stall`, `Split`, `FirstSendStamp` are handled by the writer).
     pub fn render(&self, step: &Step) -> Vec<u8> {
         let ndjson = |v: Value| format!("{v}\n").into_bytes();
         match (step, self.format) {
@@ -211,7 +229,7 @@ impl Renderer {
             (Step::Done(f), _) => ndjson(self.ollama_done(f)),
             (Step::Batch(v), _) => v.iter().flat_map(|s| self.render(s)).collect(),
             (Step::Split(s), _) => self.render(s),
-            (Step::Drop | Step::Stall(_), _) => Vec::new(),
+            (Step::Drop | Step::Stall(_) | Step::FirstSendStamp, _) => Vec::new(),
         }
     }
 

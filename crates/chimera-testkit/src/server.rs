@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use crate::script::{Format, Renderer, Script, Step};
+use crate::script::{FIRST_SEND_TAG, Format, Renderer, Script, Step};
 use crate::tls::TestCa;
 
 /// One request as received.
@@ -28,6 +28,8 @@ pub struct Request {
     pub json: Option<Value>,
     /// When the request was fully read (server clock).
     pub received_at: std::time::Instant,
+    /// The same moment on the system clock (comparable across processes).
+    pub received_wall: std::time::SystemTime,
 }
 
 impl Request {
@@ -268,7 +270,8 @@ async fn read_request(stream: &mut impl Conn, buf: &mut Vec<u8>) -> std::io::Res
     let body = String::from_utf8_lossy(&buf[body_start..body_start + len]).into_owned();
     buf.drain(..body_start + len);
     let json = serde_json::from_str(&body).ok();
-    Ok(Some(Request { method, path, headers, body, json, received_at: std::time::Instant::now() }))
+    let (received_at, received_wall) = (std::time::Instant::now(), std::time::SystemTime::now());
+    Ok(Some(Request { method, path, headers, body, json, received_at, received_wall }))
 }
 
 fn reason(status: u16) -> &'static str {
@@ -367,6 +370,8 @@ async fn stream_script(
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).await?;
+    // When the first token's bytes went out (system clock, read just before the write).
+    let mut first_sent: Option<SystemTime> = None;
     for (offset, step) in script.events {
         wait_until(t0 + offset).await;
         match step {
@@ -378,16 +383,45 @@ async fn stream_script(
             Step::Split(inner) => {
                 let bytes = r.render(&inner);
                 let cut = (bytes.len() / 2).max(1).min(bytes.len());
+                note_first_send(&mut first_sent, &inner);
                 write_chunk(stream, &bytes[..cut]).await?;
                 stream.flush().await?;
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 write_chunk(stream, &bytes[cut..]).await?;
             }
-            other => write_chunk(stream, &r.render(&other)).await?,
+            Step::FirstSendStamp => {
+                let ns = |t: Option<SystemTime>| {
+                    t.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos())
+                };
+                let text = format!("{FIRST_SEND_TAG}{} {}]", ns(first_sent), ns(Some(req.received_wall)));
+                write_chunk(stream, &r.render(&Step::Token(text))).await?;
+            }
+            other => {
+                let bytes = r.render(&other);
+                note_first_send(&mut first_sent, &other);
+                write_chunk(stream, &bytes).await?;
+            }
         }
         stream.flush().await?;
     }
     stream.write_all(b"0\r\n\r\n").await?;
     stream.flush().await?;
     Ok(true)
+}
+
+/// Stamp `first` (once) when `step`, about to be written, sends a token.
+fn note_first_send(first: &mut Option<SystemTime>, step: &Step) {
+    if first.is_none() && has_token(step) {
+        *first = Some(SystemTime::now());
+    }
+}
+
+/// Whether `step` sends a non-empty token.
+fn has_token(step: &Step) -> bool {
+    match step {
+        Step::Token(t) | Step::Thinking(t) => !t.is_empty(),
+        Step::Split(s) => has_token(s),
+        Step::Batch(v) => v.iter().any(has_token),
+        _ => false,
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use chimera_testkit::{FakeOllama, LatencyProfile, Reply, Script, ScriptedServer, Step};
+use chimera_testkit::{FakeOllama, LatencyProfile, Reply, Script, ScriptedServer, Step, first_send_stamp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -127,4 +127,31 @@ async fn timed_steps_and_serial_queueing() {
     let n = s.read(&mut buf).await.unwrap();
     let text = String::from_utf8_lossy(&buf[..n]);
     assert!(text.starts_with("HTTP/1.1 404") && text.contains("try pulling it first"), "{text}");
+}
+
+/// The first-send stamp: a last token carrying when the first token was really written and when
+/// the request was read (system clock, ns): read ≤ sent, sent at least the script's 20 ms after
+/// the read, and both within the test's own clock readings around the request.
+#[tokio::test]
+async fn first_send_stamp_says_when_the_first_token_went_out() {
+    let script = Script::new()
+        .at_ms(0, Step::Thinking(String::new()))
+        .at_ms(20, Step::token("a"))
+        .at_ms(21, Step::token("b"))
+        .then(Step::FirstSendStamp);
+    let srv = ScriptedServer::start(move |_| Reply::Ollama(script.clone())).await;
+    let wall = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let before = wall();
+    let mut s = TcpStream::connect(srv.addr()).await.unwrap();
+    s.write_all(post("/api/generate", r#"{"model":"m"}"#).as_bytes()).await.unwrap();
+    let raw = read_reads(&mut s).await.concat();
+    let after = wall();
+    let c = chunks(&raw);
+    assert_eq!(c.len(), 4, "{c:?}");
+    let last: serde_json::Value = serde_json::from_str(c[3].trim_end()).unwrap();
+    let text = last["response"].as_str().unwrap();
+    let (sent, read) = first_send_stamp(text).expect("a stamp");
+    assert!(before <= read && read <= sent && sent <= after, "{before} {read} {sent} {after}");
+    assert!(sent - read >= 20_000_000, "the first token (not the empty thinking step) is stamped: {text}");
+    assert_eq!(first_send_stamp("no stamp here"), None);
 }

@@ -366,6 +366,8 @@ pub(crate) async fn stream_lines(
                 continue;
             }
         };
+        // Stamped before anything else is done with the bytes: their tokens arrived now.
+        rec.arrived(std::time::Instant::now());
         let chunk = match chunk {
             Err(_) => return Err(rec.fail(BackendError::Truncated)),
             Ok(None) => break,

@@ -359,10 +359,11 @@ struct StreamLine<'a> {
     prompt_eval_duration: Option<u64>,
     eval_count: Option<u64>,
     eval_duration: Option<u64>,
-    /// `chimera serve`'s extra fields (docs/ENGINE.md): prompt tokens reused from its cache, and
-    /// whether it truncated the prompt.
+    /// `chimera serve`'s extra fields (docs/ENGINE.md): prompt tokens reused from its cache,
+    /// whether it truncated the prompt and how many prompt tokens it dropped.
     prompt_cached_count: Option<u64>,
     prompt_truncated: Option<bool>,
+    prompt_tokens_dropped: Option<u64>,
     #[serde(default)]
     error: Option<Value>,
 }
@@ -414,6 +415,9 @@ impl LineParser for NdjsonParser {
         });
         if let Some(t) = l.prompt_truncated {
             rec.prompt_truncated(t);
+        }
+        if let Some(n) = l.prompt_tokens_dropped {
+            rec.prompt_tokens_dropped(n);
         }
         rec.done_reason(l.done_reason);
         Ok(Flow::Done)

@@ -238,6 +238,10 @@ struct LlamaTimings {
     predicted_ms: Option<f64>,
     /// Prompt tokens llama-server reused from its cache.
     cache_n: Option<u64>,
+    /// `chimera serve`'s extension (docs/ENGINE.md): whether it cut the prompt to fit its
+    /// context, and how many prompt tokens it dropped. Other servers do not say.
+    prompt_truncated: Option<bool>,
+    prompt_tokens_dropped: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -328,6 +332,12 @@ impl LineParser for SseParser {
                 prompt_cached_count: t.cache_n,
                 ..Default::default()
             });
+            if let Some(truncated) = t.prompt_truncated {
+                rec.prompt_truncated(truncated);
+            }
+            if let Some(n) = t.prompt_tokens_dropped {
+                rec.prompt_tokens_dropped(n);
+            }
         }
         Ok(Flow::More)
     }

@@ -43,7 +43,18 @@ pub struct CallRecord {
     pub thinking: String,
     pub server: ServerTimings,
     pub done_reason: Option<String>,
-    pub prompt_truncated: bool,
+    /// Whether the server cut the prompt to fit its context: known (`true` / `false`) when the
+    /// server said so (the embedded engine, `chimera serve`) or, on Ollama, from
+    /// prompt_eval_count ≥ the num_ctx the request set; `null` (unknown) otherwise — Ollama
+    /// without num_ctx (its default context is not reported), OpenAI-compatible servers that do
+    /// not say, a call that ended before the final chunk. [`CallRecord::truncation_unknown`]
+    /// says why. Files of schema 1 hold a plain bool, read as known.
+    #[serde(default)]
+    pub prompt_truncated: Option<bool>,
+    /// How many prompt tokens the server dropped to fit its context, when it says
+    /// (the embedded engine, `chimera serve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_dropped: Option<u64>,
     /// True when the stream ended with its final chunk.
     pub completed: bool,
     pub error: Option<BackendError>,
@@ -109,6 +120,38 @@ impl CallRecord {
     pub fn output_tokens(&self) -> u64 {
         self.server.eval_count.unwrap_or(self.chunks)
     }
+
+    /// Why the client cannot know whether this call's prompt was truncated (`None` when it
+    /// knows: `prompt_truncated` is set).
+    pub fn truncation_unknown(&self) -> Option<&'static str> {
+        if self.prompt_truncated.is_some() {
+            return None;
+        }
+        Some(match self.backend {
+            _ if !self.completed => "the call ended before the server's final chunk",
+            BackendKind::Ollama if self.options.num_ctx.is_none() => {
+                "num_ctx was not set, and Ollama neither reports its default context (2048 or 4096 by \
+                 version and model) nor says when it cuts a prompt; set --num-ctx to know"
+            }
+            BackendKind::Ollama => "the server reported no prompt token count",
+            BackendKind::Openai => {
+                "OpenAI-compatible servers do not say when they cut a prompt (chimera serve does), and \
+                 their context is set when they start, not per request"
+            }
+            BackendKind::Embedded => "the engine did not report it",
+        })
+    }
+
+    /// The truncation as a report shows it: `yes (N prompt tokens dropped)`, `yes`, `no`,
+    /// `unknown`.
+    pub fn truncation_label(&self) -> String {
+        match (self.prompt_truncated, self.prompt_tokens_dropped) {
+            (Some(true), Some(n)) if n > 0 => format!("yes ({n} prompt tokens dropped)"),
+            (Some(true), _) => "yes".into(),
+            (Some(false), _) => "no".into(),
+            (None, _) => "unknown".into(),
+        }
+    }
 }
 
 /// Stamps a [`CallRecord`] as a stream arrives. Create it right before sending the request.
@@ -118,6 +161,8 @@ pub struct CallRecorder {
     rec: CallRecord,
     /// Truncation as the server reported it (wins over the prompt_eval_count ≥ num_ctx guess).
     truncation_reported: Option<bool>,
+    /// When the bytes being parsed were read from the network ([`CallRecorder::arrived`]).
+    arrived: Option<Instant>,
 }
 
 impl CallRecorder {
@@ -141,19 +186,28 @@ impl CallRecorder {
                 thinking: String::new(),
                 server: ServerTimings::default(),
                 done_reason: None,
-                prompt_truncated: false,
+                prompt_truncated: None,
+                prompt_tokens_dropped: None,
                 completed: false,
                 error: None,
                 retry: None,
                 tool_calls: Vec::new(),
             },
             truncation_reported: None,
+            arrived: None,
         }
     }
 
     /// Milliseconds since the request was sent.
     pub fn elapsed_ms(&self) -> f64 {
         self.t0.elapsed().as_secs_f64() * 1000.0
+    }
+
+    /// The bytes about to be parsed were read from the network at `at`: the tokens in them are
+    /// stamped `at`, not when their line is parsed (parsing, earlier lines of the same read and
+    /// the token sinks would otherwise add their time to every stamp after the first).
+    pub(crate) fn arrived(&mut self, at: Instant) {
+        self.arrived = Some(at);
     }
 
     /// The request is being sent again on a fresh connection after `error`: note the first
@@ -173,7 +227,10 @@ impl CallRecorder {
         if text.is_empty() {
             return None;
         }
-        let at = self.elapsed_ms();
+        let at = match self.arrived {
+            Some(a) => a.saturating_duration_since(self.t0).as_secs_f64() * 1000.0,
+            None => self.elapsed_ms(),
+        };
         let index = self.rec.chunks;
         self.rec.chunks += 1;
         self.rec.chunk_arrivals_ms.push(at);
@@ -228,9 +285,15 @@ impl CallRecorder {
     }
 
     /// The server says whether it truncated the prompt (the embedded engine, `chimera serve`);
-    /// without this the record guesses from prompt_eval_count ≥ num_ctx.
+    /// without this an Ollama record infers it from prompt_eval_count ≥ num_ctx, and any other
+    /// record says it is unknown.
     pub fn prompt_truncated(&mut self, truncated: bool) {
         self.truncation_reported = Some(truncated);
+    }
+
+    /// The server says how many prompt tokens it dropped to fit its context.
+    pub fn prompt_tokens_dropped(&mut self, dropped: u64) {
+        self.rec.prompt_tokens_dropped = Some(dropped);
     }
 
     /// Why generation stopped ("stop", "length", …).
@@ -247,10 +310,18 @@ impl CallRecorder {
 
     fn close(&mut self) {
         self.rec.end_ms = Some(self.elapsed_ms());
-        if let Some(t) = self.truncation_reported {
-            self.rec.prompt_truncated = t;
-        } else if let (Some(n), Some(ctx)) = (self.rec.server.prompt_eval_count, self.rec.options.num_ctx) {
-            self.rec.prompt_truncated = n >= u64::from(ctx);
+        self.rec.prompt_truncated = self.truncation_reported.or_else(|| self.truncation_inferred());
+    }
+
+    /// Only Ollama takes num_ctx per request and counts the prompt against it: a prompt of
+    /// num_ctx tokens or more (evaluated + cached) was cut. Elsewhere the client cannot know.
+    fn truncation_inferred(&self) -> Option<bool> {
+        let s = &self.rec.server;
+        match (self.rec.backend, s.prompt_eval_count, self.rec.options.num_ctx) {
+            (BackendKind::Ollama, Some(n), Some(ctx)) => {
+                Some(n + s.prompt_cached_count.unwrap_or(0) >= u64::from(ctx))
+            }
+            _ => None,
         }
     }
 
@@ -306,7 +377,8 @@ mod tests {
         assert!(rec.first_token_ms.unwrap() <= rec.first_content_ms.unwrap());
         assert_eq!(rec.itl_ms().len(), 2);
         assert_eq!(rec.decode_tok_s(), Some(3.0));
-        assert!(rec.prompt_truncated);
+        assert_eq!(rec.prompt_truncated, Some(true));
+        assert_eq!(rec.truncation_label(), "yes");
         assert!(rec.completed);
     }
 
@@ -318,12 +390,64 @@ mod tests {
         r.server_timings(ServerTimings { prompt_cached_count: Some(9), ..Default::default() });
         r.prompt_truncated(true);
         let rec = r.finish();
-        assert!(rec.prompt_truncated, "2 evaluated tokens < num_ctx, but the server said it truncated");
+        assert_eq!(
+            rec.prompt_truncated,
+            Some(true),
+            "2 evaluated tokens < num_ctx, but the server said it truncated"
+        );
         assert_eq!((rec.server.prompt_eval_count, rec.server.prompt_cached_count), (Some(2), Some(9)));
         let mut r = CallRecorder::start(BackendKind::Embedded, "embedded:x", &req);
         r.server_timings(ServerTimings { prompt_eval_count: Some(8), ..Default::default() });
         r.prompt_truncated(false);
-        assert!(!r.finish().prompt_truncated);
+        assert_eq!(r.finish().prompt_truncated, Some(false));
+    }
+
+    /// Unknown (not "no") wherever the client cannot know, with the reason; known where the
+    /// server says or Ollama's count reaches the num_ctx the request set.
+    #[test]
+    fn truncation_is_unknown_unless_known() {
+        let finish = |kind, num_ctx, prompt: Option<u64>| {
+            let req = GenRequest::generate("m", None, "p", GenOptions { num_ctx, ..Default::default() });
+            let mut r = CallRecorder::start(kind, "http://x", &req);
+            r.server_timings(ServerTimings { prompt_eval_count: prompt, ..Default::default() });
+            r.finish()
+        };
+        let no_ctx = finish(BackendKind::Ollama, None, Some(5000));
+        assert_eq!((no_ctx.prompt_truncated, no_ctx.truncation_label().as_str()), (None, "unknown"));
+        assert!(no_ctx.truncation_unknown().unwrap().contains("num_ctx was not set"));
+        let fits = finish(BackendKind::Ollama, Some(8), Some(7));
+        assert_eq!((fits.prompt_truncated, fits.truncation_unknown()), (Some(false), None));
+        assert_eq!(fits.truncation_label(), "no");
+        let no_count = finish(BackendKind::Ollama, Some(8), None);
+        assert!(no_count.truncation_unknown().unwrap().contains("no prompt token count"));
+        let openai = finish(BackendKind::Openai, Some(8), Some(5000));
+        assert_eq!(openai.prompt_truncated, None, "num_ctx is not sent over OpenAI: no inference");
+        assert!(openai.truncation_unknown().unwrap().contains("OpenAI-compatible"));
+
+        let req = GenRequest::generate("m", None, "p", GenOptions::default());
+        let mut r = CallRecorder::start(BackendKind::Openai, "http://x", &req);
+        r.prompt_truncated(true);
+        r.prompt_tokens_dropped(40);
+        let said = r.finish();
+        assert_eq!((said.prompt_truncated, said.prompt_tokens_dropped), (Some(true), Some(40)));
+        assert_eq!(said.truncation_label(), "yes (40 prompt tokens dropped)");
+        let failed = CallRecorder::start(BackendKind::Embedded, "x", &req).fail(BackendError::Truncated);
+        assert!(failed.partial.truncation_unknown().unwrap().contains("before the server's final chunk"));
+    }
+
+    /// Records of schema 1 hold a plain bool; unknown is written as null and read back.
+    #[test]
+    fn old_bool_and_unknown_load() {
+        let req = GenRequest::generate("m", None, "p", GenOptions::default());
+        let rec = CallRecorder::start(BackendKind::Ollama, "http://x", &req).finish();
+        let mut v = serde_json::to_value(&rec).unwrap();
+        assert_eq!(v["prompt_truncated"], serde_json::Value::Null);
+        assert!(v.get("prompt_tokens_dropped").is_none());
+        assert_eq!(serde_json::from_value::<CallRecord>(v.clone()).unwrap().prompt_truncated, None);
+        for b in [true, false] {
+            v["prompt_truncated"] = serde_json::json!(b);
+            assert_eq!(serde_json::from_value::<CallRecord>(v.clone()).unwrap().prompt_truncated, Some(b));
+        }
     }
 
     #[test]

@@ -214,9 +214,10 @@ pub struct AgentRecord {
     pub manifest: Manifest,
 }
 
+/// Version 2: a call's `prompt_truncated` may be null (unknown); version 1 held a bool.
 impl Record for AgentRecord {
     const KIND: Kind = Kind::Agent;
-    const SCHEMA_VERSION: u32 = 1;
+    const SCHEMA_VERSION: u32 = 2;
 }
 
 #[cfg(test)]

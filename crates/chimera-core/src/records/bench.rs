@@ -173,7 +173,8 @@ pub struct BenchRecord {
     pub manifest: Manifest,
 }
 
+/// Version 2: a call's `prompt_truncated` may be null (unknown); version 1 held a bool.
 impl Record for BenchRecord {
     const KIND: Kind = Kind::Bench;
-    const SCHEMA_VERSION: u32 = 1;
+    const SCHEMA_VERSION: u32 = 2;
 }

@@ -299,6 +299,28 @@ pub struct AgentAggregate {
     pub session_concurrent: Option<SessionStats>,
 }
 
+/// Prompt tokens the servers evaluated and reused from their prompt cache in one phase, over
+/// every agent's completed phases of the completed runs (calls whose server reports its cache).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseCache {
+    pub calls: usize,
+    pub prompt_evaluated_tokens: u64,
+    pub prompt_cached_tokens: u64,
+    /// cached ÷ (evaluated + cached); `None` without prompt tokens.
+    pub cached_share: Option<f64>,
+}
+
+/// The prompt cache by phase: a solo phase warms a server's prompt cache (llama-server
+/// `--cache-ram`, chimera serve) for the concurrent phase, which then evaluates fewer prompt
+/// tokens than it would cold, so the true speedup comes out inflated; `warning` says so when the
+/// concurrent phase's cached share is much higher than the solo phase's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CacheByPhase {
+    pub solo: Option<PhaseCache>,
+    pub concurrent: Option<PhaseCache>,
+    pub warning: Option<String>,
+}
+
 /// The root `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MultiSummary {
@@ -319,6 +341,10 @@ pub struct MultiSummary {
     pub runs: Vec<RunBrief>,
     pub aggregates: Aggregates,
     pub per_agent: Vec<AgentAggregate>,
+    /// Prompt tokens cached per phase; absent when no server reported its prompt cache (and in
+    /// older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_cache: Option<CacheByPhase>,
     /// Where and with what the benchmark ran (None from callers that record none, e.g. tests).
     pub manifest: Option<MultiManifest>,
 }
@@ -408,9 +434,10 @@ pub struct CallsRecord {
     pub calls: Vec<CallRecord>,
 }
 
+/// Version 2: a call's `prompt_truncated` may be null (unknown); version 1 held a bool.
 impl Record for CallsRecord {
     const KIND: Kind = Kind::MultiCalls;
-    const SCHEMA_VERSION: u32 = 1;
+    const SCHEMA_VERSION: u32 = 2;
     const UNTAGGED_V1: bool = true;
 }
 

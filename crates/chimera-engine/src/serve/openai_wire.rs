@@ -252,7 +252,9 @@ pub fn usage(o: &Outcome) -> Value {
 }
 
 /// llama-server's `timings` (milliseconds): `prompt_n` prompt tokens evaluated, `cache_n`
-/// reused, `predicted_n` generated, with their durations and rates.
+/// reused, `predicted_n` generated, with their durations and rates; and chimera's extension
+/// `prompt_truncated` / `prompt_tokens_dropped` (whether the prompt was cut to fit num_ctx, and
+/// how many prompt tokens were dropped), as on the Ollama routes.
 pub fn timings(o: &Outcome) -> Value {
     let t = &o.timings;
     let ms = |ns: Option<u64>| ns.unwrap_or(0) as f64 / 1e6;
@@ -267,6 +269,8 @@ pub fn timings(o: &Outcome) -> Value {
         "predicted_n": gn,
         "predicted_ms": gms,
         "predicted_per_second": per_s(gn, gms),
+        "prompt_truncated": o.prompt_truncated,
+        "prompt_tokens_dropped": o.prompt_dropped,
     })
 }
 
@@ -427,6 +431,16 @@ mod tests {
         assert_eq!(t["predicted_ms"], 50.0);
         assert_eq!(t["predicted_per_second"], 80.0); // 4 tokens in 50 ms
         assert_eq!(t["prompt_per_second"], 500.0); // 3 tokens in 6 ms
+        assert_eq!(
+            (t["prompt_truncated"].clone(), t["prompt_tokens_dropped"].clone()),
+            (json!(false), json!(0))
+        );
+        let cut = Outcome { prompt_truncated: true, prompt_dropped: 17, ..outcome() };
+        let t = timings(&cut);
+        assert_eq!(
+            (t["prompt_truncated"].clone(), t["prompt_tokens_dropped"].clone()),
+            (json!(true), json!(17))
+        );
     }
 
     #[test]

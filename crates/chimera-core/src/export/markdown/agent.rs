@@ -176,7 +176,14 @@ fn calls(out: &AgentOutcome) -> String {
 
 fn call_row(stage: Stage, r: &CallRecord) -> [String; 13] {
     let status = if r.completed {
-        if r.prompt_truncated { "ok (prompt truncated)".to_string() } else { "ok".to_string() }
+        match r.prompt_truncated {
+            Some(true) => match r.prompt_tokens_dropped.filter(|&n| n > 0) {
+                Some(n) => format!("ok (prompt truncated: {n} tokens dropped)"),
+                None => "ok (prompt truncated)".to_string(),
+            },
+            Some(false) => "ok".to_string(),
+            None => "ok (truncation unknown)".to_string(),
+        }
     } else {
         format!(
             "FAILED: {}",

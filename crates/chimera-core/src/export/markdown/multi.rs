@@ -268,8 +268,37 @@ struct SummaryView {
     per_agent: String,
     latency: String,
     sessions: String,
+    cache: String,
+    cache_warning: Option<String>,
     runs: String,
     failures: Vec<String>,
+}
+
+/// Prompt tokens evaluated and reused from the servers' prompt cache, per phase (empty when no
+/// server reported its cache).
+fn prompt_cache(sm: &MultiSummary) -> String {
+    let Some(c) = &sm.prompt_cache else { return String::new() };
+    use Align::{Left as L, Right as R};
+    let mut t = Table::new(&[
+        ("phase", L),
+        ("calls reporting the cache", R),
+        ("prompt tokens evaluated", R),
+        ("prompt tokens cached", R),
+        ("cached share", R),
+    ]);
+    for (name, p) in [("solo", &c.solo), ("concurrent", &c.concurrent)] {
+        t.row(match p {
+            Some(p) => [
+                name.to_string(),
+                p.calls.to_string(),
+                p.prompt_evaluated_tokens.to_string(),
+                p.prompt_cached_tokens.to_string(),
+                super::latency::share(p.cached_share),
+            ],
+            None => [name.to_string(), "0".into(), "–".into(), "–".into(), "not reported".into()],
+        });
+    }
+    t.block()
 }
 
 /// `mean ± sd`, `min … max`, `n` of a figure (scaled, e.g. efficiency to percent).
@@ -395,6 +424,8 @@ impl Markdown {
             per_agent: per_agent(sm),
             latency: summary_latency(sm),
             sessions: summary_sessions(sm),
+            cache: prompt_cache(sm),
+            cache_warning: sm.prompt_cache.as_ref().and_then(|c| c.warning.clone()),
             runs: runs(sm),
             failures: sm
                 .runs
