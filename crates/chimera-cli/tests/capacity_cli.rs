@@ -99,6 +99,69 @@ async fn capacity_answers_with_files_plot_and_html() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("Capacity"));
     assert!(std::fs::read_to_string(out.join("capacity.md")).unwrap().contains("## Answer"));
+    // The same manifest a load run carries: the command, the host, the server and what it says
+    // about itself (the model's digest), the agent's model and options.
+    let m = &rec["manifest"];
+    assert_eq!(m["tool"], "chimera", "{m}");
+    assert!(m["command"].as_array().unwrap().iter().any(|a| a == "capacity"), "{m}");
+    assert!(m["host"].is_object(), "{m}");
+    let servers = m["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 1, "{m}");
+    assert_eq!(servers[0]["info"]["kind"], "ollama", "{m}");
+    assert_eq!(servers[0]["info"]["model"], "gemma3:270m", "{m}");
+    assert!(servers[0]["info"]["model_digest"].as_str().is_some_and(|d| !d.is_empty()), "{m}");
+    assert_eq!(m["agents"][0]["label"], "server 1", "{m}");
+    assert_eq!(m["agents"][0]["model"], "gemma3:270m", "{m}");
+    assert_eq!(m["agents"][0]["server"], servers[0]["endpoint"], "{m}");
+}
+
+/// Hand-off workflows in load runs: a session is one agent run started on its own, so a step
+/// that reads another agent's hand-off has no producer in its session — refused before any
+/// request, saying what to run instead; an agents file whose workflows take no hand-off runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_runs_refuse_hand_off_workflows_and_run_other_agents_files() {
+    let srv = FakeOllama::new(fast()).start().await;
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("follow.toml"),
+        "[[steps]]\nname = \"next\"\nhandoff_from = \"Agent A\"\nuser = \"A wrote:\\n{handoff}\\nWhat next?\"\n",
+    )
+    .unwrap();
+    let agents = |b_workflow: &str| {
+        format!(
+            "[[agents]]\nlabel = \"Agent A\"\nbackend = \"ollama\"\nurl = \"{0}\"\n\n[[agents]]\nlabel = \"Agent B\"\npersona = \"insight\"\nbackend = \"ollama\"\nurl = \"{0}\"\n{b_workflow}",
+            srv.url()
+        )
+    };
+    let file = d.path().join("agents.toml");
+    for load in [&["--arrival", "constant:5/s"][..], &["--concurrency", "2"][..]] {
+        std::fs::write(&file, agents("workflow = \"follow.toml\"\n")).unwrap();
+        let mut cmd = chimera();
+        cmd.args(["multi", CORPUS, "--agents-file"]).arg(&file).args(load).args(["--sessions", "2", "--out"]);
+        cmd.arg(d.path().join("refused"));
+        let o = run(cmd).await;
+        assert_eq!(o.status.code(), Some(2), "{load:?}: {}", text(&o));
+        let said = text(&o);
+        assert!(said.contains("agent 'Agent B' (workflow 'follow') reads a hand-off from agent 'Agent A'"), "{said}");
+        assert!(said.contains("chimera multi --runs N"), "{said}");
+        assert!(srv.requests().is_empty(), "refused before any request");
+        assert!(!d.path().join("refused").join("load.json").exists());
+    }
+    // Without the hand-off step the same two agents take turns at the sessions.
+    std::fs::write(&file, agents("")).unwrap();
+    let out = d.path().join("plain");
+    let mut cmd = chimera();
+    cmd.args(["multi", CORPUS, "--agents-file"])
+        .arg(&file)
+        .args(["--arrival", "constant:5/s", "--sessions", "2", "--warmup-sessions", "0", "--quiet", "--out"])
+        .arg(&out);
+    let o = run(cmd).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let rec = json(&out.join("load.json"));
+    let who: Vec<&str> = rec["sessions"].as_array().unwrap().iter().map(|s| s["agent"].as_str().unwrap()).collect();
+    assert_eq!(who, ["Agent A", "Agent B"]);
+    assert_eq!(rec["summary"]["passing"], 2);
+    assert_eq!(rec["manifest"]["agents"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
