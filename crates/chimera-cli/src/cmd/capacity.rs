@@ -202,8 +202,9 @@ impl Args {
         let backend = self.backend.config()?;
         let options = self.options.options();
         select::check_sent(backend.choice, &options, "")?;
+        // No --server: the backend flags' server (--url, else auto-detection / embedded).
         let servers = if self.servers.is_empty() {
-            vec![None]
+            vec![backend.url.clone()]
         } else {
             self.servers.iter().cloned().map(Some).collect()
         };
