@@ -244,6 +244,5 @@ pub fn sweep_load_section(load: &SweepLoad, points: &[PointResult], by_goodput: 
     s.push_str(&t.render());
     s.push('\n');
     s.push_str(FORMULAS);
-    s.push('\n');
     s
 }

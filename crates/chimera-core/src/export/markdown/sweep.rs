@@ -135,8 +135,12 @@ fn margin(name: &str, m: &Option<Margin>) -> String {
 fn best(s: &SweepSummary) -> Option<BestView> {
     let b = s.ranking.best.as_ref()?;
     let p = &s.points[b.index];
-    let mut margins =
-        vec![margin("Throughput", &b.throughput_vs_baseline), margin("TTFT", &b.ttft_vs_baseline)];
+    // A load sweep has no baseline point: its levels differ in the load offered, not the options.
+    let mut margins = if p.load.is_some() {
+        Vec::new()
+    } else {
+        vec![margin("Throughput", &b.throughput_vs_baseline), margin("TTFT", &b.ttft_vs_baseline)]
+    };
     if let Some(l) = &p.load {
         let pooled = &l.pooled;
         margins.insert(
