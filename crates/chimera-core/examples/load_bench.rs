@@ -30,7 +30,7 @@ use chimera_core::options::GenOptions;
 use chimera_core::records::traffic::{Axis, LoadModel, Spread};
 use chimera_core::stats::summarize;
 use chimera_core::traffic::arrivals::{Arrival, Stop};
-use chimera_core::traffic::run::{LevelPlan, run_level};
+use chimera_core::traffic::run::{LevelPlan, run_level, wait_until};
 use chimera_testkit::{ChildServer, FakeOllama, LatencyProfile, serve_until_stdin_closes};
 use tokio_util::sync::CancellationToken;
 
@@ -86,21 +86,14 @@ fn level(load: LoadModel, stop: Stop, slots: Vec<AgentSlot>) -> LevelPlan {
     }
 }
 
-/// The same wait the runner uses, in a bare loop at `rate`: the timer's own error.
+/// The runner's own wait ([`wait_until`]) in a bare loop at `rate`, starting nothing: the
+/// timer's own error.
 async fn bare_timer_errors(rate: f64, n: usize) -> Vec<f64> {
     let t0 = tokio::time::Instant::now();
     let mut errs = Vec::with_capacity(n);
     for k in 0..n {
         let at = t0 + Duration::from_secs_f64(k as f64 / rate);
-        let tick = MS(1);
-        if at > tokio::time::Instant::now() + tick {
-            tokio::time::sleep_until(at - tick).await;
-        }
-        let spin = std::time::Instant::now();
-        while tokio::time::Instant::now() < at && spin.elapsed() < 2 * tick {
-            tokio::task::yield_now().await;
-        }
-        tokio::time::sleep_until(at).await;
+        wait_until(at).await;
         errs.push(tokio::time::Instant::now().duration_since(at).as_secs_f64() * 1000.0);
     }
     errs
