@@ -143,7 +143,10 @@ async fn load_runs_refuse_hand_off_workflows_and_run_other_agents_files() {
         let o = run(cmd).await;
         assert_eq!(o.status.code(), Some(2), "{load:?}: {}", text(&o));
         let said = text(&o);
-        assert!(said.contains("agent 'Agent B' (workflow 'follow') reads a hand-off from agent 'Agent A'"), "{said}");
+        assert!(
+            said.contains("agent 'Agent B' (workflow 'follow') reads a hand-off from agent 'Agent A'"),
+            "{said}"
+        );
         assert!(said.contains("chimera multi --runs N"), "{said}");
         assert!(srv.requests().is_empty(), "refused before any request");
         assert!(!d.path().join("refused").join("load.json").exists());
@@ -159,7 +162,8 @@ async fn load_runs_refuse_hand_off_workflows_and_run_other_agents_files() {
     let o = run(cmd).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let rec = json(&out.join("load.json"));
-    let who: Vec<&str> = rec["sessions"].as_array().unwrap().iter().map(|s| s["agent"].as_str().unwrap()).collect();
+    let who: Vec<&str> =
+        rec["sessions"].as_array().unwrap().iter().map(|s| s["agent"].as_str().unwrap()).collect();
     assert_eq!(who, ["Agent A", "Agent B"]);
     assert_eq!(rec["summary"]["passing"], 2);
     assert_eq!(rec["manifest"]["agents"].as_array().unwrap().len(), 2);
@@ -203,7 +207,8 @@ async fn openai_one_slot(service_ms: u64) -> ScriptedServer {
 fn small_data(d: &std::path::Path) -> std::path::PathBuf {
     let data = d.join("data");
     std::fs::create_dir_all(data.join("csv_data")).unwrap();
-    std::fs::write(data.join("csv_data/run.csv"), "model,tokens_per_second,ttft_ms\ngemma,85.5,120\n").unwrap();
+    std::fs::write(data.join("csv_data/run.csv"), "model,tokens_per_second,ttft_ms\ngemma,85.5,120\n")
+        .unwrap();
     data
 }
 
@@ -221,7 +226,16 @@ async fn capacity_over_openai_finds_a_one_slot_server_s_limit() {
     let mut cmd = chimera();
     cmd.arg("capacity")
         .arg(small_data(d.path()))
-        .args(["--backend", "openai", "--url", &srv.url(), "--axis", "concurrency", "--slo", "session_s<=0.5"])
+        .args([
+            "--backend",
+            "openai",
+            "--url",
+            &srv.url(),
+            "--axis",
+            "concurrency",
+            "--slo",
+            "session_s<=0.5",
+        ])
         .args(["--start", "1", "--max", "8", "--sessions", "4", "--warmup-sessions", "0", "--quiet", "--out"])
         .arg(&out);
     let o = run(cmd).await;
@@ -233,7 +247,8 @@ async fn capacity_over_openai_finds_a_one_slot_server_s_limit() {
         assert!(m <= 2.0 && m < failing, "{rec}");
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     }
-    let levels: Vec<f64> = rec["levels"].as_array().unwrap().iter().map(|l| l["level"].as_f64().unwrap()).collect();
+    let levels: Vec<f64> =
+        rec["levels"].as_array().unwrap().iter().map(|l| l["level"].as_f64().unwrap()).collect();
     assert_eq!(levels[0], 1.0, "{levels:?}");
     assert_eq!(rec["manifest"]["servers"][0]["info"]["kind"], "openai", "{}", rec["manifest"]);
     let chats = srv.requests().iter().filter(|r| r.path == "/v1/chat/completions").count();
@@ -244,7 +259,10 @@ async fn capacity_over_openai_finds_a_one_slot_server_s_limit() {
         .flat_map(|l| l["repeats"].as_array().unwrap())
         .map(|r| r["sessions"].as_u64().unwrap() as usize)
         .sum();
-    assert!(chats >= 2 * sessions, "every session is an agent run of two calls: {chats} calls, {sessions} sessions");
+    assert!(
+        chats >= 2 * sessions,
+        "every session is an agent run of two calls: {chats} calls, {sessions} sessions"
+    );
 }
 
 /// Two OpenAI-compatible servers given with --server: sessions alternate (round robin), each
@@ -305,7 +323,8 @@ fn capacity_against_chimera_serve_on_the_real_model() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("capacity: concurrency 2 meets the SLO (no level failed)"), "{}", text(&o));
     let rec = json(&out.join("capacity.json"));
-    let levels: Vec<f64> = rec["levels"].as_array().unwrap().iter().map(|l| l["level"].as_f64().unwrap()).collect();
+    let levels: Vec<f64> =
+        rec["levels"].as_array().unwrap().iter().map(|l| l["level"].as_f64().unwrap()).collect();
     assert_eq!(levels, [1.0, 2.0]);
     assert!(rec["levels"].as_array().unwrap().iter().all(|l| l["pooled"]["failed"] == 0), "{rec}");
     assert_eq!(rec["max_level"], 2.0);

@@ -72,8 +72,13 @@ async fn a_load_axis_measures_each_point_at_each_level_and_ranks_by_goodput() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sweep");
     let load = ["--concurrency", "1,2", "--sessions", "3", "--warmup-sessions", "0", "--runs", "2"];
-    let o = chimera(&srv.url(), data.path(), &out, &[&load[..], &["--slo", "ttft_ms<=250,session_s<=60"]].concat())
-        .await;
+    let o = chimera(
+        &srv.url(),
+        data.path(),
+        &out,
+        &[&load[..], &["--slo", "ttft_ms<=250,session_s<=60"]].concat(),
+    )
+    .await;
     assert_eq!(o.status.code(), Some(0), "{}", said(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("best configuration: num_ctx=256 concurrency="), "{stdout}");
@@ -84,7 +89,12 @@ async fn a_load_axis_measures_each_point_at_each_level_and_ranks_by_goodput() {
     let labels: Vec<&str> = pts.iter().map(|p| p["label"].as_str().unwrap()).collect();
     assert_eq!(
         labels,
-        ["num_ctx=256 concurrency=1", "num_ctx=256 concurrency=2", "num_ctx=512 concurrency=1", "num_ctx=512 concurrency=2"]
+        [
+            "num_ctx=256 concurrency=1",
+            "num_ctx=256 concurrency=2",
+            "num_ctx=512 concurrency=1",
+            "num_ctx=512 concurrency=2"
+        ]
     );
     for p in &pts {
         let l = &p["load"];
@@ -137,7 +147,16 @@ async fn resume_measures_only_the_new_levels_and_another_session_count_again() {
     let before = agent_calls(&srv);
     assert_eq!(before, 2 * 2 * 2);
     // One more level: only its two points run.
-    let more = ["--arrival", "constant:20/s,constant:40/s", "--sessions", "2", "--warmup-sessions", "0", "--runs", "1"];
+    let more = [
+        "--arrival",
+        "constant:20/s,constant:40/s",
+        "--sessions",
+        "2",
+        "--warmup-sessions",
+        "0",
+        "--runs",
+        "1",
+    ];
     let o = chimera(&srv.url(), data.path(), &out, &[&more[..], &["--resume"]].concat()).await;
     assert_eq!(o.status.code(), Some(0), "{}", said(&o));
     assert_eq!(agent_calls(&srv) - before, 2 * 2 * 2);
@@ -175,9 +194,20 @@ async fn load_axis_flags_are_checked_before_any_request() {
     }
     // Without --agent-data there is no session to run.
     let mut c = Command::new(env!("CARGO_BIN_EXE_chimera"));
-    c.args(["sweep", "--backend", "ollama", "--url", &url, "--num-ctx", "256,512", "--concurrency", "1,2", "--out"])
-        .arg(dir.path().join("y"))
-        .stdin(Stdio::null());
+    c.args([
+        "sweep",
+        "--backend",
+        "ollama",
+        "--url",
+        &url,
+        "--num-ctx",
+        "256,512",
+        "--concurrency",
+        "1,2",
+        "--out",
+    ])
+    .arg(dir.path().join("y"))
+    .stdin(Stdio::null());
     let o = tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", said(&o));
     assert!(said(&o).contains("need --agent-data DIR"), "{}", said(&o));

@@ -392,7 +392,8 @@ user = "The collector wrote:\n{handoff}\nWhat should we test next?"
         WorkflowAgent { spec: spec(workflow::builtin("analyst").unwrap()), backend: Arc::clone(&backend) },
         WorkflowAgent { spec: spec_b.clone(), backend: Arc::clone(&backend) },
     ];
-    let job = WorkflowJob::new(agents, vec![PathBuf::from(SEED_101)], CollectOptions::default(), Events::none());
+    let job =
+        WorkflowJob::new(agents, vec![PathBuf::from(SEED_101)], CollectOptions::default(), Events::none());
     let dir = tempfile::tempdir().unwrap();
     let d = |s: &str| dir.path().join(s);
     // Solo: A, then B alone (A's solo output); concurrent: B waits for A's output of that phase.

@@ -490,8 +490,12 @@ pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<MultiSum
         out_dir: cfg.out.path.clone(),
         manifest: Some(manifest(&cfg.scenario, &agents, &servers).await),
     };
-    let job =
-        Arc::new(WorkflowJob::new(agents, cfg.data.dirs.clone(), cfg.data.collect.clone(), session.events.clone()));
+    let job = Arc::new(WorkflowJob::new(
+        agents,
+        cfg.data.dirs.clone(),
+        cfg.data.collect.clone(),
+        session.events.clone(),
+    ));
     Ok(run_multi(&plan, job, session.cancel.clone(), &session.events).await?)
 }
 

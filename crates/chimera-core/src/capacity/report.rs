@@ -207,9 +207,17 @@ pub fn sweep_load_section(load: &SweepLoad, points: &[PointResult], by_goodput: 
     let mut s = format!(
         "Each measured run of a point is one load run of its agent's sessions ({stop} after {} warm-up session(s)) at the point's options; its files (`load.json`, `load.md`, every session's report) are under `agents/<configuration>/run_N/`. SLO: `{}`, met when ≥ {:.1} % of sessions pass{}. Throughput and TTFT in the rankings above are each run's output tokens/s and session TTFT p95; the figures below pool every run's sessions.\n\n",
         load.warmup_sessions,
-        if load.slo.objectives.is_empty() { "(none: a session passes when it ends without error)".to_string() } else { load.slo.to_string() },
+        if load.slo.objectives.is_empty() {
+            "(none: a session passes when it ends without error)".to_string()
+        } else {
+            load.slo.to_string()
+        },
         load.quantile * 100.0,
-        if load.ranks_by_goodput() { "; points are ranked by goodput (passing sessions/min), the best first" } else { "; no --slo, so points are not ranked by goodput" },
+        if load.ranks_by_goodput() {
+            "; points are ranked by goodput (passing sessions/min), the best first"
+        } else {
+            "; no --slo, so points are not ranked by goodput"
+        },
     );
     if !by_goodput.is_empty() {
         let mut t = Table::new(&[

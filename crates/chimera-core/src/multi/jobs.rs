@@ -143,7 +143,12 @@ pub struct WorkflowJob {
 impl WorkflowJob {
     /// A job whose agents share one fresh hand-off board (`chimera multi`'s solo → concurrent
     /// runs, a multi-agent sweep point).
-    pub fn new(agents: Vec<WorkflowAgent>, data_dirs: Vec<PathBuf>, collect: CollectOptions, events: Events) -> Self {
+    pub fn new(
+        agents: Vec<WorkflowAgent>,
+        data_dirs: Vec<PathBuf>,
+        collect: CollectOptions,
+        events: Events,
+    ) -> Self {
         WorkflowJob { agents, data_dirs, collect, events, handoffs: HandoffRounds::default() }
     }
 

@@ -42,7 +42,11 @@ pub fn level_label(level: &LoadModel) -> String {
 /// point measured otherwise. Labels add the level to the point's (the baseline's coordinates
 /// are the level alone when the grid has no option axis). No load point is a baseline: levels
 /// differ in the offered load, so a margin over one of them would compare loads, not options.
-pub fn load_points(points: &[Point], load: &SweepLoad, has_axes: bool) -> Result<Vec<(Point, LoadModel)>, SweepError> {
+pub fn load_points(
+    points: &[Point],
+    load: &SweepLoad,
+    has_axes: bool,
+) -> Result<Vec<(Point, LoadModel)>, SweepError> {
     let shape = serde_json::to_string(&(&load.stop, load.warmup_sessions, &load.slo, load.quantile))
         .map_err(|e| SweepError::Grid(e.to_string()))?;
     let mut out = Vec::with_capacity(points.len() * load.levels.len());
@@ -101,7 +105,12 @@ pub fn run_sample(run: usize, l: &LevelSummary, tokens: u64) -> RunSample {
 }
 
 /// A point's runs pooled into its [`LoadPoint`].
-pub fn load_point(load: &SweepLoad, level: &LoadModel, runs: Vec<LevelSummary>, sessions: &[Vec<crate::records::traffic::SessionRecord>]) -> LoadPoint {
+pub fn load_point(
+    load: &SweepLoad,
+    level: &LoadModel,
+    runs: Vec<LevelSummary>,
+    sessions: &[Vec<crate::records::traffic::SessionRecord>],
+) -> LoadPoint {
     let open = matches!(level, LoadModel::Open { .. });
     LoadPoint {
         load: level.clone(),
@@ -164,8 +173,12 @@ impl Measure for LoadMeasure<'_> {
             if stopped() {
                 return Ok(None);
             }
-            let mut spec =
-                AgentSpec::new(p.label.clone(), self.agent.persona.clone(), &self.cfg.model, p.options.clone());
+            let mut spec = AgentSpec::new(
+                p.label.clone(),
+                self.agent.persona.clone(),
+                &self.cfg.model,
+                p.options.clone(),
+            );
             spec.workflow = self.agent.workflow.clone();
             let plan = LevelPlan {
                 load: level_of_run(level, r),
@@ -178,12 +191,22 @@ impl Measure for LoadMeasure<'_> {
                 }],
                 spread: Spread::RoundRobin,
                 slo: self.load.slo.clone(),
-                out_dir: self.agent.out_dir.join("agents").join(point_dir(&p.label)).join(format!("run_{}", r + 1)),
+                out_dir: self
+                    .agent
+                    .out_dir
+                    .join("agents")
+                    .join(point_dir(&p.label))
+                    .join(format!("run_{}", r + 1)),
             };
             let events = self.run_events();
             let agents = vec![WorkflowAgent { spec, backend: Arc::clone(&self.backend) }];
-            let job = WorkflowJob::new(agents, self.agent.data_dirs.clone(), CollectOptions::default(), events.clone())
-                .without_handoffs();
+            let job = WorkflowJob::new(
+                agents,
+                self.agent.data_dirs.clone(),
+                CollectOptions::default(),
+                events.clone(),
+            )
+            .without_handoffs();
             let rec = run_load(&plan, self.load.quantile, None, Arc::new(job), self.cancel, &events)
                 .await
                 .map_err(|e| SweepError::Io(e.to_string()))?;
@@ -213,7 +236,9 @@ pub async fn run_sweep_load(
     cancel: &CancellationToken,
 ) -> Result<SweepOutcome, SweepError> {
     let agent = cfg.agent.as_ref().ok_or_else(|| {
-        SweepError::Grid("a load axis (--arrival/--concurrency) needs --agent-data: each session is one agent run".into())
+        SweepError::Grid(
+            "a load axis (--arrival/--concurrency) needs --agent-data: each session is one agent run".into(),
+        )
     })?;
     let measure = LoadMeasure {
         backend,
@@ -253,7 +278,10 @@ mod tests {
         let lp = load_points(&pts, &w, true).unwrap();
         assert_eq!(lp.len(), 9);
         let labels: Vec<&str> = lp.iter().map(|(p, _)| p.label.as_str()).collect();
-        assert_eq!(labels[..3], ["baseline arrival=constant:1/s", "baseline arrival=constant:2.5/s", "baseline concurrency=4"]);
+        assert_eq!(
+            labels[..3],
+            ["baseline arrival=constant:1/s", "baseline arrival=constant:2.5/s", "baseline concurrency=4"]
+        );
         assert_eq!(labels[8], "num_ctx=512 concurrency=4");
         assert!(lp.iter().all(|(p, _)| !p.baseline));
         let keys: std::collections::HashSet<&str> = lp.iter().map(|(p, _)| p.key.as_str()).collect();

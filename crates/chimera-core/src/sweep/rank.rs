@@ -71,7 +71,11 @@ pub fn rank(points: &[PointResult]) -> Ranking {
     let pass = |i: usize| points[i].load.as_ref().and_then(|l| l.pooled.pass_rate).unwrap_or(0.0);
     let mut by_goodput: Vec<usize> = (0..points.len()).filter(|&i| goodput(i).is_some()).collect();
     by_goodput.sort_by(|&a, &b| {
-        goodput(b).unwrap_or(0.0).total_cmp(&goodput(a).unwrap_or(0.0)).then(pass(b).total_cmp(&pass(a))).then(a.cmp(&b))
+        goodput(b)
+            .unwrap_or(0.0)
+            .total_cmp(&goodput(a).unwrap_or(0.0))
+            .then(pass(b).total_cmp(&pass(a)))
+            .then(a.cmp(&b))
     });
     let first = match by_goodput.first() {
         Some(&i) => Some((i, by_composite.iter().find(|(j, _)| *j == i).map_or(0.0, |c| c.1))),

@@ -50,10 +50,13 @@ impl SweepLoadArgs {
             let arrival: Arrival = spec.parse().map_err(|e| anyhow::anyhow!("--arrival: {e}"))?;
             levels.push(LoadModel::Open { arrival });
         }
-        for n in self.concurrencies.iter().flat_map(|l| l.split(',')).map(str::trim).filter(|s| !s.is_empty()) {
+        for n in self.concurrencies.iter().flat_map(|l| l.split(',')).map(str::trim).filter(|s| !s.is_empty())
+        {
             match n.parse::<u32>() {
                 Ok(c) if c >= 1 => levels.push(LoadModel::Closed { concurrency: c }),
-                _ => anyhow::bail!("--concurrency: '{n}' is not a number of sessions at once; write a list like 1,2,4"),
+                _ => anyhow::bail!(
+                    "--concurrency: '{n}' is not a number of sessions at once; write a list like 1,2,4"
+                ),
             }
         }
         let mut seen = Vec::new();
