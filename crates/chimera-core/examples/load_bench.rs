@@ -7,7 +7,9 @@
 //!   a bare loop of the runner's own wait at the same rate, starting nothing.
 //! - `cpu SESSIONS TOK_PER_S SECS`: SESSIONS sessions arriving within one second, each
 //!   streaming TOK_PER_S tokens/s for SECS seconds; prints the client's CPU (all its threads,
-//!   `/proc/self/task/*/schedstat`) over the whole run as % of one core.
+//!   `/proc/self/task/*/schedstat`) as % of one core over the whole run (arrivals, connects and
+//!   the streams) and over the steady state alone: from 2 s (every session started) to SECS s
+//!   (before the first ends), when all SESSIONS stream at once.
 //! - `capacity SERVICE_MS K`: the capacity search (rate axis, constant arrivals, 3 repeats of
 //!   30 sessions per server per level, SLO session_s ≤ 3 × service time) over K one-slot servers;
 //!   prints the capacity found against K / S.
@@ -28,7 +30,7 @@ use chimera_core::options::GenOptions;
 use chimera_core::records::traffic::{Axis, LoadModel, Spread};
 use chimera_core::stats::summarize;
 use chimera_core::traffic::arrivals::{Arrival, Stop};
-use chimera_core::traffic::run::{LevelPlan, run_level};
+use chimera_core::traffic::run::{LevelPlan, run_level, wait_until};
 use chimera_testkit::{ChildServer, FakeOllama, LatencyProfile, serve_until_stdin_closes};
 use tokio_util::sync::CancellationToken;
 
@@ -84,21 +86,14 @@ fn level(load: LoadModel, stop: Stop, slots: Vec<AgentSlot>) -> LevelPlan {
     }
 }
 
-/// The same wait the runner uses, in a bare loop at `rate`: the timer's own error.
+/// The runner's own wait ([`wait_until`]) in a bare loop at `rate`, starting nothing: the
+/// timer's own error.
 async fn bare_timer_errors(rate: f64, n: usize) -> Vec<f64> {
     let t0 = tokio::time::Instant::now();
     let mut errs = Vec::with_capacity(n);
     for k in 0..n {
         let at = t0 + Duration::from_secs_f64(k as f64 / rate);
-        let tick = MS(1);
-        if at > tokio::time::Instant::now() + tick {
-            tokio::time::sleep_until(at - tick).await;
-        }
-        let spin = std::time::Instant::now();
-        while tokio::time::Instant::now() < at && spin.elapsed() < 2 * tick {
-            tokio::task::yield_now().await;
-        }
-        tokio::time::sleep_until(at).await;
+        wait_until(at).await;
         errs.push(tokio::time::Instant::now().duration_since(at).as_secs_f64() * 1000.0);
     }
     errs
@@ -133,15 +128,26 @@ async fn cpu(sessions: u32, tok_s: u64, secs: u64) {
         slots,
     );
     let (c0, w0) = (process_cpu_ns(), std::time::Instant::now());
+    // The steady state: every session has started (arrivals take 1 s) and none has ended.
+    let steady = tokio::spawn(async move {
+        let t0 = tokio::time::Instant::now();
+        tokio::time::sleep_until(t0 + Duration::from_secs(2)).await;
+        let (c, w) = (process_cpu_ns(), std::time::Instant::now());
+        tokio::time::sleep_until(t0 + Duration::from_secs(secs)).await;
+        ((process_cpu_ns() - c) as f64 / 1e9, w.elapsed().as_secs_f64())
+    });
     let run = run_level(&p, job, &CancellationToken::new(), &Events::none()).await.expect("level");
     let (cpu_s, wall) = ((process_cpu_ns() - c0) as f64 / 1e9, w0.elapsed().as_secs_f64());
+    let (steady_cpu, steady_wall) = steady.await.expect("steady-state sampler");
     let tokens: u64 = run.sessions.iter().map(|s| s.tokens).sum();
     let failed = run.sessions.iter().filter(|s| !s.figures.ok).count();
     println!(
         "{sessions} open sessions × {tok_s} tok/s for {secs} s: {tokens} tokens in {wall:.1} s ({:.0} tok/s), {failed} failed; \
-         client CPU {cpu_s:.2} s = {:.1} % of one core",
+         client CPU {cpu_s:.2} s = {:.1} % of one core over the whole run; steady state (2–{secs} s, all streaming): \
+         {steady_cpu:.2} s in {steady_wall:.1} s = {:.1} % of one core",
         tokens as f64 / wall,
-        cpu_s / wall * 100.0
+        cpu_s / wall * 100.0,
+        steady_cpu / steady_wall * 100.0
     );
 }
 

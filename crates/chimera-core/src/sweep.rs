@@ -4,10 +4,12 @@
 //!
 //! Workload of a point: one generation call per run with a fixed prompt (see [`run`]), one
 //! whole agent workflow per run (`--agent-data`, [`run::run_sweep_agents`]), or a multi-agent
-//! scenario per run — solo then concurrent phase — (`--scenario`, [`scenario`]).
+//! scenario per run — solo then concurrent phase — (`--scenario`, [`scenario`]); with a load
+//! axis (`--arrival`/`--concurrency`, [`load`]) each run is a load run of agent sessions.
 
 pub mod config;
 pub mod grid;
+pub mod load;
 pub mod output;
 pub mod plan;
 pub mod rank;

@@ -388,19 +388,12 @@ user = "The collector wrote:\n{handoff}\nWhat should we test next?"
     let backend: Arc<dyn Backend> = Arc::new(OllamaClient::new(&srv.url(), Timeouts::default()));
     let mut spec_b = spec(b);
     spec_b.label = "Agent B".into();
-    let job = WorkflowJob {
-        agents: vec![
-            WorkflowAgent {
-                spec: spec(workflow::builtin("analyst").unwrap()),
-                backend: Arc::clone(&backend),
-            },
-            WorkflowAgent { spec: spec_b.clone(), backend: Arc::clone(&backend) },
-        ],
-        data_dirs: vec![PathBuf::from(SEED_101)],
-        collect: CollectOptions::default(),
-        events: Events::none(),
-        handoffs: Default::default(),
-    };
+    let agents = vec![
+        WorkflowAgent { spec: spec(workflow::builtin("analyst").unwrap()), backend: Arc::clone(&backend) },
+        WorkflowAgent { spec: spec_b.clone(), backend: Arc::clone(&backend) },
+    ];
+    let job =
+        WorkflowJob::new(agents, vec![PathBuf::from(SEED_101)], CollectOptions::default(), Events::none());
     let dir = tempfile::tempdir().unwrap();
     let d = |s: &str| dir.path().join(s);
     // Solo: A, then B alone (A's solo output); concurrent: B waits for A's output of that phase.

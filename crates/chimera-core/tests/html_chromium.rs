@@ -127,13 +127,12 @@ async fn multi_dir(dir: &Path) {
         out_dir: dir.to_path_buf(),
         manifest: None,
     };
-    let job = Arc::new(WorkflowJob {
+    let job = Arc::new(WorkflowJob::new(
         agents,
-        data_dirs: vec![data.path().to_path_buf()],
-        collect: CollectOptions::default(),
-        events: Events::none(),
-        handoffs: Default::default(),
-    });
+        vec![data.path().to_path_buf()],
+        CollectOptions::default(),
+        Events::none(),
+    ));
     run_multi(&plan, job, CancellationToken::new(), &Events::none()).await.unwrap();
     srv.shutdown().await;
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chimera_core::agent::AgentSpec;
+use chimera_core::backend::Backend;
 use chimera_core::capacity::run::{CapacityPlan, MIN_REPEATS, Shape, run_capacity};
 use chimera_core::capacity::search::SearchPlan;
 use chimera_core::multi::AgentSlot;
@@ -41,11 +42,11 @@ impl From<SpreadChoice> for Spread {
     }
 }
 
-fn slo(s: &str) -> Result<Slo, String> {
+pub(crate) fn slo(s: &str) -> Result<Slo, String> {
     s.parse().map_err(|e: chimera_core::traffic::slo::SloError| e.to_string())
 }
 
-fn quantile(s: &str) -> Result<f64, String> {
+pub(crate) fn quantile(s: &str) -> Result<f64, String> {
     parse_quantile(s).map_err(|e| e.to_string())
 }
 
@@ -201,8 +202,9 @@ impl Args {
         let backend = self.backend.config()?;
         let options = self.options.options();
         select::check_sent(backend.choice, &options, "")?;
+        // No --server: the backend flags' server (--url, else auto-detection / embedded).
         let servers = if self.servers.is_empty() {
-            vec![None]
+            vec![backend.url.clone()]
         } else {
             self.servers.iter().cloned().map(Some).collect()
         };
@@ -276,12 +278,14 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
 pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<CapacityRecord> {
     let mut agents = Vec::new();
     let mut slots = Vec::new();
+    let mut notes = Vec::new();
     for (i, url) in cfg.servers.iter().enumerate() {
         let sel = select::build_for(cfg.backend.choice, url.as_deref(), &cfg.backend)
             .await
             .with_context(|| format!("server {}: cannot set up its backend", i + 1))?;
         select::preflight(sel.backend.as_ref(), &cfg.backend.model).await?;
         session.note(sel.note.clone());
+        notes.push(sel.note);
         let label = format!("server {}", i + 1);
         let spec = AgentSpec::new(
             label.clone(),
@@ -294,6 +298,10 @@ pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<Capacity
         agents.push(WorkflowAgent { spec, backend: sel.backend });
     }
     cfg.out.prepare()?;
+    // The same manifest a load run carries (servers, their model digests, options, command).
+    let servers: Vec<(&Arc<dyn Backend>, &str)> =
+        agents.iter().zip(&notes).map(|(a, n): (&WorkflowAgent, &String)| (&a.backend, n.as_str())).collect();
+    let manifest = super::multi::manifest_of(None, &agents, &servers).await;
     let plan = CapacityPlan {
         axis: cfg.axis,
         shape: cfg.shape,
@@ -306,15 +314,12 @@ pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<Capacity
         slo: cfg.slo.clone(),
         quantile: cfg.quantile,
         out_dir: cfg.out.path.clone(),
-        manifest: None,
+        manifest: Some(manifest),
     };
-    let job = Arc::new(WorkflowJob {
-        agents,
-        data_dirs: cfg.data.dirs.clone(),
-        collect: cfg.data.collect.clone(),
-        events: session.events.clone(),
-        handoffs: Default::default(),
-    });
+    let job = Arc::new(
+        WorkflowJob::new(agents, cfg.data.dirs.clone(), cfg.data.collect.clone(), session.events.clone())
+            .without_handoffs(),
+    );
     let rec = run_capacity(&plan, job, &session.cancel, &session.events).await?;
     if let Err(e) = chimera_core::capacity::plot::write_plots(&rec, &cfg.out.path) {
         session.note(format!("warning: the latency–throughput plot was not written: {e}"));

@@ -130,7 +130,7 @@ fn sweep_config(
         agent: None,
     };
     let out = OutDir::new(&out_dir);
-    let plan = SweepPlan { config, grid, scenario: None, baseline: true, out_dir, resume: false };
+    let plan = SweepPlan { config, grid, scenario: None, load: None, baseline: true, out_dir, resume: false };
     Ok(sweep::Config { plan, out, url2: None, json: None, quiet, backend })
 }
 

@@ -244,6 +244,9 @@ impl Args {
                 "--slo, --sessions and --duration describe a load run: add --arrival SPEC (open loop) or --concurrency N (closed loop)"
             );
         }
+        if model.is_some() {
+            refuse_handoffs(&agents)?;
+        }
         let load = match model {
             Some(model) => Some(LoadConfig {
                 stop: l.stop(20)?,
@@ -270,6 +273,25 @@ impl Args {
             backend,
         })
     }
+}
+
+/// A load run's sessions are single agent runs started independently (on a schedule or by a
+/// free worker), so a workflow step that reads another agent's hand-off has no producer in its
+/// session: it would wait on, or read, a run that is not its own. Such agents files are refused.
+fn refuse_handoffs(agents: &[AgentPlan]) -> anyhow::Result<()> {
+    for a in agents {
+        if let Some(from) = a.workflow.handoff_sources().first() {
+            anyhow::bail!(
+                "agent '{}' (workflow '{}') reads a hand-off from agent '{from}', but a load run (--arrival, \
+                 --concurrency) runs each session as one agent alone, with no producer to read from; \
+                 measure hand-off workflows with `chimera multi --runs N` (solo and concurrent phases), \
+                 or give the load run agents whose workflows take no hand-off",
+                a.def.label,
+                a.workflow.name
+            );
+        }
+    }
+    Ok(())
 }
 
 /// An agent's `workflow`: a built-in name, else a file relative to the agents file's folder.
@@ -328,13 +350,26 @@ async fn manifest(
     agents: &[WorkflowAgent],
     servers: &BTreeMap<(String, String), Server>,
 ) -> MultiManifest {
+    let servers: Vec<(&Arc<dyn Backend>, &str)> =
+        servers.values().map(|s| (&s.backend, s.note.as_str())).collect();
+    manifest_of(Some(scenario.clone()), agents, &servers).await
+}
+
+/// The manifest of a multi-agent, load or capacity run: the command, the host, each server
+/// (how it was chosen and what it says about itself — version, model digest and size — for
+/// its agents' model) and each agent's model, persona, options and workflow.
+pub(crate) async fn manifest_of(
+    scenario: Option<ScenarioName>,
+    agents: &[WorkflowAgent],
+    servers: &[(&Arc<dyn Backend>, &str)],
+) -> MultiManifest {
     let mut srv = Vec::new();
-    for s in servers.values() {
-        let model = agents.iter().find(|a| Arc::ptr_eq(&a.backend, &s.backend)).map(|a| a.spec.model.clone());
-        let info = s.backend.info(model.as_deref()).await;
+    for (backend, note) in servers {
+        let model = agents.iter().find(|a| Arc::ptr_eq(&a.backend, backend)).map(|a| a.spec.model.clone());
+        let info = backend.info(model.as_deref()).await;
         srv.push(ManifestServer {
-            endpoint: s.backend.endpoint(),
-            note: s.note.clone(),
+            endpoint: backend.endpoint(),
+            note: note.to_string(),
             info_error: info.as_ref().err().map(|e| e.to_string()),
             info: info.ok(),
         });
@@ -344,7 +379,7 @@ async fn manifest(
         tool_version: chimera_core::TOOL_VERSION.into(),
         created_at: Some(chrono::Utc::now()),
         command: Some(std::env::args().collect()),
-        scenario: Some(scenario.clone()),
+        scenario,
         host: Some(HostInfo::detect()),
         servers: Some(srv),
         agents: agents
@@ -461,13 +496,12 @@ pub async fn execute(cfg: &Config, session: &Session) -> anyhow::Result<MultiSum
         out_dir: cfg.out.path.clone(),
         manifest: Some(manifest(&cfg.scenario, &agents, &servers).await),
     };
-    let job = Arc::new(WorkflowJob {
+    let job = Arc::new(WorkflowJob::new(
         agents,
-        data_dirs: cfg.data.dirs.clone(),
-        collect: cfg.data.collect.clone(),
-        events: session.events.clone(),
-        handoffs: Default::default(),
-    });
+        cfg.data.dirs.clone(),
+        cfg.data.collect.clone(),
+        session.events.clone(),
+    ));
     Ok(run_multi(&plan, job, session.cancel.clone(), &session.events).await?)
 }
 
@@ -518,13 +552,11 @@ async fn execute_load(cfg: &Config, load: &LoadConfig, session: &Session) -> any
         slo: load.slo.clone(),
         out_dir: cfg.out.path.clone(),
     };
-    let job = Arc::new(WorkflowJob {
-        agents,
-        data_dirs: cfg.data.dirs.clone(),
-        collect: cfg.data.collect.clone(),
-        events: session.events.clone(),
-        handoffs: Default::default(),
-    });
+    // Sessions are independent agent runs: no hand-off board (hand-off workflows are refused).
+    let job = Arc::new(
+        WorkflowJob::new(agents, cfg.data.dirs.clone(), cfg.data.collect.clone(), session.events.clone())
+            .without_handoffs(),
+    );
     Ok(run_load(&plan, load.quantile, Some(manifest), job, &session.cancel, &session.events).await?)
 }
 

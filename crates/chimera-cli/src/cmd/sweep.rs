@@ -3,6 +3,7 @@
 //! `--resume` continues), then print the best configuration. With `--scenario` each run is a
 //! multi-agent scenario ([`scenario`]).
 
+mod load;
 mod scenario;
 
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use chimera_core::sweep::grid::Grid;
 use chimera_core::sweep::run::{AgentWorkload, DEFAULT_PROMPT, SweepConfig, Warmup};
 use chimera_core::sweep::{SweepFinished, SweepPlan, run_plan};
 
+pub use load::SweepLoadArgs;
 pub use scenario::ScenarioArgs;
 
 use super::agent::check_has_artifacts;
@@ -103,6 +105,8 @@ pub struct Args {
     pub quiet: bool,
     #[command(flatten)]
     pub multi: ScenarioArgs,
+    #[command(flatten)]
+    pub load: SweepLoadArgs,
     /// The agents' workflow with --agent-data (each run executes it).
     #[command(flatten)]
     pub workflow: super::agent::WorkflowChoice,
@@ -198,6 +202,7 @@ impl Args {
         if let Some(s) = &mut scenario {
             s.workflow = self.workflow.single_agent()?;
         }
+        let load = self.load.workload(self.agent_data.is_some(), scenario.is_some())?;
         let json = self.json.as_deref().map(|j| JsonOut::parse("--json", j)).transpose()?;
         let reuse = match (self.resume, self.force) {
             (true, _) => Reuse::Resume,
@@ -210,6 +215,7 @@ impl Args {
             config,
             grid,
             scenario,
+            load,
             baseline: !self.no_baseline,
             out_dir: self.out.clone(),
             resume: self.resume,
@@ -320,6 +326,18 @@ pub async fn run(args: Args) -> anyhow::Result<Exit> {
                     })
                     .unwrap_or_default();
                 println!("best configuration: {}{margin}", b.label);
+                if let Some(l) = &s.points[b.index].load {
+                    let p = &l.pooled;
+                    println!(
+                        "  under {}: goodput {} sessions/min ({} of {} sessions passed{}), throughput {} sessions/min",
+                        l.load.coordinate(),
+                        p.goodput_per_min.map_or("–".into(), |g| format!("{g:.1}")),
+                        p.passing,
+                        p.sessions,
+                        if l.slo.objectives.is_empty() { String::new() } else { format!(" {}", l.slo) },
+                        p.throughput_per_min.map_or("–".into(), |g| format!("{g:.1}")),
+                    );
+                }
                 if let Some(m) = &s.points[b.index].multi {
                     let eff =
                         m.efficiency.as_ref().map_or("– (no solo phase or a failed agent)".into(), |e| {

@@ -1,9 +1,11 @@
 //! Markdown of load results: `capacity.md` (the answer, then every level's pooled figures and
-//! the servers' shares) and `load.md` (one open- or closed-loop `multi` run). Numbers come from
-//! the records; the formulas are printed under the tables.
+//! the servers' shares), `load.md` (one open- or closed-loop `multi` run) and the load table of
+//! a sweep with a load axis ([`sweep_load_section`]). Numbers come from the records; the
+//! formulas are printed under the tables.
 
 use crate::export::table::{Align, Table};
-use crate::records::traffic::{Axis, CapacityRecord, LevelSummary, LoadRecord};
+use crate::records::sweep::PointResult;
+use crate::records::traffic::{Axis, CapacityRecord, LevelSummary, LoadRecord, SweepLoad};
 use crate::stats::Summary;
 
 use super::level::{interval_text, level_name, meets};
@@ -192,5 +194,63 @@ pub fn load_markdown(r: &LoadRecord) -> String {
     }
     s.push_str(FORMULAS);
     s.push('\n');
+    s
+}
+
+/// The `## Load per point` section of a sweep with a load axis: what each run is, the SLO, the
+/// ranking by goodput (under an SLO), then every point's pooled figures (in run order).
+pub fn sweep_load_section(load: &SweepLoad, points: &[PointResult], by_goodput: &[usize]) -> String {
+    let stop = match load.stop {
+        crate::traffic::arrivals::Stop::Sessions(n) => format!("{n} measured session(s)"),
+        crate::traffic::arrivals::Stop::DurationSecs(d) => format!("sessions planned in {d} s"),
+    };
+    let mut s = format!(
+        "Each measured run of a point is one load run of its agent's sessions ({stop} after {} warm-up session(s)) at the point's options; its files (`load.json`, `load.md`, every session's report) are under `agents/<configuration>/run_N/`. SLO: `{}`, met when ≥ {:.1} % of sessions pass{}. Throughput and TTFT in the rankings above are each run's output tokens/s and session TTFT p95; the figures below pool every run's sessions.\n\n",
+        load.warmup_sessions,
+        if load.slo.objectives.is_empty() {
+            "(none: a session passes when it ends without error)".to_string()
+        } else {
+            load.slo.to_string()
+        },
+        load.quantile * 100.0,
+        if load.ranks_by_goodput() {
+            "; points are ranked by goodput (passing sessions/min), the best first"
+        } else {
+            "; no --slo, so points are not ranked by goodput"
+        },
+    );
+    if !by_goodput.is_empty() {
+        let mut t = Table::new(&[
+            ("#", Align::Right),
+            ("configuration", Align::Left),
+            ("goodput /min", Align::Right),
+            ("pass % [95 % CI]", Align::Right),
+        ]);
+        for (k, &i) in by_goodput.iter().enumerate() {
+            let Some(l) = points.get(i).and_then(|p| p.load.as_ref()) else { continue };
+            let l = &l.pooled;
+            t.row([
+                (k + 1).to_string(),
+                points[i].label.clone(),
+                opt(l.goodput_per_min, 1),
+                format!("{} {}", opt(l.pass_rate.map(|p| p * 100.0), 1), interval_text(l)),
+            ]);
+        }
+        s.push_str("### Ranking by goodput\n\n");
+        s.push_str(&t.render());
+        s.push('\n');
+    }
+    let mut order: Vec<&PointResult> = points.iter().filter(|p| p.load.is_some()).collect();
+    order.sort_by_key(|p| p.order);
+    let mut t = level_table("configuration");
+    for p in order {
+        if let Some(l) = &p.load {
+            level_row(&mut t, p.label.clone(), &l.pooled, meets(&l.pooled));
+        }
+    }
+    s.push_str("### Every point under load (runs pooled)\n\n");
+    s.push_str(&t.render());
+    s.push('\n');
+    s.push_str(FORMULAS);
     s
 }

@@ -141,21 +141,48 @@ pub struct WorkflowJob {
     pub handoffs: HandoffRounds,
 }
 
+impl WorkflowJob {
+    /// A job whose agents share one fresh hand-off board (`chimera multi`'s solo → concurrent
+    /// runs, a multi-agent sweep point).
+    pub fn new(
+        agents: Vec<WorkflowAgent>,
+        data_dirs: Vec<PathBuf>,
+        collect: CollectOptions,
+        events: Events,
+    ) -> Self {
+        WorkflowJob { agents, data_dirs, collect, events, handoffs: HandoffRounds::default() }
+    }
+
+    /// The same job for a load run (`multi --arrival/--concurrency`, `capacity`, a sweep's load
+    /// axis): its sessions are independent single agent runs, so there is no hand-off board —
+    /// nothing is kept from one session to the next, however long the run. Hand-off workflows
+    /// are refused before such a run (a session has no producer to read from).
+    pub fn without_handoffs(mut self) -> Self {
+        self.handoffs.off = true;
+        self
+    }
+}
+
 /// The hand-off board of a [`WorkflowJob`] and how many times each agent ran in each phase.
 #[derive(Debug, Default)]
 pub struct HandoffRounds {
     board: Arc<Handoffs>,
     runs: Mutex<HashMap<(usize, Phase), u64>>,
+    /// No board (load runs, see [`WorkflowJob::without_handoffs`]).
+    off: bool,
 }
 
 impl HandoffRounds {
-    /// The link for agent `agent`'s next run in `phase`.
-    fn next(&self, agent: usize, phase: Phase) -> HandoffLink {
+    /// The link for agent `agent`'s next run in `phase` (none when the board is off).
+    fn next(&self, agent: usize, phase: Phase) -> Option<HandoffLink> {
+        if self.off {
+            return None;
+        }
         let mut runs = self.runs.lock().unwrap_or_else(|e| e.into_inner());
         let n = runs.entry((agent, phase)).or_insert(0);
         let round = *n * 2 + u64::from(phase == Phase::Concurrent);
         *n += 1;
-        HandoffLink { board: Arc::clone(&self.board), round }
+        Some(HandoffLink { board: Arc::clone(&self.board), round })
     }
 }
 
@@ -187,7 +214,7 @@ impl AgentJob for WorkflowJob {
             events: self.events.clone(),
             // The multi-agent scheduler stops an agent by dropping it (see `run_multi`).
             cancel: CancellationToken::new(),
-            handoff: Some(self.handoffs.next(agent, phase)),
+            handoff: self.handoffs.next(agent, phase),
         })
         .await;
         let (ttft_max_ms, itl_p99_ms) = session_latency(&out.calls);

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::agent::{AgentOutcome, SessionMetrics};
 use super::multi::{RunBrief, RunRecord, RunStatus};
+use super::traffic::{LoadPoint, SweepLoad};
 use super::{Kind, Record};
 use crate::backend::CallRecord;
 use crate::latency::CallSamples;
@@ -115,6 +116,11 @@ pub struct PointResult {
     /// older files): `--resume` refuses another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<WorkflowId>,
+    /// Load figures (sweeps with a load axis; absent otherwise). With it, `throughput_tok_s`
+    /// is each run's output tokens/s under load, `ttft_ms` each run's session TTFT p95 and
+    /// `e2e_ms` each run's median session time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadPoint>,
 }
 
 impl Record for PointResult {
@@ -144,6 +150,7 @@ impl PointResult {
             finished_at: Utc::now(),
             multi: None,
             workflow: None,
+            load: None,
         }
     }
 
@@ -374,6 +381,9 @@ pub struct Ranking {
     pub by_composite: Vec<(usize, f64)>,
     /// Points no other point beats on both throughput and TTFT, by throughput.
     pub pareto: Vec<usize>,
+    /// Highest goodput first (load sweeps with an SLO; the best point is the first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_goodput: Vec<usize>,
     pub best: Option<Best>,
 }
 
@@ -391,6 +401,9 @@ pub struct SweepSummary {
     /// older files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<ScenarioWorkload>,
+    /// The load axis (`--arrival`/`--concurrency` sweeps; absent otherwise and in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<SweepLoad>,
 }
 
 impl Record for SweepSummary {

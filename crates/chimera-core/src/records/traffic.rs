@@ -1,7 +1,8 @@
 //! The records of load runs: each session ([`SessionRecord`]), one load level's figures
 //! ([`LevelSummary`]: pass rate with its interval, goodput, throughput, latency, schedule
-//! error), an open-loop or closed-loop `multi` run (`load.json`, [`LoadRecord`]) and a capacity
-//! search (`capacity.json`, [`CapacityRecord`]).
+//! error), an open-loop or closed-loop `multi` run (`load.json`, [`LoadRecord`]), a capacity
+//! search (`capacity.json`, [`CapacityRecord`]) and a sweep's load axis ([`SweepLoad`], each
+//! point's [`LoadPoint`]).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{Kind, Record};
 use crate::records::multi::MultiManifest;
 use crate::stats::Summary;
-use crate::traffic::arrivals::Arrival;
+use crate::traffic::arrivals::{Arrival, Stop};
 use crate::traffic::interval::{Confidence, Interval};
 use crate::traffic::slo::{SessionFigures, Slo, SloMetric};
 
@@ -28,6 +29,38 @@ impl std::fmt::Display for LoadModel {
         match self {
             LoadModel::Closed { concurrency } => write!(f, "closed loop, {concurrency} at once"),
             LoadModel::Open { arrival } => write!(f, "open loop, {arrival}"),
+        }
+    }
+}
+
+/// A number without trailing zeros (`2`, `0.5`).
+fn num(x: f64) -> String {
+    let s = format!("{x:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+impl LoadModel {
+    /// The level as a sweep coordinate, in the flags' spelling: `concurrency=4`,
+    /// `arrival=constant:2/s`, `arrival=poisson:2/s:7`, `arrival=ramp:1/s..4/s`,
+    /// `arrival=trace:<file name>`.
+    pub fn coordinate(&self) -> String {
+        match self {
+            LoadModel::Closed { concurrency } => format!("concurrency={concurrency}"),
+            LoadModel::Open { arrival } => {
+                let a = match arrival {
+                    Arrival::Constant { per_sec } => format!("constant:{}/s", num(*per_sec)),
+                    Arrival::Poisson { per_sec, seed } => format!("poisson:{}/s:{seed}", num(*per_sec)),
+                    Arrival::Ramp { from_per_sec, to_per_sec } => {
+                        format!("ramp:{}/s..{}/s", num(*from_per_sec), num(*to_per_sec))
+                    }
+                    Arrival::Trace { path, .. } => format!(
+                        "trace:{}",
+                        path.file_name()
+                            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+                    ),
+                };
+                format!("arrival={a}")
+            }
         }
     }
 }
@@ -185,4 +218,44 @@ pub struct CapacityRecord {
 impl Record for CapacityRecord {
     const KIND: Kind = Kind::Capacity;
     const SCHEMA_VERSION: u32 = 1;
+}
+
+/// The load axis of a sweep (`chimera sweep --agent-data DIR --arrival LIST | --concurrency
+/// LIST`): every grid point is measured at every level; each measured run of a point is one
+/// load run of agent sessions on the point's options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepLoad {
+    pub levels: Vec<LoadModel>,
+    /// Measured sessions (or seconds) per run.
+    pub stop: Stop,
+    pub warmup_sessions: u32,
+    /// No objectives: every session that ends without error passes (and points are not
+    /// ranked by goodput).
+    pub slo: Slo,
+    pub quantile: f64,
+}
+
+impl SweepLoad {
+    /// Points are ranked by goodput (passing sessions/min) when the SLO has objectives.
+    pub fn ranks_by_goodput(&self) -> bool {
+        !self.slo.objectives.is_empty()
+    }
+}
+
+/// A sweep point measured under load: its level, each run's figures, and every run's sessions
+/// pooled (goodput = Σ passing ÷ Σ windows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadPoint {
+    pub load: LoadModel,
+    pub slo: Slo,
+    pub quantile: f64,
+    pub runs: Vec<LevelSummary>,
+    pub pooled: LevelSummary,
+}
+
+impl LoadPoint {
+    /// Goodput, when the point is ranked by it (an SLO with objectives).
+    pub fn ranked_goodput(&self) -> Option<f64> {
+        if self.slo.objectives.is_empty() { None } else { self.pooled.goodput_per_min }
+    }
 }

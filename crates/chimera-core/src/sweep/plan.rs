@@ -13,10 +13,12 @@ use crate::manifest::Manifest;
 use crate::multi::Scenario;
 use crate::outcome::Status;
 use crate::workflow::WorkflowId;
+use crate::records::traffic::{LoadModel, SweepLoad};
 
 use super::SweepError;
 use super::config::{ScenarioWorkload, SweepConfig};
 use super::grid::{Grid, Point, order};
+use super::load::{load_points, run_sweep_load};
 use super::output::write_outputs;
 use super::run::run_sweep_agents;
 use super::scenario::run_sweep_scenario_on;
@@ -31,6 +33,9 @@ pub struct SweepPlan {
     pub grid: Grid,
     /// Run this multi-agent scenario at every point instead of one call / one agent.
     pub scenario: Option<ScenarioWorkload>,
+    /// Measure every point at every load level of this axis (one load run of agent sessions
+    /// per measured run; needs the agent workload, excludes the scenario).
+    pub load: Option<SweepLoad>,
     /// Measure the server-defaults point first.
     pub baseline: bool,
     pub out_dir: PathBuf,
@@ -47,9 +52,36 @@ impl SweepPlan {
                     .into(),
             ));
         }
+        if let Some(l) = &self.load {
+            if self.scenario.is_some() {
+                return Err(SweepError::Grid(
+                    "--arrival/--concurrency and --scenario are two workloads: choose one (a load sweep runs one agent's sessions)".into(),
+                ));
+            }
+            if self.config.agent.is_none() {
+                return Err(SweepError::Grid(
+                    "--arrival/--concurrency need --agent-data DIR: each session of a load run is one agent workflow".into(),
+                ));
+            }
+            if l.levels.is_empty() {
+                return Err(SweepError::Grid("the load axis has no level".into()));
+            }
+        }
         match &self.scenario {
             Some(w) => w.check(),
             None => Ok(()),
+        }
+    }
+
+    /// The points of the sweep, with their load level when there is a load axis.
+    pub fn points(&self) -> Result<Vec<(Point, Option<LoadModel>)>, SweepError> {
+        let points = self.grid.points(self.baseline)?;
+        match &self.load {
+            None => Ok(points.into_iter().map(|p| (p, None)).collect()),
+            Some(l) => Ok(load_points(&points, l, !self.grid.axes.is_empty())?
+                .into_iter()
+                .map(|(p, level)| (p, Some(level)))
+                .collect()),
         }
     }
 }
@@ -78,7 +110,8 @@ pub async fn run_plan(
     let cfg = &plan.config;
     let first = backends.first().cloned().ok_or_else(|| SweepError::Grid("no server to measure".into()))?;
     plan.check()?;
-    let points = plan.grid.points(plan.baseline)?;
+    let planned = plan.points()?;
+    let points: Vec<Point> = planned.iter().map(|(p, _)| p.clone()).collect();
     let run_order = order(&points, cfg.shuffle_seed);
     let mut store = if plan.resume { Store::resume(&plan.out_dir)? } else { Store::create(&plan.out_dir)? };
     if store.skipped_lines > 0 {
@@ -107,11 +140,20 @@ pub async fn run_plan(
     let manifest = Manifest::new(info, plan.grid.fixed.clone());
     crate::export::write(&crate::export::Json, &manifest, &plan.out_dir.join("manifest.json"))
         .map_err(|e| SweepError::Io(e.to_string()))?;
-    let res = match &plan.scenario {
-        Some(w) => {
+    let res = match (&plan.scenario, &plan.load) {
+        (Some(w), _) => {
             run_sweep_scenario_on(backends, cfg, w, &run_order, &mut store, events, cancel.clone()).await
         }
-        None => run_sweep_agents(first, cfg, &run_order, &mut store, events, cancel).await,
+        (None, Some(l)) => {
+            let levels: std::collections::HashMap<&str, &LoadModel> =
+                planned.iter().filter_map(|(p, l)| Some((p.key.as_str(), l.as_ref()?))).collect();
+            let ordered: Vec<(Point, LoadModel)> = run_order
+                .iter()
+                .filter_map(|p| Some((p.clone(), levels.get(p.key.as_str()).copied()?.clone())))
+                .collect();
+            run_sweep_load(first, cfg, l, &ordered, &mut store, events, cancel).await
+        }
+        (None, None) => run_sweep_agents(first, cfg, &run_order, &mut store, events, cancel).await,
     };
     // Summarise the points of this grid (a resumed folder may hold points of an older grid).
     let keys: HashSet<&str> = points.iter().map(|p| p.key.as_str()).collect();
@@ -119,6 +161,9 @@ pub async fn run_plan(
     let mut summary = SweepSummary::new(cfg.clone(), plan.grid.clone(), done);
     if let Some(w) = &plan.scenario {
         summary = summary.with_scenario(w.clone());
+    }
+    if let Some(l) = &plan.load {
+        summary = summary.with_load(l.clone());
     }
     for w in write_outputs(&plan.out_dir, &summary, Some(&manifest))?.warnings {
         events.emit(Event::Note { level: NoteLevel::Warn, text: w });

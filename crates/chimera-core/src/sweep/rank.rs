@@ -1,5 +1,6 @@
-//! Ranking of sweep points (by throughput, by TTFT, by a stated composite), the Pareto front
-//! (throughput up, TTFT down) and the best configuration with its margin over the baseline.
+//! Ranking of sweep points (by throughput, by TTFT, by a stated composite; by goodput in a load
+//! sweep with an SLO), the Pareto front (throughput up, TTFT down) and the best configuration
+//! (the composite's first, or the goodput's first under an SLO) with its margin over the baseline.
 //! Pure functions over [`PointResult`]s.
 
 use crate::records::sweep::{Best, Margin, PointResult, Ranking};
@@ -64,8 +65,24 @@ pub fn rank(points: &[PointResult]) -> Ranking {
         .collect();
     pareto.sort_by(|&a, &b| tput(&points[b]).unwrap_or(0.0).total_cmp(&tput(&points[a]).unwrap_or(0.0)));
 
+    // Under an SLO the best point is the one that serves the most passing sessions per minute
+    // (ties: the higher pass rate, then run order); throughput and TTFT rank the rest.
+    let goodput = |i: usize| points[i].load.as_ref().and_then(|l| l.ranked_goodput());
+    let pass = |i: usize| points[i].load.as_ref().and_then(|l| l.pooled.pass_rate).unwrap_or(0.0);
+    let mut by_goodput: Vec<usize> = (0..points.len()).filter(|&i| goodput(i).is_some()).collect();
+    by_goodput.sort_by(|&a, &b| {
+        goodput(b)
+            .unwrap_or(0.0)
+            .total_cmp(&goodput(a).unwrap_or(0.0))
+            .then(pass(b).total_cmp(&pass(a)))
+            .then(a.cmp(&b))
+    });
+    let first = match by_goodput.first() {
+        Some(&i) => Some((i, by_composite.iter().find(|(j, _)| *j == i).map_or(0.0, |c| c.1))),
+        None => by_composite.first().copied(),
+    };
     let baseline = points.iter().find(|p| p.baseline);
-    let best = by_composite.first().map(|&(index, composite)| {
+    let best = first.map(|(index, composite)| {
         let p = &points[index];
         let (tm, fm) = match baseline {
             Some(b) if !p.baseline => (
@@ -83,7 +100,7 @@ pub fn rank(points: &[PointResult]) -> Ranking {
             ttft_vs_baseline: fm,
         }
     });
-    Ranking { by_throughput, by_ttft, by_composite, pareto, best }
+    Ranking { by_throughput, by_ttft, by_composite, pareto, by_goodput, best }
 }
 
 #[cfg(test)]
@@ -181,5 +198,45 @@ mod tests {
         assert!(b.is_baseline);
         assert!(b.throughput_vs_baseline.is_none());
         assert!(rank(&[]).best.is_none());
+    }
+
+    /// A load point with this goodput (passing sessions/min) and pass rate.
+    fn loaded(mut p: PointResult, goodput: f64, pass: f64, slo: &str) -> PointResult {
+        use crate::records::traffic::{LoadModel, LoadPoint};
+        let mut pooled = crate::traffic::level::summarize_level(&[], 0.95, true);
+        pooled.goodput_per_min = Some(goodput);
+        pooled.pass_rate = Some(pass);
+        p.load = Some(LoadPoint {
+            load: LoadModel::Closed { concurrency: 2 },
+            slo: slo.parse().unwrap_or_default(),
+            quantile: 0.95,
+            runs: vec![],
+            pooled,
+        });
+        p
+    }
+
+    #[test]
+    fn under_an_slo_the_best_point_is_the_one_with_the_most_goodput() {
+        // Composite alone would pick 2 (see the hand-worked ranking above).
+        let p = pts(&[(&[100.0], &[200.0]), (&[150.0], &[300.0]), (&[120.0], &[100.0]), (&[90.0], &[150.0])]);
+        let slo = "session_s<=60";
+        let with: Vec<PointResult> = p
+            .iter()
+            .cloned()
+            .zip([(10.0, 1.0), (30.0, 0.9), (20.0, 1.0), (30.0, 1.0)])
+            .map(|(p, (g, r))| loaded(p, g, r, slo))
+            .collect();
+        let r = rank(&with);
+        // 3 and 1 tie on goodput: 3 has the higher pass rate.
+        assert_eq!(r.by_goodput, vec![3, 1, 2, 0]);
+        let b = r.best.unwrap();
+        assert_eq!(b.index, 3);
+        assert!((b.composite - 0.632_456).abs() < 1e-6, "its composite is still reported");
+        // Without objectives (no --slo) goodput is not a ranking: the composite decides.
+        let without: Vec<PointResult> = p.iter().cloned().map(|p| loaded(p, 10.0, 1.0, "")).collect();
+        let r = rank(&without);
+        assert!(r.by_goodput.is_empty());
+        assert_eq!(r.best.unwrap().index, 2);
     }
 }

@@ -14,6 +14,7 @@ use crate::events::{CancellationToken, Event, Events, NoteLevel, Stage};
 use crate::inventory::CollectOptions;
 use crate::options::LoadKey;
 use crate::records::sweep::{MultiPoint, PointResult, RunSample};
+use crate::records::traffic::LoadPoint;
 
 pub use super::config::{AgentWorkload, SweepConfig, Warmup};
 
@@ -31,6 +32,8 @@ pub(super) struct Measured {
     pub runs: Vec<RunSample>,
     /// Multi-agent figures of the point (`--scenario` sweeps only).
     pub multi: Option<MultiPoint>,
+    /// Load figures of the point (sweeps with a load axis only, [`super::load`]).
+    pub load: Option<LoadPoint>,
 }
 
 /// Polled between units of work: true once the user asked to stop.
@@ -63,11 +66,11 @@ where
         }
         out.push(one(i).await);
     }
-    Ok(Some(Measured { runs: out, multi: None }))
+    Ok(Some(Measured { runs: out, multi: None, load: None }))
 }
 
 /// The sweep's warm-up call: the point's request, unmeasured.
-async fn warm_call(backend: &dyn Backend, req: &GenRequest) -> (Option<f64>, Option<String>) {
+pub(super) async fn warm_call(backend: &dyn Backend, req: &GenRequest) -> (Option<f64>, Option<String>) {
     match backend.generate(req, &no_sink).await {
         Ok(rec) => (rec.e2e_ms(), None),
         Err(f) => (f.partial.e2e_ms(), Some(f.error.to_string())),
@@ -157,7 +160,7 @@ pub fn point_dir(label: &str) -> String {
     label.chars().map(|c| if c.is_ascii_alphanumeric() || "=._-".contains(c) { c } else { '_' }).collect()
 }
 
-fn request(cfg: &SweepConfig, p: &Point) -> GenRequest {
+pub(super) fn request(cfg: &SweepConfig, p: &Point) -> GenRequest {
     GenRequest::generate(&cfg.model, cfg.system.as_deref(), &cfg.prompt, p.options.clone())
 }
 
@@ -277,6 +280,7 @@ pub(super) async fn run_points(
         }
         let mut result = PointResult::new(p, order, warmup_ms, measured.runs);
         result.multi = measured.multi;
+        result.load = measured.load;
         store.append(result)?;
         out.ran += 1;
     }

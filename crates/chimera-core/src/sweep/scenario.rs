@@ -57,26 +57,17 @@ impl ScenarioMeasure<'_> {
     }
 
     fn job(&self, agents: &[PlannedAgent], events: Events) -> WorkflowJob {
-        WorkflowJob {
-            agents: agents
-                .iter()
-                .enumerate()
-                .map(|(i, a)| {
-                    let mut spec = AgentSpec::new(
-                        a.label.clone(),
-                        a.persona.clone(),
-                        &self.cfg.model,
-                        a.options.clone(),
-                    );
-                    spec.workflow = self.work.workflow.clone();
-                    WorkflowAgent { spec, backend: Arc::clone(self.backend(i)) }
-                })
-                .collect(),
-            data_dirs: self.work.data_dirs.clone(),
-            collect: CollectOptions::default(),
-            events,
-            handoffs: Default::default(),
-        }
+        let agents = agents
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let mut spec =
+                    AgentSpec::new(a.label.clone(), a.persona.clone(), &self.cfg.model, a.options.clone());
+                spec.workflow = self.work.workflow.clone();
+                WorkflowAgent { spec, backend: Arc::clone(self.backend(i)) }
+            })
+            .collect();
+        WorkflowJob::new(agents, self.work.data_dirs.clone(), CollectOptions::default(), events)
     }
 }
 
@@ -158,7 +149,7 @@ impl Measure for ScenarioMeasure<'_> {
         let multi_runs: Vec<MultiRun> = records.iter().map(MultiRun::from_record).collect();
         let samples = multi_runs.iter().map(MultiRun::sample).collect();
         let multi = MultiPoint::new(self.work.scenario, &agents, self.work.solo, multi_runs);
-        Ok(Some(Measured { runs: samples, multi: Some(multi) }))
+        Ok(Some(Measured { runs: samples, multi: Some(multi), load: None }))
     }
 }
 

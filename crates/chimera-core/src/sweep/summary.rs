@@ -3,6 +3,7 @@
 
 use crate::export::{ExportError, Exporter, Markdown};
 use crate::records::sweep::PointResult;
+use crate::records::traffic::SweepLoad;
 
 use super::config::{ScenarioWorkload, SweepConfig};
 use super::grid::Grid;
@@ -22,7 +23,14 @@ impl SweepSummary {
             composite_formula: COMPOSITE_MD.into(),
             noise_rule: NOISE_MD.into(),
             scenario: None,
+            load: None,
         }
+    }
+
+    /// Mark the summary as a sweep with the load axis `load`.
+    pub fn with_load(mut self, load: SweepLoad) -> Self {
+        self.load = Some(load);
+        self
     }
 
     /// Mark the summary as a multi-agent sweep of `work`.

@@ -87,19 +87,31 @@ impl Spreader {
     }
 }
 
-/// Sleep until `deadline` to within a fraction of a millisecond: the timer (1 ms ticks) gets
-/// close, yielding covers the rest. The spin is bounded by the wall clock (2 ms), so a paused
-/// test clock — which only advances while the runtime sleeps — falls through to a plain sleep.
-async fn wait_until(deadline: Instant) {
-    let tick = Duration::from_millis(1);
-    if deadline > Instant::now() + tick {
-        tokio::time::sleep_until(deadline - tick).await;
+/// How close tokio's timer is trusted to get: it counts in 1 ms ticks, rounds a deadline up to
+/// the next tick and fires it only once its tick has fully passed, so it wakes anywhere in
+/// [deadline, deadline + 1 ms) — plus the tick it may lose when parking. A sleep to 2 ms before
+/// the deadline therefore ends before it.
+const TIMER_MARGIN: Duration = Duration::from_millis(2);
+
+/// Sleep until `deadline` to within tens of microseconds, without spinning (the client shares
+/// the CPU with the engine it measures): tokio's timer gets within [`TIMER_MARGIN`], then a
+/// blocking-pool thread sleeps the rest with the OS's own timer (`nanosleep`). A paused test
+/// clock stands still during that real sleep (blocking work inhibits its auto-advance), so the
+/// last `sleep_until` then advances it to the deadline; with the real clock the deadline has
+/// passed and nothing more is waited (a tokio sleep to a deadline just passed would wait for
+/// its tick to end: up to 1 ms late).
+pub async fn wait_until(deadline: Instant) {
+    if deadline > Instant::now() + TIMER_MARGIN {
+        tokio::time::sleep_until(deadline - TIMER_MARGIN).await;
     }
-    let spin = std::time::Instant::now();
-    while Instant::now() < deadline && spin.elapsed() < 2 * tick {
-        tokio::task::yield_now().await;
+    let rest = deadline.saturating_duration_since(Instant::now());
+    if rest > Duration::ZERO {
+        // The JoinHandle errs only if the closure panicked, which a sleep does not.
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
     }
-    tokio::time::sleep_until(deadline).await;
+    if Instant::now() < deadline {
+        tokio::time::sleep_until(deadline).await;
+    }
 }
 
 /// Shared by every session of a level.
@@ -236,8 +248,10 @@ async fn open_loop(
     let mut set = JoinSet::new();
     let mut out = Vec::with_capacity(total);
     for (index, at) in planned.into_iter().enumerate() {
-        // Finished sessions are collected while waiting, so memory stays flat.
-        let deadline = ctx.t0 + at;
+        // Finished sessions are collected while waiting, so memory stays flat; the wait itself
+        // is one future across those wake-ups (its blocking sleep is not started twice).
+        let wait = wait_until(ctx.t0 + at);
+        tokio::pin!(wait);
         loop {
             tokio::select! {
                 biased;
@@ -245,7 +259,7 @@ async fn open_loop(
                     set.abort_all();
                     return (out, true);
                 }
-                _ = wait_until(deadline) => break,
+                _ = &mut wait => break,
                 Some(r) = set.join_next(), if !set.is_empty() => {
                     if let Ok(s) = r {
                         out.push(s);

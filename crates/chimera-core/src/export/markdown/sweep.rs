@@ -68,6 +68,8 @@ struct View<'a> {
     latency: String,
     sessions: String,
     scaling: Option<ScalingView>,
+    /// The load axis's section (sweeps with `--arrival`/`--concurrency`).
+    load: Option<String>,
     formulas: &'static str,
 }
 
@@ -87,6 +89,17 @@ fn workload(s: &SweepSummary) -> String {
             w.tuning_note()
         ),
         (None, None) => "one generation call with a fixed prompt".to_string(),
+        (None, Some(a)) if s.load.is_some() => format!(
+            "one load run of `{}` agent sessions over {} (each session one agent workflow) at each load level: {}",
+            a.persona.key,
+            dirs(&a.data_dirs),
+            s.load.as_ref().map_or(String::new(), |l| l
+                .levels
+                .iter()
+                .map(crate::records::traffic::LoadModel::coordinate)
+                .collect::<Vec<_>>()
+                .join(", "))
+        ),
         (None, Some(a)) => format!(
             "one `{}` agent workflow over {} (analysis + report calls; throughput = Σ eval_count / Σ eval_duration, TTFT = mean of the calls)",
             a.persona.key,
@@ -124,8 +137,27 @@ fn margin(name: &str, m: &Option<Margin>) -> String {
 fn best(s: &SweepSummary) -> Option<BestView> {
     let b = s.ranking.best.as_ref()?;
     let p = &s.points[b.index];
-    let mut margins =
-        vec![margin("Throughput", &b.throughput_vs_baseline), margin("TTFT", &b.ttft_vs_baseline)];
+    // A load sweep has no baseline point: its levels differ in the load offered, not the options.
+    let mut margins = if p.load.is_some() {
+        Vec::new()
+    } else {
+        vec![margin("Throughput", &b.throughput_vs_baseline), margin("TTFT", &b.ttft_vs_baseline)]
+    };
+    if let Some(l) = &p.load {
+        let pooled = &l.pooled;
+        margins.insert(
+            0,
+            format!(
+                "Under {}: goodput {} sessions/min, SLO pass rate {} ({}), throughput {} sessions/min{}",
+                l.load.coordinate(),
+                pooled.goodput_per_min.map_or("–".into(), |g| format!("{g:.1}")),
+                pooled.pass_rate.map_or("–".into(), |r| format!("{:.1} %", r * 100.0)),
+                if pooled.meets_slo { "meets the SLO" } else { "fails the SLO" },
+                pooled.throughput_per_min.map_or("–".into(), |g| format!("{g:.1}")),
+                if l.ranked_goodput().is_some() { " — ranked first by goodput" } else { "" },
+            ),
+        );
+    }
     if let Some(x) = &p.multi {
         margins.push(format!(
             "Multi-agent efficiency at this point: {} (true speedup {}×)",
@@ -249,6 +281,8 @@ impl Markdown {
         let ttft = |i: usize| fmt_opt_mean_sd(p[i].ttft_ms.as_ref(), 1);
         let (tput_h, ttft_h, e2e_h) = if s.scenario.is_some() {
             ("Aggregate throughput (tok/s)", "Mean TTFT across agents (ms)", "Concurrent wall (ms)")
+        } else if s.load.is_some() {
+            ("Output under load (tok/s)", "Session TTFT p95 (ms)", "Session p50 (ms)")
         } else {
             ("Throughput (tok/s)", "TTFT (ms)", "E2E (ms)")
         };
@@ -320,6 +354,7 @@ impl Markdown {
             latency: latency(p),
             sessions: sessions(p),
             scaling: s.scenario.as_ref().map(|w| scaling(s, w)),
+            load: s.load.as_ref().map(|l| crate::capacity::report::sweep_load_section(l, p, &r.by_goodput)),
             formulas: crate::metrics::FORMULAS_MD,
         };
         render_parts("sweep.md", &view)
