@@ -173,6 +173,7 @@ mod cache_tests {
             failed_stage: None,
             report: None,
             latency: Some(latency),
+            session: None,
         }
     }
 

@@ -101,6 +101,8 @@ pub fn run_sample(run: usize, l: &LevelSummary, tokens: u64) -> RunSample {
         prompt_eval_ms: None,
         eval_ms: None,
         latency: None,
+        // Load runs report their sessions in the point's load figures (`LoadPoint`).
+        sessions: Vec::new(),
     }
 }
 
