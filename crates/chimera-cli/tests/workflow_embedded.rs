@@ -1,7 +1,7 @@
 //! The `tool-loop` and `handoff` workflows end to end on the real model (Gemma 3 270M) over the
 //! seed-101 corpus: in-process on the embedded engine, through `chimera serve` with the Ollama
-//! client, and with the real binary; through `chimera serve` also a user-written TOML workflow
-//! (a continued conversation, a tool step, think time). Kept short for 2 CPU cores: 8 output
+//! client, and with the real binary; in-process and through `chimera serve` also a user-written
+//! TOML workflow (a continued conversation, a tool step, think time). Kept short for 2 CPU cores: 8 output
 //! tokens per call, one llama.cpp thread, one test at a time. num_ctx 2048: tool-loop's three
 //! later turns (messages, tool calls and results, answers) take ≈ 1,600 estimated tokens on
 //! seed-101, so at 1024 no room is left for any data and they would still outgrow the context.
@@ -76,6 +76,29 @@ conversation = "continue"
 user = "One sentence of advice."
 "#;
 
+/// The agent running [`USER_WORKFLOW`] (written to `dir`).
+fn user_spec(dir: &std::path::Path) -> AgentSpec {
+    let file = dir.join("mine.toml");
+    std::fs::write(&file, USER_WORKFLOW).unwrap();
+    let mut s = spec("tool-loop");
+    s.workflow = workflow::resolve(file.to_str().unwrap()).unwrap();
+    s
+}
+
+/// The user's workflow: a fresh question over the data, continued by a tool turn after a think
+/// time, then a follow-up in the same conversation; nothing cut.
+fn check_user(u: &AgentOutcome) {
+    assert!(u.ok, "{:?}", u.error);
+    assert_eq!(u.workflow, "mine");
+    assert_eq!(u.steps.iter().map(|s| s.messages).collect::<Vec<_>>(), [2, 6, 8]);
+    assert_eq!(u.session.as_ref().unwrap().think_ms, 20.0);
+    assert!(
+        u.calls.iter().all(|c| c.prompt_truncated == Some(false) && c.server.eval_count.unwrap_or(0) > 0),
+        "{:?}",
+        u.calls
+    );
+}
+
 /// Both workflows completed every call with real server figures, and wrote their reports.
 fn check(tool_loop: &AgentOutcome, handoff: &AgentOutcome) {
     for o in [tool_loop, handoff] {
@@ -100,8 +123,10 @@ async fn tool_loop_and_handoff_in_process() {
     );
     let dir = tempfile::tempdir().unwrap();
     let t = run(&spec("tool-loop"), Arc::clone(&engine), dir.path().join("t")).await;
-    let h = run(&spec("handoff"), engine, dir.path().join("h")).await;
+    let h = run(&spec("handoff"), Arc::clone(&engine), dir.path().join("h")).await;
     check(&t, &h);
+    let u = run(&user_spec(dir.path()), engine, dir.path().join("u")).await;
+    check_user(&u);
 }
 
 #[tokio::test]
@@ -122,17 +147,8 @@ async fn tool_loop_and_handoff_through_chimera_serve() {
     assert!(t.calls[1..].iter().all(|c| c.server.prompt_cached_count.unwrap_or(0) > 0), "{:?}", figures());
     assert!(t.prompts[0].reserved_later_tokens > 0 && t.prompts[0].later_turns == 3, "{:?}", t.prompts[0]);
 
-    // A user-written workflow: a fresh question over the data, continued by a tool turn after a
-    // think time, then a follow-up in the same conversation.
-    let file = dir.path().join("mine.toml");
-    std::fs::write(&file, USER_WORKFLOW).unwrap();
-    let mut mine = spec("tool-loop");
-    mine.workflow = workflow::resolve(file.to_str().unwrap()).unwrap();
-    let u = run(&mine, client, dir.path().join("u")).await;
-    assert!(u.ok, "{:?}", u.error);
-    assert_eq!(u.steps.iter().map(|s| s.messages).collect::<Vec<_>>(), [2, 6, 8]);
-    assert_eq!(u.session.as_ref().unwrap().think_ms, 20.0);
-    assert!(u.calls.iter().all(|c| c.prompt_truncated == Some(false) && c.server.eval_count.unwrap_or(0) > 0));
+    let u = run(&user_spec(dir.path()), client, dir.path().join("u")).await;
+    check_user(&u);
     assert!(u.calls[1..].iter().all(|c| c.server.prompt_cached_count.unwrap_or(0) > 0), "{:?}", u.calls);
 
     // The real binary.

@@ -219,8 +219,8 @@ async fn run_turn(
     if later > 0 && !plan.omitted.is_empty() {
         st.out.notes.push(format!(
             "step '{}' turn {turn}: data cut to fit num_ctx {ctx} with ≈{later} tokens kept for the conversation's {later_turns} later turn(s); left out: {} (a larger --num-ctx keeps more)",
-            step.name,
-            plan.omitted.join(", ")
+            inline(&step.name),
+            inline(&plan.omitted.join(", "))
         ));
     }
     let mut opts = options.clone();
