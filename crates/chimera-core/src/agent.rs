@@ -347,15 +347,19 @@ async fn call(
 /// A note when the call's prompt was truncated (with the dropped tokens when the server says),
 /// or when whether it was cannot be known (once per reason: it is the same for every call).
 fn truncation_note(notes: &mut Vec<String>, stage: Stage, rec: &CallRecord) {
-    let note = match (rec.prompt_truncated, rec.truncation_unknown()) {
-        (Some(true), _) => format!(
-            "{} prompt truncated to fit the context ({}; {} prompt tokens evaluated)",
-            stage.as_str(),
-            rec.truncation_label(),
-            rec.server.prompt_eval_count.unwrap_or(0)
-        ),
-        (None, Some(why)) => format!("prompt truncation unknown: {why}"),
-        _ => return,
+    let prompt = rec.server.prompt_eval_count.unwrap_or(0) + rec.server.prompt_cached_count.unwrap_or(0);
+    let note = match (rec.prompt_truncated, rec.prompt_tokens_dropped.filter(|&n| n > 0)) {
+        (Some(true), Some(n)) => {
+            format!("{} prompt truncated by the server to fit the context: {n} prompt tokens dropped, {prompt} kept", stage.as_str())
+        }
+        (Some(true), None) => {
+            format!("{} prompt filled num_ctx ({prompt} prompt tokens): the server truncated it", stage.as_str())
+        }
+        (None, _) => match rec.truncation_unknown() {
+            Some(why) => format!("prompt truncation unknown: {why}"),
+            None => return,
+        },
+        (Some(false), _) => return,
     };
     if !notes.contains(&note) {
         notes.push(note);

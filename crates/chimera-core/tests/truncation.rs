@@ -109,18 +109,17 @@ async fn chimera_serve_fields_on_the_ollama_route_carry_the_dropped_count() {
     assert_eq!((r.prompt_truncated, r.prompt_tokens_dropped), (Some(true), Some(480)));
 }
 
-/// The agent report says "unknown" (not "ok" alone, which reads as "not truncated") in the
-/// per-call table, and why in the notes.
-#[tokio::test]
-async fn agent_report_says_unknown_with_the_reason() {
-    let srv = ScriptedServer::start(|r| match r.path.as_str() {
+/// One agent run against a scripted Ollama whose every generate call streams `script`; its
+/// report.md.
+async fn agent_report(script: Script, options: GenOptions) -> (chimera_core::agent::AgentOutcome, String) {
+    let srv = ScriptedServer::start(move |r| match r.path.as_str() {
         "/api/version" => Reply::Json(json!({"version": "0.12.0-scripted"})),
         "/api/tags" => Reply::Json(json!({"models": [{"name": "gemma3:270m", "model": "gemma3:270m"}]})),
-        "/api/generate" => Reply::Ollama(script(900)),
+        "/api/generate" => Reply::Ollama(script.clone()),
         _ => Reply::JsonStatus(404, json!({"error": "not found"})),
     })
     .await;
-    let spec = AgentSpec::new("A", Persona::collector(), "gemma3:270m", GenOptions::default());
+    let spec = AgentSpec::new("A", Persona::collector(), "gemma3:270m", options);
     let dir = tempfile::tempdir().unwrap();
     let o = run_agent(AgentRun {
         spec: &spec,
@@ -134,11 +133,35 @@ async fn agent_report_says_unknown_with_the_reason() {
     })
     .await;
     assert!(o.ok, "{:?}", o.error);
-    assert!(o.calls.iter().all(|c| c.prompt_truncated.is_none()));
     let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    (o, report)
+}
+
+/// The agent report says "unknown" (not "ok" alone, which reads as "not truncated") in the
+/// per-call table, and why in the notes.
+#[tokio::test]
+async fn agent_report_says_unknown_with_the_reason() {
+    let (o, report) = agent_report(script(900), GenOptions::default()).await;
+    assert!(o.calls.iter().all(|c| c.prompt_truncated.is_none()));
     assert!(report.contains("| ok (truncation unknown) |"), "{report}");
     assert!(!report.contains("| ok |"), "no call may read as not truncated");
     assert_eq!(report.matches("Note: prompt truncation unknown: num_ctx was not set").count(), 1, "{report}");
+}
+
+/// A server that says it cut the prompt (chimera serve) is shown with the tokens it dropped.
+#[tokio::test]
+async fn agent_report_shows_the_tokens_a_server_dropped() {
+    let last = json!({"model": "m", "created_at": "2026-01-01T00:00:00Z", "response": "", "done": true,
+                      "done_reason": "stop", "prompt_eval_count": 500, "prompt_cached_count": 12,
+                      "eval_count": 2, "eval_duration": 2_000_000, "prompt_truncated": true,
+                      "prompt_tokens_dropped": 480});
+    let s = Script::new().at_ms(1, Step::token("a ")).at_ms(2, Step::token("b")).then(Step::RawLine(last.to_string()));
+    let (_, report) = agent_report(s, GenOptions { num_ctx: Some(1024), ..Default::default() }).await;
+    assert!(report.contains("| ok (prompt truncated: 480 tokens dropped) |"), "{report}");
+    assert!(
+        report.contains("prompt truncated by the server to fit the context: 480 prompt tokens dropped, 512 kept"),
+        "{report}"
+    );
 }
 
 /// An agent's metrics.json of schema 1 (a bool per call) still loads, read as known (the version
