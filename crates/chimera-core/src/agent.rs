@@ -350,10 +350,16 @@ fn truncation_note(notes: &mut Vec<String>, stage: Stage, rec: &CallRecord) {
     let prompt = rec.server.prompt_eval_count.unwrap_or(0) + rec.server.prompt_cached_count.unwrap_or(0);
     let note = match (rec.prompt_truncated, rec.prompt_tokens_dropped.filter(|&n| n > 0)) {
         (Some(true), Some(n)) => {
-            format!("{} prompt truncated by the server to fit the context: {n} prompt tokens dropped, {prompt} kept", stage.as_str())
+            format!(
+                "{} prompt truncated by the server to fit the context: {n} prompt tokens dropped, {prompt} kept",
+                stage.as_str()
+            )
         }
         (Some(true), None) => {
-            format!("{} prompt filled num_ctx ({prompt} prompt tokens): the server truncated it", stage.as_str())
+            format!(
+                "{} prompt filled num_ctx ({prompt} prompt tokens): the server truncated it",
+                stage.as_str()
+            )
         }
         (None, _) => match rec.truncation_unknown() {
             Some(why) => format!("prompt truncation unknown: {why}"),

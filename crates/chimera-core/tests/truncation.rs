@@ -155,11 +155,16 @@ async fn agent_report_shows_the_tokens_a_server_dropped() {
                       "done_reason": "stop", "prompt_eval_count": 500, "prompt_cached_count": 12,
                       "eval_count": 2, "eval_duration": 2_000_000, "prompt_truncated": true,
                       "prompt_tokens_dropped": 480});
-    let s = Script::new().at_ms(1, Step::token("a ")).at_ms(2, Step::token("b")).then(Step::RawLine(last.to_string()));
+    let s = Script::new()
+        .at_ms(1, Step::token("a "))
+        .at_ms(2, Step::token("b"))
+        .then(Step::RawLine(last.to_string()));
     let (_, report) = agent_report(s, GenOptions { num_ctx: Some(1024), ..Default::default() }).await;
     assert!(report.contains("| ok (prompt truncated: 480 tokens dropped) |"), "{report}");
     assert!(
-        report.contains("prompt truncated by the server to fit the context: 480 prompt tokens dropped, 512 kept"),
+        report.contains(
+            "prompt truncated by the server to fit the context: 480 prompt tokens dropped, 512 kept"
+        ),
         "{report}"
     );
 }
