@@ -12,8 +12,8 @@ use crate::events::{CancellationToken, Event, Events, NoteLevel};
 use crate::manifest::Manifest;
 use crate::multi::Scenario;
 use crate::outcome::Status;
-use crate::workflow::WorkflowId;
 use crate::records::traffic::{LoadModel, SweepLoad};
+use crate::workflow::WorkflowId;
 
 use super::SweepError;
 use super::config::{ScenarioWorkload, SweepConfig};
