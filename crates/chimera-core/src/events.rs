@@ -86,4 +86,19 @@ impl Events {
             let _ = tx.send(e);
         }
     }
+    /// Events for an inner runner (spawned on the current runtime): everything reaches these
+    /// events except the inner runner's own progress counter `job`, so a progress display keeps
+    /// the outer counter.
+    pub fn without_progress_of(&self, job: &'static str) -> Events {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let out = self.clone();
+        tokio::spawn(async move {
+            while let Some(e) = rx.recv().await {
+                if !matches!(&e, Event::Progress { job: j, .. } if j == job) {
+                    out.emit(e);
+                }
+            }
+        });
+        Events::new(tx)
+    }
 }

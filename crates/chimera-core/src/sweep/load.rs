@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use crate::agent::AgentSpec;
 use crate::backend::Backend;
 use crate::capacity::run::concat_repeats;
-use crate::events::{CancellationToken, Event, Events};
+use crate::events::{CancellationToken, Events};
 use crate::inventory::CollectOptions;
 use crate::multi::jobs::{WorkflowAgent, WorkflowJob};
 use crate::multi::plan::AgentSlot;
@@ -138,16 +138,7 @@ impl LoadMeasure<'_> {
     /// Events for the level runner: everything reaches the sweep's consumer except its session
     /// counter, so the progress display keeps the sweep's point counter.
     fn run_events(&self) -> Events {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let out = self.events.clone();
-        tokio::spawn(async move {
-            while let Some(e) = rx.recv().await {
-                if !matches!(&e, Event::Progress { job, .. } if job == "load") {
-                    out.emit(e);
-                }
-            }
-        });
-        Events::new(tx)
+        self.events.without_progress_of("load")
     }
 }
 

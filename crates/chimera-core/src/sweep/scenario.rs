@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::AgentSpec;
 use crate::backend::Backend;
-use crate::events::{Event, Events};
+use crate::events::Events;
 use crate::inventory::CollectOptions;
 use crate::multi::jobs::{WorkflowAgent, WorkflowJob};
 use crate::multi::{AgentJob, AgentSlot, MultiPlan, run_multi_with_records};
@@ -44,16 +44,7 @@ impl ScenarioMeasure<'_> {
     /// Events for the scheduler: everything reaches the sweep's consumer except the scheduler's
     /// own run counter, so the progress display keeps the sweep's point counter.
     fn point_events(&self) -> Events {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let out = self.events.clone();
-        tokio::spawn(async move {
-            while let Some(e) = rx.recv().await {
-                if !matches!(&e, Event::Progress { job, .. } if job == "multi") {
-                    out.emit(e);
-                }
-            }
-        });
-        Events::new(tx)
+        self.events.without_progress_of("multi")
     }
 
     fn job(&self, agents: &[PlannedAgent], events: Events) -> WorkflowJob {
