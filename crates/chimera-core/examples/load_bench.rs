@@ -9,7 +9,8 @@
 //!   streaming TOK_PER_S tokens/s for SECS seconds; prints the client's CPU (all its threads,
 //!   `/proc/self/task/*/schedstat`) as % of one core over the whole run (arrivals, connects and
 //!   the streams) and over the steady state alone: from 2 s (every session started) to SECS s
-//!   (before the first ends), when all SESSIONS stream at once.
+//!   (before the first ends), when all SESSIONS stream at once. Beside it, a reference measured
+//!   in the same run: the same streams read by bare tokio sockets (no HTTP client, no parsing).
 //! - `capacity SERVICE_MS K`: the capacity search (rate axis, constant arrivals, 3 repeats of
 //!   30 sessions per server per level, SLO session_s ≤ 3 × service time) over K one-slot servers;
 //!   prints the capacity found against K / S.
@@ -117,37 +118,87 @@ async fn schedule(rate: f64, n: u32) {
     show("  reference (bare timer loop, no sessions)", &reference);
 }
 
-async fn cpu(sessions: u32, tok_s: u64, secs: u64) {
-    let itl = 1000 / tok_s.max(1);
-    let n_tokens = (tok_s * secs).to_string();
-    let child = ChildServer::spawn(&["serve", "0", &n_tokens, &itl.to_string()]);
-    let (job, slots) = job(&[child.url().to_string()]);
-    let p = level(
-        LoadModel::Open { arrival: Arrival::Constant { per_sec: f64::from(sessions) } },
-        Stop::Sessions(sessions),
-        slots,
-    );
+/// CPU of this process over the run and over its steady state (from 2 s, when every session
+/// has started, to `secs`, before the first ends), each as a fraction of one core.
+async fn measure_cpu<F: std::future::Future>(secs: u64, run: F) -> (F::Output, f64, f64) {
     let (c0, w0) = (process_cpu_ns(), std::time::Instant::now());
-    // The steady state: every session has started (arrivals take 1 s) and none has ended.
     let steady = tokio::spawn(async move {
         let t0 = tokio::time::Instant::now();
         tokio::time::sleep_until(t0 + Duration::from_secs(2)).await;
         let (c, w) = (process_cpu_ns(), std::time::Instant::now());
         tokio::time::sleep_until(t0 + Duration::from_secs(secs)).await;
-        ((process_cpu_ns() - c) as f64 / 1e9, w.elapsed().as_secs_f64())
+        (process_cpu_ns() - c) as f64 / 1e9 / w.elapsed().as_secs_f64()
     });
-    let run = run_level(&p, job, &CancellationToken::new(), &Events::none()).await.expect("level");
-    let (cpu_s, wall) = ((process_cpu_ns() - c0) as f64 / 1e9, w0.elapsed().as_secs_f64());
-    let (steady_cpu, steady_wall) = steady.await.expect("steady-state sampler");
+    let out = run.await;
+    let whole = (process_cpu_ns() - c0) as f64 / 1e9 / w0.elapsed().as_secs_f64();
+    (out, whole, steady.await.expect("steady-state sampler"))
+}
+
+/// The machine's floor for the same streams: `sessions` bare tokio TCP readers (one raw HTTP
+/// request each, arriving evenly within one second, then reading the chunked NDJSON into a
+/// buffer until the server closes), no HTTP client, no parsing, no timestamps. Returns bytes read.
+async fn bare_readers(url: &str, sessions: u32) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let body = r#"{"model":"gemma3:270m","prompt":"hello","stream":true}"#;
+    let req = format!(
+        "POST /api/generate HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let t0 = tokio::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for k in 0..sessions {
+        let (addr, req) = (addr.clone(), req.clone());
+        tasks.spawn(async move {
+            tokio::time::sleep_until(t0 + Duration::from_secs_f64(f64::from(k) / f64::from(sessions))).await;
+            let mut s = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+            s.write_all(req.as_bytes()).await.expect("request");
+            // The testkit server keeps the connection open: the chunked body's last chunk ends it.
+            let (mut buf, mut n) = (vec![0u8; 4096], 0u64);
+            loop {
+                match s.read(&mut buf).await.expect("read") {
+                    0 => return n,
+                    k if buf[..k].ends_with(b"0\r\n\r\n") => return n + k as u64,
+                    k => n += k as u64,
+                }
+            }
+        });
+    }
+    tasks.join_all().await.into_iter().sum()
+}
+
+async fn cpu(sessions: u32, tok_s: u64, secs: u64) {
+    let itl = 1000 / tok_s.max(1);
+    let n_tokens = (tok_s * secs).to_string();
+    let child = ChildServer::spawn(&["serve", "0", &n_tokens, &itl.to_string()]);
+    let url = child.url().to_string();
+    let (job, slots) = job(std::slice::from_ref(&url));
+    let p = level(
+        LoadModel::Open { arrival: Arrival::Constant { per_sec: f64::from(sessions) } },
+        Stop::Sessions(sessions),
+        slots,
+    );
+    // The reference first, the same streams read by bare tokio sockets (the floor of any tokio
+    // client on this machine), then the level runner with the Ollama client.
+    let (bytes, ref_whole, ref_steady) = measure_cpu(secs, bare_readers(&url, sessions)).await;
+    let w0 = std::time::Instant::now();
+    let (run, whole, steady) = measure_cpu(secs, async {
+        run_level(&p, job, &CancellationToken::new(), &Events::none()).await.expect("level")
+    })
+    .await;
+    let wall = w0.elapsed().as_secs_f64();
     let tokens: u64 = run.sessions.iter().map(|s| s.tokens).sum();
     let failed = run.sessions.iter().filter(|s| !s.figures.ok).count();
     println!(
         "{sessions} open sessions × {tok_s} tok/s for {secs} s: {tokens} tokens in {wall:.1} s ({:.0} tok/s), {failed} failed; \
-         client CPU {cpu_s:.2} s = {:.1} % of one core over the whole run; steady state (2–{secs} s, all streaming): \
-         {steady_cpu:.2} s in {steady_wall:.1} s = {:.1} % of one core",
+         client CPU {:.1} % of one core over the whole run, {:.1} % in the steady state (2–{secs} s, all streaming); \
+         reference, bare tokio readers of the same streams ({bytes} bytes): {:.1} % / {:.1} %; ratio (steady) {:.2}×",
         tokens as f64 / wall,
-        cpu_s / wall * 100.0,
-        steady_cpu / steady_wall * 100.0
+        whole * 100.0,
+        steady * 100.0,
+        ref_whole * 100.0,
+        ref_steady * 100.0,
+        steady / ref_steady
     );
 }
 

@@ -70,6 +70,7 @@ mod fake_ollama;
 pub mod fuzz;
 mod script;
 mod server;
+mod timer;
 mod tls;
 
 pub use child::{ChildServer, serve_until_stdin_closes};

@@ -13,6 +13,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::script::{FIRST_SEND_TAG, Format, Renderer, Script, Step};
+use crate::timer::PreciseTimer;
 use crate::tls::TestCa;
 
 /// One request as received.
@@ -310,18 +311,6 @@ async fn write_chunk(stream: &mut impl Conn, data: &[u8]) -> std::io::Result<()>
     stream.write_all(&out).await
 }
 
-/// Sleep until `deadline` with sub-millisecond precision: the timer wheel gets close, a short
-/// yield loop covers the last millisecond.
-async fn wait_until(deadline: Instant) {
-    let spin = Duration::from_millis(1);
-    if deadline > Instant::now() + spin {
-        tokio::time::sleep_until(deadline - spin).await;
-    }
-    while Instant::now() < deadline {
-        tokio::task::yield_now().await;
-    }
-}
-
 /// Returns whether the connection stays open.
 async fn write_reply(
     stream: &mut impl Conn,
@@ -372,8 +361,9 @@ async fn stream_script(
     stream.write_all(head.as_bytes()).await?;
     // When the first token's bytes went out (system clock, read just before the write).
     let mut first_sent: Option<SystemTime> = None;
+    let mut timer = PreciseTimer::new();
     for (offset, step) in script.events {
-        wait_until(t0 + offset).await;
+        timer.wait_until(t0 + offset).await;
         match step {
             Step::Drop => {
                 stream.flush().await?;
