@@ -107,6 +107,25 @@ async fn a_load_axis_measures_each_point_at_each_level_and_ranks_by_goodput() {
         assert!(l["pooled"]["ttft_max_ms"]["p95"].is_number(), "{p}");
         assert_eq!(p["runs"].as_array().unwrap().len(), 2, "{p}");
     }
+    // points.csv carries the same load figures, one column each.
+    let mut csv = csv::Reader::from_path(out.join("points.csv")).unwrap();
+    let head = csv.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 4);
+    let col = |r: &csv::StringRecord, name: &str| {
+        r[head.iter().position(|c| c == name).unwrap_or_else(|| panic!("{name} in {head:?}"))].to_string()
+    };
+    for (r, p) in rows.iter().zip(&pts) {
+        let pooled = &p["load"]["pooled"];
+        assert_eq!(col(r, "label"), p["label"].as_str().unwrap());
+        assert!(col(r, "load").starts_with("closed loop, "), "{r:?}");
+        assert_eq!(col(r, "sessions"), "6");
+        let goodput: f64 = col(r, "goodput_per_min").parse().unwrap();
+        assert!((goodput - pooled["goodput_per_min"].as_f64().unwrap()).abs() < 1e-3, "{r:?}");
+        assert_eq!(col(r, "meets_slo"), pooled["meets_slo"].to_string());
+        assert_eq!(col(r, "client_behind"), "false");
+    }
+    assert_eq!(col(&rows[2], "pass_rate"), "0.0000");
     // num_ctx=512's first token (400 ms) is over the SLO at every level: nothing passes.
     for p in &pts[2..] {
         assert_eq!(p["load"]["pooled"]["passing"], 0, "{p}");

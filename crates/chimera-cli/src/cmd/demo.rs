@@ -178,9 +178,11 @@ fn multi_config(
 }
 
 /// The full demo's capacity search: the collector agent's sessions on the same engine, 1 then
-/// 2 at once (the engine batches 2), 3 repeats of 2 sessions per level after one warm-up
-/// session each; a session must take at most 1.5× the slower agent's solo time in the multi run
-/// (120 s when unknown).
+/// 2 at once (the engine batches 2), 3 repeats of 2 sessions per level; a session must take at
+/// most 1.5× the slower agent's solo time in the multi run (120 s when unknown). No warm-up
+/// sessions: the multi run has just warmed the engine, and in a closed loop of 2 sessions a
+/// warm-up would hold one of the 2 slots while the first measured session ran, so level 2 would
+/// measure its sessions one after the other (1.0 in flight) instead of 2 at once.
 fn capacity_config(
     m: &multi::Config,
     summary: &MultiSummary,
@@ -201,7 +203,7 @@ fn capacity_config(
         search: SearchPlan { start: 1.0, factor: 2.0, max: 2.0, min: 1.0, resolution: 0.05, integer: true },
         repeats: 3,
         stop: chimera_core::traffic::arrivals::Stop::Sessions(2),
-        warmup_sessions: 1,
+        warmup_sessions: 0,
         spread: Spread::RoundRobin,
         slo: format!("session_s<={budget}").parse()?,
         quantile: 0.95,

@@ -1,5 +1,5 @@
 //! The CSV exporter: `points.csv` of a sweep, one row per finished point (its summaries, its
-//! options one column each, its multi-agent figures), written whole ([`Csv`]) or appended one
+//! options one column each, its multi-agent figures, its load figures), written whole ([`Csv`]) or appended one
 //! line at a time as each point finishes ([`Csv::line`]).
 
 use super::{ExportError, Exporter};
@@ -32,6 +32,15 @@ const CSV_TAIL: &[&str] = &[
     "efficiency_sd",
     "sum_decode_mean_tok_s",
     "failed_runs",
+    // Sweeps with a load axis (empty otherwise): the level and every run's sessions pooled.
+    "load",
+    "sessions",
+    "sessions_per_min",
+    "goodput_per_min",
+    "pass_rate",
+    "meets_slo",
+    "schedule_error_p99_ms",
+    "client_behind",
 ];
 
 /// The options with a `points.csv` column: every one-value option, in the option table's order.
@@ -81,6 +90,18 @@ pub fn row(p: &PointResult) -> Vec<String> {
         opt(m.and_then(|m| m.efficiency.as_ref()).and_then(|s| s.sd).map(|v| format!("{v:.4}"))),
         opt(m.and_then(|m| m.sum_decode_tok_s.as_ref()).map(|s| format!("{:.3}", s.mean))),
         opt(m.map(|m| m.failed_runs)),
+    ]);
+    let l = p.load.as_ref();
+    let pooled = l.map(|l| &l.pooled);
+    row.extend([
+        opt(l.map(|l| l.load.to_string())),
+        opt(pooled.map(|s| s.sessions)),
+        opt(pooled.and_then(|s| s.throughput_per_min).map(|v| format!("{v:.3}"))),
+        opt(pooled.and_then(|s| s.goodput_per_min).map(|v| format!("{v:.3}"))),
+        opt(pooled.and_then(|s| s.pass_rate).map(|v| format!("{v:.4}"))),
+        opt(pooled.map(|s| s.meets_slo)),
+        opt(pooled.and_then(|s| s.schedule_error_ms.as_ref()).map(|s| format!("{:.3}", s.p99))),
+        opt(pooled.map(|s| s.client_behind)),
     ]);
     row
 }
