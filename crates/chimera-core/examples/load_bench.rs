@@ -136,7 +136,7 @@ async fn measure_cpu<F: std::future::Future>(secs: u64, run: F) -> (F::Output, f
 
 /// The machine's floor for the same streams: `sessions` bare tokio TCP readers (one raw HTTP
 /// request each, arriving evenly within one second, then reading the chunked NDJSON into a
-/// buffer until the server closes), no HTTP client, no parsing, no timestamps. Returns bytes read.
+/// buffer until its last chunk), no HTTP client, no parsing, no timestamps. Returns bytes read.
 async fn bare_readers(url: &str, sessions: u32) -> u64 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();

@@ -1,6 +1,6 @@
 //! The CSV exporter: `points.csv` of a sweep, one row per finished point (its summaries, its
-//! options one column each, its multi-agent figures, its load figures), written whole ([`Csv`]) or appended one
-//! line at a time as each point finishes ([`Csv::line`]).
+//! options one column each, its multi-agent figures, its load figures), written whole ([`Csv`])
+//! or appended one line at a time as each point finishes ([`Csv::line`]).
 
 use super::{ExportError, Exporter};
 use crate::options::{OPTIONS, OptionSpec};
