@@ -211,7 +211,11 @@ mod tests {
         assert_eq!(both[1].multi.as_ref().unwrap().agents, ["Chimera Agent A", "Chimera Agent B"]);
         let csv = std::fs::read_to_string(Store::csv_path(d.path())).unwrap();
         let rows: Vec<&str> = csv.lines().collect();
-        assert!(rows[0].ends_with("finished_at,scenario,speedup_mean,efficiency_mean,efficiency_sd,sum_decode_mean_tok_s,failed_runs"));
+        // The resumed file is rewritten with today's header, load columns included.
+        assert!(rows[0].ends_with(
+            "finished_at,scenario,speedup_mean,efficiency_mean,efficiency_sd,sum_decode_mean_tok_s,failed_runs,\
+             load,sessions,sessions_per_min,goodput_per_min,pass_rate,meets_slo,schedule_error_p99_ms,client_behind"
+        ));
         assert!(rows[2].contains(",chimera_homo,"), "{}", rows[2]);
         assert_eq!(rows[1].split(',').count(), rows[0].split(',').count(), "{}", rows[1]);
     }
