@@ -77,14 +77,24 @@ pub struct LoadArgs {
 impl LoadArgs {
     /// The stop rule (`default_sessions` when neither flag is given).
     pub fn stop(&self, default_sessions: u32) -> anyhow::Result<Stop> {
-        match (self.sessions, self.duration) {
-            (_, Some(d)) if !(d.is_finite() && d > 0.0) => {
-                anyhow::bail!("--duration must be a positive number of seconds")
-            }
-            (_, Some(d)) => Ok(Stop::DurationSecs(d)),
-            (Some(n), None) => Ok(Stop::Sessions(n)),
-            (None, None) => Ok(Stop::Sessions(default_sessions)),
+        stop_rule(self.sessions, self.duration, default_sessions)
+    }
+}
+
+/// The stop rule of `--sessions N` / `--duration SECS` (`default_sessions` when neither is
+/// given), shared by `multi`, `capacity` and the sweep's load axis.
+pub fn stop_rule(
+    sessions: Option<u32>,
+    duration: Option<f64>,
+    default_sessions: u32,
+) -> anyhow::Result<Stop> {
+    match (sessions, duration) {
+        (_, Some(d)) if !(d.is_finite() && d > 0.0) => {
+            anyhow::bail!("--duration must be a positive number of seconds")
         }
+        (_, Some(d)) => Ok(Stop::DurationSecs(d)),
+        (Some(n), None) => Ok(Stop::Sessions(n)),
+        (None, None) => Ok(Stop::Sessions(default_sessions)),
     }
 }
 

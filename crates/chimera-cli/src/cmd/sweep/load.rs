@@ -2,10 +2,10 @@
 //! SLO, sessions per run, warm-ups) validated into a [`SweepLoad`].
 
 use chimera_core::records::traffic::{LoadModel, SweepLoad};
-use chimera_core::traffic::arrivals::{Arrival, Stop};
+use chimera_core::traffic::arrivals::Arrival;
 use chimera_core::traffic::slo::Slo;
 
-use crate::cmd::capacity::{quantile, slo};
+use crate::cmd::capacity::{quantile, slo, stop_rule};
 
 /// Load-axis flags (need `--agent-data`: each session is one agent workflow).
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -96,14 +96,7 @@ impl SweepLoadArgs {
         if levels.is_empty() {
             anyhow::bail!("--arrival/--concurrency: give at least one level, e.g. --concurrency 1,2,4");
         }
-        let stop = match (self.sessions, self.duration) {
-            (_, Some(d)) if !(d.is_finite() && d > 0.0) => {
-                anyhow::bail!("--duration must be a positive number of seconds")
-            }
-            (_, Some(d)) => Stop::DurationSecs(d),
-            (Some(n), None) => Stop::Sessions(n),
-            (None, None) => Stop::Sessions(DEFAULT_SESSIONS),
-        };
+        let stop = stop_rule(self.sessions, self.duration, DEFAULT_SESSIONS)?;
         Ok(Some(SweepLoad {
             levels,
             stop,
@@ -117,6 +110,7 @@ impl SweepLoadArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chimera_core::traffic::arrivals::Stop;
 
     #[test]
     fn levels_in_order_and_bad_lists_named() {
