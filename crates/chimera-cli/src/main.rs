@@ -11,6 +11,7 @@ mod progress;
 mod select;
 mod session;
 
+use chimera_core::stamp_thread::{self, StampPriority};
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::exit::Exit;
@@ -27,8 +28,32 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "Benchmark LLM agent workflows on local inference servers and write data-grounded reports."
 )]
 struct Cli {
+    /// Scheduling of the one thread that reads and timestamps streams (agent, bench, multi,
+    /// sweep, capacity, demo): auto = real-time (SCHED_FIFO 1) when the OS allows it, else normal;
+    /// realtime = exit 2 if refused; normal = never raised. Recorded in manifest.json
+    /// (host.stamp_thread).
+    #[arg(long, global = true, value_enum, default_value_t = StampArg::Auto)]
+    stamp_priority: StampArg,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--stamp-priority` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum StampArg {
+    Auto,
+    Realtime,
+    Normal,
+}
+
+impl From<StampArg> for StampPriority {
+    fn from(a: StampArg) -> Self {
+        match a {
+            StampArg::Auto => StampPriority::Auto,
+            StampArg::Realtime => StampPriority::Realtime,
+            StampArg::Normal => StampPriority::Normal,
+        }
+    }
 }
 
 // Parsed once per process: boxing the large flag sets would buy nothing.
@@ -66,6 +91,23 @@ fn main() {
     // CPU-heavy (llama.cpp, parsing the corpus) runs on blocking threads. Measured in
     // BENCHMARKS.md: streaming costs 1.4 µs of client CPU per token on this runtime against
     // 8 µs on the multi-thread one, whose wake-ups hop between worker threads.
+    //
+    // That thread (this one: `block_on` runs the runtime here) stamps every token, so commands
+    // that stream raise it above the CPU-heavy threads (`chimera_core::stamp_thread`). `serve`
+    // does not: its async thread answers requests, and nothing there is a client's measurement.
+    let streams = matches!(
+        cli.command,
+        Command::Agent(_)
+            | Command::Bench(_)
+            | Command::Multi(_)
+            | Command::Sweep(_)
+            | Command::Capacity(_)
+            | Command::Demo(_)
+    );
+    if streams && let Err(e) = stamp_thread::apply(cli.stamp_priority.into()) {
+        eprintln!("error: {e}");
+        std::process::exit(Exit::Error.code());
+    }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

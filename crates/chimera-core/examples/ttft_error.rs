@@ -19,8 +19,10 @@
 //! stamps. The old figure, client TTFT − FIRST_MS, is printed beside it: it also holds the
 //! server's own timer lateness (printed too: send − read − FIRST_MS) and the request's transfer.
 //!
-//! Run: `cargo run --release -p chimera-core --example ttft_error -- [DIR] [ROUNDS] [TOKENS] [nice]`
-//! (defaults: ../shared/corpus/seed-101, 10, 2000). `nice` runs the client's worker threads
+//! Run: `cargo run --release -p chimera-core --example ttft_error -- [DIR] [ROUNDS] [TOKENS] [MODE]`
+//! (defaults: ../shared/corpus/seed-101, 10, 2000, auto). MODE `auto` stamps on a real-time
+//! thread when the OS allows it, as `chimera` does (`stamp_thread`); `normal` keeps the stamping
+//! thread at normal priority (the reference); `nice` is `normal` with the client's worker threads
 //! (tokio's blocking pool, rayon's pool) at nice 10, below the async thread that stamps.
 
 use std::path::PathBuf;
@@ -33,6 +35,7 @@ use chimera_core::events::Events;
 use chimera_core::inventory::CollectOptions;
 use chimera_core::options::GenOptions;
 use chimera_core::persona::Persona;
+use chimera_core::stamp_thread::{self, StampPriority};
 use chimera_core::stats;
 use chimera_testkit::{
     ChildServer, Final, Reply, Script, ScriptedServer, Step, Timings, first_send_stamp,
@@ -117,8 +120,14 @@ impl Errors {
 fn row(name: &str, xs: &[f64]) {
     let s = stats::summarize(xs).expect("samples");
     println!(
-        "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
-        s.n, s.mean, s.median, s.p99, s.min, s.max
+        "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {} |",
+        s.n,
+        s.mean,
+        s.median,
+        s.p99,
+        s.min,
+        s.max,
+        xs.iter().filter(|&&x| x > 1.0).count()
     );
 }
 
@@ -158,6 +167,9 @@ fn main() {
     let tokens: usize = args.get(3).and_then(|v| v.parse().ok()).unwrap_or(2000);
 
     let nice = args.get(4).map(String::as_str) == Some("nice");
+    // As `chimera` does: the async thread that stamps runs real-time when the OS allows it;
+    // `normal` (and `nice`) leave it at normal priority, the reference.
+    let normal = matches!(args.get(4).map(String::as_str), Some("normal" | "nice"));
 
     let child = ChildServer::spawn(&["serve", &tokens.to_string()]);
     let url = child.url().to_string();
@@ -170,6 +182,8 @@ fn main() {
             .expect("rayon pool");
         rt.on_thread_start(lower_priority);
     }
+    let stamp = stamp_thread::apply(if normal { StampPriority::Normal } else { StampPriority::Auto })
+        .expect("auto and normal never fail");
     let offset_before = wall_minus_mono();
     // One async thread, as the `chimera` binary runs.
     let rt = rt.enable_all().build().expect("runtime");
@@ -200,12 +214,15 @@ fn main() {
     let step_ns = wall_minus_mono() - offset_before;
     println!(
         "rounds: {rounds} (+1 warm-up); model text: {tokens} tokens per call; first token scripted at {FIRST_MS} ms; \
-         corpus {}; worker threads {}; system clock stepped by {step_ns} ns during the run (must be ~0)",
+         corpus {}; stamping thread {} {}{}; worker threads {}; system clock stepped by {step_ns} ns during the run (must be ~0)",
         dir.display(),
+        stamp.policy,
+        stamp.priority,
+        stamp.reason.map(|r| format!(" ({r})")).unwrap_or_default(),
         if nice { "at nice 10" } else { "at normal priority" },
     );
-    println!("| condition | calls | mean ms | median ms | p99 ms | min ms | max ms |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("| condition | calls | mean ms | median ms | p99 ms | min ms | max ms | calls over 1 ms |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     row("stamp error, one agent alone (reference)", &solo.stamp);
     row("stamp error, two agents at once", &pair.stamp);
     row("old figure (TTFT − scripted 50 ms), one agent", &solo.script);

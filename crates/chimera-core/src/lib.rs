@@ -32,6 +32,7 @@ pub mod plots;
 pub mod prompt;
 pub mod records;
 pub mod secret;
+pub mod stamp_thread;
 pub mod stats;
 pub mod sweep;
 #[cfg(test)]

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendInfo;
 use crate::options::GenOptions;
+use crate::stamp_thread::StampThread;
 
 /// Where and with what a run was made, for reproducibility.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +27,10 @@ pub struct HostInfo {
     pub arch: String,
     pub cpus: usize,
     pub total_memory_bytes: Option<u64>,
+    /// How the thread that timestamps streams ran (real-time or normal, and why), when the
+    /// process set it ([`crate::stamp_thread`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp_thread: Option<StampThread>,
 }
 
 impl HostInfo {
@@ -55,6 +60,7 @@ impl HostInfo {
             arch: std::env::consts::ARCH.to_string(),
             cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             total_memory_bytes,
+            stamp_thread: crate::stamp_thread::current(),
         }
     }
 }
