@@ -7,7 +7,7 @@
 //!   path (`chimera`); the commands run in a temporary folder with relative paths (`data`, `out`);
 //! - wall-clock timestamps: JSON keys [`TIME_KEYS`] (→ `2000-01-01T00:00:00Z`), Markdown dates
 //!   and start times, the `finished_at` CSV column;
-//! - host facts: the JSON `host` object (strings → `host`, numbers → 0), the Markdown `Host:`
+//! - host facts: the JSON `host` object (strings and objects → `host`, numbers → 0), the Markdown `Host:`
 //!   line;
 //! - client-measured durations and every figure derived from them (TTFT, E2E, chunk arrival
 //!   times, stage and wall times, solo / concurrent times, speedup, efficiency, slowdown,
@@ -232,11 +232,12 @@ fn zero(v: &mut Value) {
     }
 }
 
-/// The host object: strings → `host`, numbers → 0.
+/// The host object: strings and objects (`stamp_thread`: real-time or not, per machine) →
+/// `host`, numbers → 0.
 fn anonymise(v: &mut Value) {
     zero(v);
     if let Value::Object(m) = v {
-        m.values_mut().filter(|x| x.is_string()).for_each(|x| *x = Value::from("host"));
+        m.values_mut().filter(|x| x.is_string() || x.is_object()).for_each(|x| *x = Value::from("host"));
     }
 }
 
