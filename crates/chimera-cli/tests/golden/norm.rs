@@ -7,8 +7,8 @@
 //!   path (`chimera`); the commands run in a temporary folder with relative paths (`data`, `out`);
 //! - wall-clock timestamps: JSON keys [`TIME_KEYS`] (→ `2000-01-01T00:00:00Z`), Markdown dates
 //!   and start times, the `finished_at` CSV column;
-//! - host facts: the JSON `host` object (strings and objects → `host`, numbers → 0), the Markdown `Host:`
-//!   line;
+//! - host facts: the JSON `host` object (strings → `host`, numbers → 0, `stamp_thread` without
+//!   its reason), the Markdown `Host:` line;
 //! - client-measured durations and every figure derived from them (TTFT, E2E, chunk arrival
 //!   times, stage and wall times, solo / concurrent times, speedup, efficiency, slowdown,
 //!   contention flags, aggregate throughput, the original's formula, composite scores, TTFT
@@ -232,12 +232,16 @@ fn zero(v: &mut Value) {
     }
 }
 
-/// The host object: strings and objects (`stamp_thread`: real-time or not, per machine) →
-/// `host`, numbers → 0.
+/// The host object: strings → `host`, numbers → 0; in `stamp_thread` (real-time or not, per
+/// machine) too, without the reason it is not real-time.
 fn anonymise(v: &mut Value) {
     zero(v);
     if let Value::Object(m) = v {
-        m.values_mut().filter(|x| x.is_string() || x.is_object()).for_each(|x| *x = Value::from("host"));
+        if let Some(Value::Object(st)) = m.get_mut("stamp_thread") {
+            st.remove("reason");
+            st.values_mut().filter(|x| x.is_string()).for_each(|x| *x = Value::from("host"));
+        }
+        m.values_mut().filter(|x| x.is_string()).for_each(|x| *x = Value::from("host"));
     }
 }
 
