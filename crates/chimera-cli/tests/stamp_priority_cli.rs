@@ -67,7 +67,7 @@ async fn agent(flag: &[&str], out: &Path) -> (Output, Vec<(u32, u32, u32)>, u32)
     cmd.args(flag)
         .args(["agent", CORPUS, "--backend", "ollama", "--url", &srv.url(), "--num-ctx", "2048", "--out"])
         .arg(out);
-    let (o, seen) = tokio::task::spawn_blocking(move || {
+    let got = tokio::task::spawn_blocking(move || {
         let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let t0 = Instant::now();
         while calls.load(Ordering::SeqCst) == 0 && t0.elapsed() < Duration::from_secs(60) {
@@ -76,12 +76,12 @@ async fn agent(flag: &[&str], out: &Path) -> (Output, Vec<(u32, u32, u32)>, u32)
         std::thread::sleep(Duration::from_millis(200));
         let pid = child.id();
         let seen = if calls.load(Ordering::SeqCst) > 0 { threads(pid) } else { Vec::new() };
-        (child.wait_with_output().unwrap(), (seen, pid))
+        (child.wait_with_output().unwrap(), seen, pid)
     })
     .await
     .unwrap();
     srv.shutdown().await;
-    (o, seen.0, seen.1)
+    got
 }
 
 #[tokio::test]
